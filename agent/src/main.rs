@@ -1,0 +1,5 @@
+//! The `routewarden` command.
+
+fn main() {
+    println!("routewarden {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,5 @@
+//! Observe stage: the live node. Each source is its own module and fails on its
+//! own: a dead D-Bus never hides route drift.
+
+pub mod routes;
+pub mod units;

@@ -1,0 +1,1 @@
+//! Observe stage, kernel side: routes, links and addresses over rtnetlink.

@@ -1,0 +1,1 @@
+//! Observe stage, systemd side: the expected units' properties over D-Bus.
