@@ -5,6 +5,10 @@
 //! (netlink, D-Bus -> observations) feed [`compare`] (pure), whose report the CLI
 //! prints and the daemon publishes.
 
+pub mod cli;
+pub mod input;
+pub mod intent;
 pub mod model;
 pub mod observe;
 pub mod paths;
+pub mod publish;

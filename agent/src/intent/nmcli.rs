@@ -1,0 +1,311 @@
+//! Intent stage, declaration form: `nmcli device modify DEV` and `nmcli connection
+//! modify [--temporary] NAME` with `[+]ipv4.routes` / `[+]ipv6.routes` (several
+//! routes comma separated, each `dest[/plen] [gateway] [metric] [attr=value...]`),
+//! plus `ipvN.route-table` / `ipvN.route-metric` given in the same command.
+
+use crate::model::{Family, IfName};
+
+use super::spec::{self, RouteSpec, Tables};
+
+/// What the command modifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `nmcli device modify DEV`: the active connection only; lost on re-activation.
+    Device(IfName),
+    /// `nmcli connection modify NAME`: the saved profile (id, uuid or path).
+    Connection(String),
+}
+
+/// A `modify` command that declares routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modify {
+    /// Device or connection.
+    pub target: Target,
+    /// `--temporary` (connection modify): not saved, like device modify.
+    pub temporary: bool,
+    /// Routes, tables and metrics from this command already applied.
+    pub routes: Vec<RouteSpec>,
+    /// Per-route problems (one bad route does not hide the others).
+    pub problems: Vec<String>,
+}
+
+/// What a command means for the intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not a `modify` that touches routes.
+    NotRoute,
+    /// Routes declared.
+    Modify(Modify),
+    /// Route-related but unreadable.
+    Problem(String),
+}
+
+const VALUE_OPTIONS: &[&str] = &[
+    "-m",
+    "--mode",
+    "-c",
+    "--colors",
+    "-f",
+    "--fields",
+    "-g",
+    "--get-values",
+    "-e",
+    "--escape",
+    "-w",
+    "--wait",
+];
+
+/// Read an nmcli command line (`words[0]` is the program).
+pub fn parse_command(words: &[String], tables: &Tables) -> Outcome {
+    let mut i = 1;
+    while let Some(w) = words.get(i).filter(|w| w.starts_with('-')) {
+        i += if VALUE_OPTIONS.contains(&w.as_str()) { 2 } else { 1 };
+    }
+    let (Some(object), Some(verb)) = (words.get(i), words.get(i + 1)) else {
+        return Outcome::NotRoute;
+    };
+    if !"modify".starts_with(verb.as_str()) || verb.is_empty() {
+        return Outcome::NotRoute;
+    }
+    let rest = &words[i + 2..];
+    if is_prefix(object, "device") {
+        device_modify(rest, tables)
+    } else if is_prefix(object, "connection") {
+        connection_modify(rest, tables)
+    } else {
+        Outcome::NotRoute
+    }
+}
+
+fn is_prefix(word: &str, full: &str) -> bool {
+    !word.is_empty() && full.starts_with(word)
+}
+
+fn device_modify(args: &[String], tables: &Tables) -> Outcome {
+    let Some(dev) = args.first() else {
+        return Outcome::NotRoute;
+    };
+    let target = match IfName::new(dev) {
+        Ok(d) => Target::Device(d),
+        Err(e) => return problem_if_routes(&args[1..], e.to_string()),
+    };
+    properties(target, false, &args[1..], tables)
+}
+
+fn connection_modify(args: &[String], tables: &Tables) -> Outcome {
+    let mut args = args;
+    let mut temporary = false;
+    while let Some(first) = args.first().filter(|a| a.starts_with("--")) {
+        temporary |= first == "--temporary";
+        args = &args[1..];
+    }
+    if args
+        .first()
+        .is_some_and(|a| matches!(a.as_str(), "id" | "uuid" | "path" | "filename"))
+    {
+        args = &args[1..];
+    }
+    let Some(name) = args.first() else {
+        return Outcome::NotRoute;
+    };
+    properties(Target::Connection(name.clone()), temporary, &args[1..], tables)
+}
+
+fn problem_if_routes(props: &[String], why: String) -> Outcome {
+    if props.iter().any(|p| p.contains(".route")) {
+        Outcome::Problem(why)
+    } else {
+        Outcome::NotRoute
+    }
+}
+
+/// The `[+|-]setting.property value` pairs.
+fn properties(target: Target, temporary: bool, pairs: &[String], tables: &Tables) -> Outcome {
+    let mut values: Vec<(Family, &str)> = Vec::new();
+    let mut defaults = [(Family::Ipv4, None, None), (Family::Ipv6, None, None)];
+    let mut problems = Vec::new();
+    for pair in pairs.chunks(2) {
+        let (prop, value) = (pair[0].as_str(), pair.get(1).map(String::as_str));
+        let Some((op, family, name)) = split_property(prop) else {
+            continue;
+        };
+        let Some(value) = value else {
+            problems.push(format!("property {prop:?} has no value"));
+            continue;
+        };
+        let slot = &mut defaults[usize::from(family == Family::Ipv6)];
+        match (op, name) {
+            ('-', "routes") => problems.push(format!("{prop} removes routes; removals are not checked")),
+            (_, "routes") => values.push((family, value)),
+            (_, "route-table") => match tables.lookup(value) {
+                Ok(t) => slot.1 = Some(t),
+                Err(e) => problems.push(e),
+            },
+            (_, "route-metric") => slot.2 = spec::metric(value).ok().filter(|_| value != "-1"),
+            _ => {}
+        }
+    }
+    if values.is_empty() && problems.is_empty() {
+        return Outcome::NotRoute;
+    }
+    let mut routes = Vec::new();
+    for (family, value) in values {
+        let (_, table, metric) = defaults[usize::from(family == Family::Ipv6)];
+        for text in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            match route(text, family, tables) {
+                Ok(mut r) => {
+                    r.table = r.table.or(table);
+                    r.metric = r.metric.or(metric);
+                    routes.push(r);
+                }
+                Err(e) => problems.push(format!("route {text:?}: {e}")),
+            }
+        }
+    }
+    Outcome::Modify(Modify {
+        target,
+        temporary,
+        routes,
+        problems,
+    })
+}
+
+/// `+ipv4.routes` -> ('+', Ipv4, "routes"); None for other settings.
+fn split_property(prop: &str) -> Option<(char, Family, &str)> {
+    let (op, rest) = match prop.chars().next() {
+        Some(c @ ('+' | '-')) => (c, &prop[1..]),
+        _ => (' ', prop),
+    };
+    let (setting, name) = rest.split_once('.')?;
+    let family = match setting {
+        "ipv4" => Family::Ipv4,
+        "ipv6" => Family::Ipv6,
+        _ => return None,
+    };
+    Some((op, family, name))
+}
+
+const ATTRIBUTES: &[&str] = &[
+    "cwnd",
+    "initcwnd",
+    "initrwnd",
+    "lock-cwnd",
+    "lock-initcwnd",
+    "lock-initrwnd",
+    "lock-mtu",
+    "lock-window",
+    "mtu",
+    "onlink",
+    "scope",
+    "src",
+    "from",
+    "tos",
+    "window",
+    "rto_min",
+    "quickack",
+    "advmss",
+    "weight",
+];
+
+/// One route: `dest[/plen] [next-hop] [metric] [attr=value...]`. `Ok` with no
+/// route is impossible: a non-unicast type is a problem to report.
+fn route(text: &str, family: Family, tables: &Tables) -> Result<RouteSpec, String> {
+    let mut words = text.split_whitespace();
+    let dest = words.next().ok_or("empty route")?;
+    let mut r = RouteSpec::to(spec::destination(dest, Some(family))?);
+    if Family::of_net(&r.destination) != family {
+        return Err(format!("destination is not an {family} address"));
+    }
+    for word in words {
+        match word.split_once('=') {
+            Some(("table", t)) => r.table = Some(tables.lookup(t)?),
+            Some(("type", "unicast")) => {}
+            Some(("type", other)) => return Err(format!("type {other} is not a unicast route; not checked")),
+            Some((attr, _)) if ATTRIBUTES.contains(&attr) => {}
+            Some((attr, _)) => return Err(format!("unknown route attribute {attr:?}")),
+            None if r.gateway.is_none() && r.metric.is_none() && word.parse::<std::net::IpAddr>().is_ok() => {
+                r.gateway = spec::gateway(word)?;
+            }
+            None if r.metric.is_none() => r.metric = Some(spec::metric(word)?),
+            None => return Err(format!("unexpected word {word:?}")),
+        }
+    }
+    r.check_families()?;
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Outcome {
+        let words = shell_words::split(line).expect("test line splits");
+        parse_command(&words, &Tables::default())
+    }
+
+    fn modify(line: &str) -> Modify {
+        match parse(line) {
+            Outcome::Modify(m) => m,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn seed_command() {
+        let m = modify(r#"nmcli dev modify ens5 +ipv4.routes "192.168.1.0/24 172.18.0.1""#);
+        assert_eq!(m.target, Target::Device(IfName::new("ens5").expect("name")));
+        assert_eq!(m.routes.len(), 1);
+        assert_eq!(m.routes[0].destination.to_string(), "192.168.1.0/24");
+        assert_eq!(
+            m.routes[0].gateway.map(|g| g.to_string()),
+            Some("172.18.0.1".into())
+        );
+        assert_eq!((m.routes[0].table, m.routes[0].metric), (None, None));
+        assert!(!m.temporary && m.problems.is_empty());
+    }
+
+    #[test]
+    fn connection_several_routes_table_metric() {
+        let m = modify(
+            r#"nmcli -w 10 con mod --temporary "Wired 1" ipv4.routes "10.0.0.0/8 10.1.1.1 100 table=200, 10.2.0.0/16" ipv4.route-table 300 ipv6.routes "fd00::/64 fd00::1""#,
+        );
+        assert_eq!(m.target, Target::Connection("Wired 1".into()));
+        assert!(m.temporary);
+        let got: Vec<_> = m
+            .routes
+            .iter()
+            .map(|r| (r.destination.to_string(), r.table, r.metric))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("10.0.0.0/8".into(), Some(200), Some(100)),
+                ("10.2.0.0/16".into(), Some(300), None),
+                ("fd00::/64".into(), None, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn metric_without_gateway_and_host_route() {
+        let m = modify("nmcli device modify eth0 +ipv4.routes '10.3.0.0/16 50, 10.4.0.1'");
+        assert_eq!((m.routes[0].gateway, m.routes[0].metric), (None, Some(50)));
+        assert_eq!(m.routes[1].destination.to_string(), "10.4.0.1/32");
+    }
+
+    #[test]
+    fn problems_keep_good_routes() {
+        let m = modify("nmcli d m eth0 +ipv4.routes '10.0.0.0/33, 10.5.0.0/16 1.2.3.4 table=vpn, 10.6.0.0/16 type=blackhole, 10.7.0.0/16'");
+        assert_eq!(m.routes.len(), 1);
+        assert_eq!(m.problems.len(), 3);
+        let m = modify("nmcli d m eth0 +ipv4.routes 'fd00::/64'");
+        assert_eq!(m.problems.len(), 1);
+    }
+
+    #[test]
+    fn not_routes() {
+        assert_eq!(parse("nmcli con up ens5"), Outcome::NotRoute);
+        assert_eq!(parse("nmcli dev modify ens5 ipv4.dns 1.1.1.1"), Outcome::NotRoute);
+        assert_eq!(parse("nmcli general status"), Outcome::NotRoute);
+    }
+}
