@@ -93,7 +93,7 @@ impl<'a> Builder<'a> {
         let decoded = match files::decode(file) {
             Ok(f) => Some(f),
             Err(e) => {
-                self.warn(format!("file {path}"), e.to_string());
+                self.error(format!("file {path}"), e.to_string());
                 None
             }
         };

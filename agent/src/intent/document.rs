@@ -250,7 +250,36 @@ fn parse_json(input: &[u8]) -> Result<Document, DocumentError> {
     Ok(doc)
 }
 
+/// Deeper flow nesting than this is refused before libyaml sees it: its parser
+/// slows down quadratically with the depth of `[[[...` (a hang, not a crash).
+const MAX_FLOW_DEPTH: usize = 1000;
+
+/// Counts brackets without parsing (quotes ignored), so text inside strings can
+/// only make the count larger; real configs stay far below the limit.
+fn flow_depth_exceeds(input: &[u8], limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    for b in input {
+        match b {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => line += 1,
+            _ => {}
+        }
+        if depth > limit {
+            return Some(line);
+        }
+    }
+    None
+}
+
 fn parse_yaml(input: &[u8]) -> Result<Vec<Document>, DocumentError> {
+    if let Some(line) = flow_depth_exceeds(input, MAX_FLOW_DEPTH) {
+        return Err(DocumentError::Syntax {
+            place: format!("line {line}"),
+            message: format!("nested deeper than {MAX_FLOW_DEPTH} levels"),
+        });
+    }
     let mut docs = Vec::new();
     for (i, de) in serde_norway::Deserializer::from_slice(input).enumerate() {
         let doc: Document = serde_path_to_error::deserialize(de).map_err(|e| {

@@ -1,0 +1,403 @@
+//! The intent stage on fixture MachineConfigs written for each declaration form
+//! (tests/fixtures/intent/), bad inputs included, and on the seed document.
+
+use std::path::PathBuf;
+
+use routewarden::input::{self, InputPath};
+use routewarden::intent::Options;
+use routewarden::model::{Intent, Severity};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+}
+
+fn load(name: &str) -> Intent {
+    let options = Options {
+        node_name: Some("worker-0.example.com".into()),
+    };
+    match input::load(&InputPath::File(fixture(name)), &options) {
+        Ok(i) => i,
+        Err(e) => panic!("{name}: {e}"),
+    }
+}
+
+/// `family dest via gw dev D table T metric M kind unit` per route.
+fn routes(intent: &Intent) -> Vec<String> {
+    intent
+        .routes
+        .iter()
+        .map(|r| {
+            let o = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            format!(
+                "{} {} via {} dev {} table {} metric {} {:?} {}",
+                r.family,
+                r.destination,
+                o(r.gateway.map(|g| g.to_string())),
+                o(r.device.as_ref().map(|d| d.to_string())),
+                r.table,
+                o(r.metric.map(|m| m.to_string())),
+                r.source.kind,
+                o(r.source.unit.as_ref().map(|u| u.to_string())),
+            )
+        })
+        .collect()
+}
+
+fn units(intent: &Intent) -> Vec<String> {
+    intent
+        .units
+        .iter()
+        .map(|u| format!("{} {:?} {:?}", u.name, u.enabled, u.expect))
+        .collect()
+}
+
+fn diagnostics(intent: &Intent) -> Vec<String> {
+    intent
+        .diagnostics
+        .iter()
+        .map(|d| format!("{:?} {}: {}", d.severity, d.origin, d.message))
+        .collect()
+}
+
+fn has_diag(intent: &Intent, severity: Severity, origin: &str, words: &str) -> bool {
+    intent
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == severity && d.origin.starts_with(origin) && d.message.contains(words))
+}
+
+#[test]
+fn seed_machineconfig_yields_exactly_its_route_and_unit() {
+    let intent = load("examples/seed-machineconfig.yaml");
+    assert_eq!(
+        intent.machineconfig.as_deref(),
+        Some("worker-custom-route-configuration")
+    );
+    assert_eq!(
+        routes(&intent),
+        ["ipv4 192.168.1.0/24 via 172.18.0.1 dev ens5 table 254 metric - Nmcli nmcli-dev-modify.service"]
+    );
+    assert_eq!(
+        intent.routes[0].source.origin,
+        "unit nmcli-dev-modify.service line 7"
+    );
+    assert!(intent.routes[0].traits.non_persistent);
+    assert!(intent.routes[0].notes.iter().any(|n| n.contains("re-activated")));
+    assert_eq!(
+        units(&intent),
+        [
+            "nmcli-dev-modify.service Some(true) Succeeded",
+            "NetworkManager.service None Active"
+        ]
+    );
+    assert!(intent.diagnostics.is_empty(), "{:?}", diagnostics(&intent));
+}
+
+#[test]
+fn units_in_every_shape() {
+    let intent = load("tests/fixtures/intent/units.yaml");
+    let r = routes(&intent);
+    let expected = [
+        "ipv4 10.20.0.0/16 via 192.0.2.1 dev ens6 table 300 metric - Nmcli routes-con.service",
+        "ipv4 10.21.0.0/16 via 192.0.2.1 dev - table 254 metric 20 Nmcli routes-con.service",
+        "ipv4 10.22.0.0/16 via 192.0.2.1 dev - table 1000 metric - IpRoute routes-con.service",
+        "ipv4 10.10.0.0/16 via 172.18.0.1 dev ens5 table 254 metric 100 Nmcli routes-dev.service",
+        "ipv4 10.11.0.0/16 via 172.18.0.1 dev ens5 table 200 metric - Nmcli routes-dev.service",
+        "ipv6 fd00:10::/64 via fd00::1 dev ens5 table 254 metric - Nmcli routes-dev.service",
+        "ipv4 10.12.0.0/16 via 172.18.0.1 dev ens5 table 250 metric - IpRoute routes-dev.service",
+        "ipv6 fd00:12::/64 via - dev ens5 table 254 metric 50 IpRoute routes-dev.service",
+        "ipv4 10.50.0.0/16 via 172.18.0.1 dev - table 254 metric - IpRoute routes-not-enabled.service",
+        "ipv4 10.31.0.0/16 via 172.18.0.1 dev - table 254 metric - IpRoute routes-override.service",
+    ];
+    assert_eq!(r, expected);
+    assert!(!r
+        .iter()
+        .any(|l| l.contains("10.30.0.0") || l.contains("10.40.0.0")));
+    assert_eq!(
+        units(&intent),
+        [
+            "routes-con.service Some(true) Succeeded",
+            "routes-dev.service Some(true) Succeeded",
+            "routes-not-enabled.service None Active",
+            "routes-override.service Some(true) Succeeded",
+            "NetworkManager.service None Active",
+        ]
+    );
+    assert!(has_diag(
+        &intent,
+        Severity::Warning,
+        "unit routes-masked.service",
+        "masked"
+    ));
+    assert!(has_diag(
+        &intent,
+        Severity::Warning,
+        "unit routes-not-enabled.service",
+        "does not enable"
+    ));
+    assert!(has_diag(
+        &intent,
+        Severity::Error,
+        "unit routes-unreadable.service line 4",
+        "not literal"
+    ));
+    assert!(has_diag(
+        &intent,
+        Severity::Error,
+        "unit routes-unreadable.service line 5",
+        "unknown-table"
+    ));
+    assert!(has_diag(
+        &intent,
+        Severity::Error,
+        "unit routes-unreadable.service line 6",
+        "not a destination"
+    ));
+    assert!(has_diag(
+        &intent,
+        Severity::Error,
+        "unit routes-unreadable.service line 7",
+        "unknown option"
+    ));
+    assert_eq!(intent.diagnostics.len(), 6, "{:?}", diagnostics(&intent));
+    let con = &intent.routes[1];
+    assert!(con
+        .notes
+        .iter()
+        .any(|n| n.contains("not defined in the MachineConfig")));
+    assert!(!con.traits.non_persistent);
+    assert!(intent.routes[3].traits.non_persistent);
+}
+
+#[test]
+fn scripts_dispatcher_and_nmstatectl() {
+    let intent = load("tests/fixtures/intent/scripts.json");
+    assert_eq!(
+        intent.machineconfig.as_deref(),
+        Some("rendered-worker-0123456789abcdef")
+    );
+    assert_eq!(
+        routes(&intent),
+        [
+            "ipv4 10.80.0.0/16 via 172.18.0.1 dev ens5 table 100 metric - IpRoute -",
+            "ipv4 10.70.0.0/16 via 172.18.0.1 dev ens5 table 254 metric - IpRoute add-routes.service",
+            "ipv4 10.71.0.0/16 via 172.18.0.1 dev ens5 table 254 metric 300 IpRoute add-routes.service",
+            "ipv4 10.72.0.0/16 via 172.18.0.1 dev ens5 table 254 metric 150 Nmcli add-routes.service",
+            "ipv6 fd00:73::/64 via fd00::1 dev ens5 table 254 metric - IpRoute add-routes.service",
+            "ipv4 10.90.0.0/16 via 172.18.0.1 dev ens5 table 254 metric - Nmstate apply-nmstate.service",
+        ]
+    );
+    assert_eq!(
+        intent.routes[1].source.origin,
+        "file /usr/local/bin/add-routes.sh line 5"
+    );
+    assert!(
+        !intent.routes[0].traits.non_persistent,
+        "dispatcher scripts run on every activation"
+    );
+    assert!(has_diag(
+        &intent,
+        Severity::Error,
+        "file /usr/local/bin/add-routes.sh line 10",
+        "not literal"
+    ));
+    assert_eq!(intent.diagnostics.len(), 1, "{:?}", diagnostics(&intent));
+    assert_eq!(
+        units(&intent),
+        [
+            "add-routes.service Some(true) Succeeded",
+            "apply-nmstate.service Some(true) Succeeded",
+            "NetworkManager.service None Active",
+            "nmstate.service None Succeeded",
+        ]
+    );
+}
+
+#[test]
+fn keyfiles_with_options_and_refused_mode() {
+    let intent = load("tests/fixtures/intent/keyfiles.yaml");
+    assert_eq!(
+        routes(&intent),
+        [
+            "ipv4 192.168.10.0/24 via 172.18.0.1 dev ens5 table 254 metric 100 Keyfile -",
+            "ipv4 192.168.11.0/24 via 172.18.0.1 dev ens5 table 200 metric - Keyfile -",
+            "ipv6 fd00:1::/64 via fd00::1 dev ens5 table 254 metric 512 Keyfile -",
+            "ipv4 192.168.20.0/24 via 10.0.0.1 dev ens6 table 254 metric - Keyfile -",
+        ]
+    );
+    assert_eq!(intent.routes[0].traits.refused_file, None);
+    let refused = &intent.routes[3].traits.refused_file;
+    assert_eq!(
+        refused.as_ref().map(|(p, m)| (p.as_str(), *m)),
+        Some(("/etc/NetworkManager/system-connections/ens6.nmconnection", 0o644))
+    );
+    assert!(has_diag(
+        &intent,
+        Severity::Warning,
+        "file /etc/NetworkManager/system-connections/ens6",
+        "0644"
+    ));
+    assert_eq!(intent.diagnostics.len(), 1, "{:?}", diagnostics(&intent));
+    assert_eq!(units(&intent), ["NetworkManager.service None Active"]);
+}
+
+#[test]
+fn ifcfg_and_nmstate_files() {
+    let intent = load("tests/fixtures/intent/files.yaml");
+    assert_eq!(
+        routes(&intent),
+        [
+            "ipv4 10.100.0.0/16 via 172.18.0.1 dev ens5 table 254 metric 10 Ifcfg -",
+            "ipv4 10.101.0.0/16 via 172.18.0.1 dev ens5 table 201 metric - Ifcfg -",
+            "ipv4 10.102.0.0/16 via 172.18.0.1 dev ens6 table 254 metric - Ifcfg -",
+            "ipv4 0.0.0.0/0 via 172.18.0.254 dev ens6 table 202 metric - Ifcfg -",
+            "ipv6 fd00:104::/64 via fd00::1 dev ens5 table 254 metric 1024 Ifcfg -",
+            "ipv6 2001:db8:115::/64 via fd00::1 dev ens5 table 254 metric - Nmstate -",
+            "ipv4 10.110.0.0/16 via 172.18.0.1 dev ens5 table 254 metric - Nmstate -",
+            "ipv4 10.112.0.0/16 via 172.18.0.1 dev ens5 table 203 metric 200 Nmstate -",
+        ]
+    );
+    assert!(has_diag(
+        &intent,
+        Severity::Warning,
+        "file /etc/nmstate/ens5-extra.yaml",
+        ".yml"
+    ));
+    assert!(has_diag(
+        &intent,
+        Severity::Warning,
+        "file /etc/nmstate/openshift/worker-0.example.com.yml",
+        "fully qualified"
+    ));
+    assert_eq!(intent.diagnostics.len(), 2, "{:?}", diagnostics(&intent));
+    assert_eq!(
+        units(&intent),
+        [
+            "NetworkManager.service None Active",
+            "nmstate.service None Succeeded"
+        ]
+    );
+}
+
+#[test]
+fn nmstate_without_a_matching_host_file_says_so() {
+    let options = Options {
+        node_name: Some("worker-7".into()),
+    };
+    let intent = input::load(
+        &InputPath::File(fixture("tests/fixtures/intent/files.yaml")),
+        &options,
+    )
+    .expect("fixture loads");
+    assert!(!routes(&intent)
+        .iter()
+        .any(|r| r.contains("10.112.0.0") || r.contains("10.113.0.0")));
+    assert!(has_diag(
+        &intent,
+        Severity::Warning,
+        "/etc/nmstate/openshift/",
+        "worker-7"
+    ));
+}
+
+#[test]
+fn list_merges_by_name_later_wins() {
+    let intent = load("tests/fixtures/intent/list.json");
+    assert_eq!(intent.machineconfig.as_deref(), Some("50-a,99-b"));
+    assert_eq!(
+        routes(&intent),
+        ["ipv4 10.121.0.0/16 via 172.18.0.1 dev - table 254 metric - IpRoute r.service"]
+    );
+    assert_eq!(units(&intent), ["r.service Some(true) Succeeded"]);
+}
+
+#[test]
+fn multiple_yaml_documents_and_octal_mode() {
+    let intent = load("tests/fixtures/intent/multidoc.yaml");
+    assert_eq!(intent.machineconfig.as_deref(), Some("10-first,20-second"));
+    assert_eq!(intent.routes.len(), 2);
+    assert!(
+        intent.diagnostics.is_empty(),
+        "mode 0600 in YAML is octal: {:?}",
+        diagnostics(&intent)
+    );
+}
+
+#[test]
+fn bare_ignition_3_and_2() {
+    let intent = load("tests/fixtures/intent/ignition-3.5.json");
+    assert_eq!(intent.machineconfig, None);
+    assert_eq!(
+        routes(&intent),
+        ["ipv4 10.130.0.0/16 via 172.18.0.1 dev ens5 table 254 metric - Nmcli r.service"]
+    );
+    let intent = load("tests/fixtures/intent/ignition-2.2.json");
+    assert_eq!(
+        routes(&intent),
+        [
+            "ipv4 10.140.0.0/16 via 172.18.0.1 dev ens5 table 254 metric - Ifcfg -",
+            "ipv4 10.142.0.0/16 via 172.18.0.1 dev - table 254 metric - IpRoute r.service",
+        ]
+    );
+    assert!(has_diag(
+        &intent,
+        Severity::Warning,
+        "storage.files[1]",
+        "filesystem"
+    ));
+}
+
+#[test]
+fn broken_files_are_diagnostics_and_good_routes_survive() {
+    let intent = load("tests/fixtures/intent/bad/bad-contents.yaml");
+    assert_eq!(
+        routes(&intent),
+        ["ipv4 10.151.0.0/16 via 172.18.0.1 dev ens7 table 254 metric - Ifcfg -"]
+    );
+    assert!(has_diag(
+        &intent,
+        Severity::Error,
+        "file /etc/sysconfig/network-scripts/route-ens5",
+        "base64"
+    ));
+    assert!(has_diag(
+        &intent,
+        Severity::Error,
+        "file /etc/sysconfig/network-scripts/route-ens6",
+        "gzip"
+    ));
+    assert!(has_diag(
+        &intent,
+        Severity::Error,
+        "file /etc/sysconfig/network-scripts/route-ens7 line 1",
+        "33"
+    ));
+}
+
+#[test]
+fn unreadable_inputs_are_errors_naming_the_place_without_values() {
+    let cases = [
+        (
+            "bad/invalid.json",
+            "spec.config.storage.files[0] (line 1 column 69)",
+        ),
+        ("bad/invalid.yaml", "line 8"),
+        ("bad/empty.yaml", "no MachineConfig"),
+        ("bad/not-machineconfig.yaml", "no MachineConfig"),
+        ("bad/wrong-type.json", "spec.config.storage.files[0].mode"),
+        ("bad/wrong-type-units.json", "spec.config.systemd.units"),
+    ];
+    for (name, place) in cases {
+        let path = fixture(&format!("tests/fixtures/intent/{name}"));
+        let err = match input::load(&InputPath::File(path), &Options::default()) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(place), "{name}: {err}");
+        assert!(err.contains(name), "{name}: the message names the file: {err}");
+        assert!(
+            !err.contains("secret") && !err.contains("SECRET"),
+            "{name} echoes a value: {err}"
+        );
+    }
+}
