@@ -6,6 +6,7 @@
 //! prints and the daemon publishes.
 
 pub mod cli;
+pub mod compare;
 pub mod input;
 pub mod intent;
 pub mod model;

@@ -1,0 +1,291 @@
+//! Compare stage: why an expected route is not present. Reasons come from a fixed
+//! set ([`ReasonKind`], the `reason` metric label) and read as plain words.
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use crate::model::{ExpectedRoute, Manager, UnitName};
+
+use super::units::{exit_text, UnitState, UnitVerdict};
+use super::{find_link, unit, Observed, ObservedHop, RouteState};
+
+/// The fixed set of reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReasonKind {
+    /// The unit that installs the route failed.
+    UnitFailed,
+    /// The unit did not run this boot (or a condition skipped it).
+    UnitNotRun,
+    /// The unit is disabled or masked.
+    UnitDisabled,
+    /// The unit does not exist.
+    UnitNotFound,
+    /// The unit's state is unknown (no D-Bus).
+    UnitUnknown,
+    /// NetworkManager, which keeps the route, is not active.
+    NetworkManagerInactive,
+    /// The route's device does not exist.
+    DeviceMissing,
+    /// The route's device is down or has no carrier.
+    DeviceDown,
+    /// Declared non-persistently and the device was re-activated after.
+    NonPersistent,
+    /// The keyfile that declares it has a mode NetworkManager refuses.
+    KeyfileMode,
+    /// Another route to the destination is there instead.
+    DifferentRoute,
+    /// Nothing above explains it.
+    Unexplained,
+}
+
+impl ReasonKind {
+    /// Every kind, in label order.
+    pub const ALL: [ReasonKind; 12] = [
+        ReasonKind::UnitFailed,
+        ReasonKind::UnitNotRun,
+        ReasonKind::UnitDisabled,
+        ReasonKind::UnitNotFound,
+        ReasonKind::UnitUnknown,
+        ReasonKind::NetworkManagerInactive,
+        ReasonKind::DeviceMissing,
+        ReasonKind::DeviceDown,
+        ReasonKind::NonPersistent,
+        ReasonKind::KeyfileMode,
+        ReasonKind::DifferentRoute,
+        ReasonKind::Unexplained,
+    ];
+
+    /// The metric label value.
+    pub fn code(self) -> &'static str {
+        match self {
+            ReasonKind::UnitFailed => "unit-failed",
+            ReasonKind::UnitNotRun => "unit-not-run",
+            ReasonKind::UnitDisabled => "unit-disabled",
+            ReasonKind::UnitNotFound => "unit-not-found",
+            ReasonKind::UnitUnknown => "unit-unknown",
+            ReasonKind::NetworkManagerInactive => "networkmanager-inactive",
+            ReasonKind::DeviceMissing => "device-missing",
+            ReasonKind::DeviceDown => "device-down",
+            ReasonKind::NonPersistent => "non-persistent",
+            ReasonKind::KeyfileMode => "keyfile-mode",
+            ReasonKind::DifferentRoute => "different-route",
+            ReasonKind::Unexplained => "unexplained",
+        }
+    }
+}
+
+/// One reason: its kind and its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// Kind.
+    pub kind: ReasonKind,
+    /// Plain words.
+    pub text: String,
+}
+
+/// The reasons of one route. In JSON: `"reasons": [texts], "reason_codes": [codes]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reasons(pub Vec<Reason>);
+
+impl Serialize for Reasons {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let texts: Vec<&str> = self.0.iter().map(|r| r.text.as_str()).collect();
+        let codes: Vec<&str> = self.0.iter().map(|r| r.kind.code()).collect();
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("reasons", &texts)?;
+        map.serialize_entry("reason_codes", &codes)?;
+        map.end()
+    }
+}
+
+fn reason(kind: ReasonKind, text: String) -> Reason {
+    Reason { kind, text }
+}
+
+/// Every reason that applies to a route that is not present.
+pub fn explain(
+    r: &ExpectedRoute,
+    state: RouteState,
+    observed: &[ObservedHop],
+    seen: Observed<'_>,
+    units: &[UnitVerdict],
+) -> Vec<Reason> {
+    let mut out = Vec::new();
+    if state == RouteState::Mismatched {
+        out.push(different_route(observed));
+    }
+    if let Some(name) = &r.source.unit {
+        out.extend(unit_reason(name, units));
+    }
+    if r.traits.manager != Manager::None {
+        out.extend(networkmanager(units));
+    }
+    out.extend(device(r, seen));
+    if let Some((path, mode)) = &r.traits.refused_file {
+        out.push(reason(
+            ReasonKind::KeyfileMode,
+            format!("keyfile {path} has mode {mode:04o}: NetworkManager ignores it (it needs 0600)"),
+        ));
+    }
+    if out.is_empty() {
+        out.push(after_unit_ran(r, seen, units));
+    }
+    out
+}
+
+fn different_route(observed: &[ObservedHop]) -> Reason {
+    let found: Vec<String> = observed
+        .iter()
+        .map(|h| {
+            let via = h.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+            let dev = h.device.as_ref().map(|d| format!(" dev {d}")).unwrap_or_default();
+            format!("{via}{dev} metric {}", h.metric.unwrap_or(0))
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    reason(
+        ReasonKind::DifferentRoute,
+        format!(
+            "a route to this destination is in the table with another gateway or metric: {}",
+            found.join("; ")
+        ),
+    )
+}
+
+fn unit_reason(name: &UnitName, units: &[UnitVerdict]) -> Option<Reason> {
+    let v = unit(units, name)?;
+    let status_words = v.status.as_ref().and_then(exit_text);
+    Some(match v.state {
+        UnitState::Ok => return None,
+        UnitState::Inactive => reason(
+            ReasonKind::UnitNotRun,
+            format!(
+                "unit {name} is not running ({})",
+                v.active_state.as_ref().map(|a| a.as_str()).unwrap_or("inactive")
+            ),
+        ),
+        UnitState::Failed => reason(
+            ReasonKind::UnitFailed,
+            match status_words {
+                Some(w) => format!("unit {name} failed: {w}"),
+                None => format!("unit {name} failed"),
+            },
+        ),
+        UnitState::NotRun => reason(ReasonKind::UnitNotRun, not_run_text(name, v)),
+        UnitState::Disabled => reason(
+            ReasonKind::UnitDisabled,
+            format!(
+                "unit {name} is {}: it does not start at boot",
+                v.unit_file_state.as_deref().unwrap_or("disabled")
+            ),
+        ),
+        UnitState::NotFound => reason(
+            ReasonKind::UnitNotFound,
+            format!("unit {name} is not found on the node"),
+        ),
+        UnitState::Unknown => reason(
+            ReasonKind::UnitUnknown,
+            format!(
+                "state of unit {name} is unknown: {}",
+                v.unknown_reason.as_deref().unwrap_or("systemd not asked")
+            ),
+        ),
+    })
+}
+
+fn not_run_text(name: &UnitName, v: &UnitVerdict) -> String {
+    let skipped = v
+        .status
+        .as_ref()
+        .is_some_and(|s| !s.condition_result && s.condition_usec > 0);
+    if skipped {
+        format!("unit {name} did not run: a condition of the unit was not met")
+    } else {
+        format!("unit {name} has not run since boot")
+    }
+}
+
+fn networkmanager(units: &[UnitVerdict]) -> Option<Reason> {
+    let nm = UnitName::new("NetworkManager.service").ok()?;
+    let v = unit(units, &nm)?;
+    if matches!(v.state, UnitState::Ok | UnitState::Unknown) {
+        return None;
+    }
+    let active = v
+        .active_state
+        .as_ref()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_else(|| "not found".into());
+    Some(reason(
+        ReasonKind::NetworkManagerInactive,
+        format!("NetworkManager is not active ({active}), and it is what installs this route"),
+    ))
+}
+
+fn device(r: &ExpectedRoute, seen: Observed<'_>) -> Option<Reason> {
+    let dev = r.device.as_ref()?;
+    seen.links?;
+    let Some(link) = find_link(seen.links, dev) else {
+        return Some(reason(
+            ReasonKind::DeviceMissing,
+            format!("device {dev} does not exist"),
+        ));
+    };
+    if !link.up {
+        return Some(reason(ReasonKind::DeviceDown, format!("device {dev} is down")));
+    }
+    if !link.carrier {
+        return Some(reason(
+            ReasonKind::DeviceDown,
+            format!("device {dev} has no carrier"),
+        ));
+    }
+    None
+}
+
+/// The unit ran fine and the device is up: the route was removed after. When the
+/// declaration is non-persistent and the device was configured again after the
+/// unit ran, that is the cause.
+fn after_unit_ran(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> Reason {
+    let finished = r
+        .source
+        .unit
+        .as_ref()
+        .and_then(|n| unit(units, n))
+        .and_then(|v| v.status.as_ref())
+        .and_then(|s| s.service.as_ref())
+        .map(|svc| svc.exec_main_exit_usec)
+        .filter(|t| *t > 0);
+    let configured = r
+        .device
+        .as_ref()
+        .and_then(|d| find_link(seen.links, d))
+        .and_then(|l| l.last_configured_usec);
+    let how = match r.source.kind {
+        crate::model::SourceKind::Nmcli => "nmcli device modify",
+        _ => "ip route",
+    };
+    let dev = r
+        .device
+        .as_ref()
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| "its device".into());
+    match (r.traits.non_persistent, finished, configured) {
+        (true, Some(done), Some(conf)) if conf > done => reason(
+            ReasonKind::NonPersistent,
+            format!(
+                "declared with non-persistent {how}, and {dev} was re-activated {} s after the unit ran: the route was lost then",
+                (conf - done) / 1_000_000
+            ),
+        ),
+        (true, _, None) | (true, None, _) => reason(
+            ReasonKind::NonPersistent,
+            format!("declared with non-persistent {how}: lost when {dev} is re-activated or the route is deleted, and nothing adds it again"),
+        ),
+        _ => reason(
+            ReasonKind::Unexplained,
+            "nothing on the node explains it: the route was removed after it was installed (for example with ip route del)".into(),
+        ),
+    }
+}

@@ -1,0 +1,314 @@
+//! The compare stage on hand-built observations of the seed's intent.
+
+use super::*;
+use crate::intent::{self, Options};
+use crate::model::{ActiveState, NextHop, ServiceStatus, UnitStatus};
+
+const SEED: &[u8] = include_bytes!("../../../examples/seed-machineconfig.yaml");
+const ENS5: u32 = 2;
+
+fn seed() -> Intent {
+    intent::from_bytes(SEED, &Options::default()).expect("seed parses")
+}
+
+fn route(dest: &str, gw: Option<&str>, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
+    ObservedRoute {
+        key: RouteKey::new(254, dest.parse().expect("net")),
+        next_hops: vec![NextHop {
+            gateway: gw.map(|g| g.parse().expect("ip")),
+            ifindex: Some(ifindex),
+        }],
+        metric,
+        protocol: Protocol(4),
+    }
+}
+
+fn link(index: u32, name: &str, up: bool, configured: Option<u64>) -> Link {
+    Link {
+        index,
+        name: IfName::new(name).expect("name"),
+        up,
+        carrier: up,
+        last_configured_usec: configured,
+    }
+}
+
+fn status(name: &str, active: &str, result: &str, code: i32, st: i32, exit_usec: u64) -> UnitStatus {
+    UnitStatus {
+        name: UnitName::new(name).expect("name"),
+        load_state: "loaded".into(),
+        active_state: ActiveState::parse(active),
+        sub_state: "dead".into(),
+        unit_file_state: "enabled".into(),
+        condition_result: true,
+        condition_usec: 1,
+        inactive_exit_usec: exit_usec,
+        service: Some(ServiceStatus {
+            service_type: "oneshot".into(),
+            result: result.into(),
+            exec_main_status: st,
+            exec_main_code: code,
+            exec_main_start_usec: exit_usec.saturating_sub(1),
+            exec_main_exit_usec: exit_usec,
+            remain_after_exit: false,
+        }),
+    }
+}
+
+fn nm(active: &str) -> UnitStatus {
+    status("NetworkManager.service", active, "success", 0, 0, 0)
+}
+
+fn unit_ok(exit_usec: u64) -> UnitStatus {
+    status("nmcli-dev-modify.service", "inactive", "success", 1, 0, exit_usec)
+}
+
+fn up() -> Sources {
+    Sources {
+        machineconfig: SourceState::Up,
+        netlink: SourceState::Up,
+        systemd: SourceState::Up,
+    }
+}
+
+fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftReport {
+    let index = RouteIndex::from_routes(routes);
+    compare(
+        &seed(),
+        Observed {
+            routes: &index,
+            links: Some(&links),
+            units: &units,
+        },
+        up(),
+    )
+}
+
+fn codes(report: &DriftReport) -> Vec<&'static str> {
+    report.routes[0].reasons.0.iter().map(|r| r.kind.code()).collect()
+}
+
+fn texts(report: &DriftReport) -> Vec<String> {
+    report.routes[0]
+        .reasons
+        .0
+        .iter()
+        .map(|r| r.text.clone())
+        .collect()
+}
+
+fn healthy_units() -> UnitsSeen {
+    UnitsSeen::Seen(vec![unit_ok(10_000_000), nm("active")])
+}
+
+#[test]
+fn present_route_and_ok_units_is_no_drift() {
+    let r = run(
+        vec![route("192.168.1.0/24", Some("172.18.0.1"), ENS5, Some(100))],
+        vec![link(ENS5, "ens5", true, Some(1))],
+        healthy_units(),
+    );
+    assert_eq!(r.routes[0].state, RouteState::Present);
+    assert!(codes(&r).is_empty());
+    assert_eq!(r.routes[0].observed[0].device.as_deref(), Some("ens5"));
+    assert!(r.units.iter().all(|u| u.state == UnitState::Ok));
+    assert!(!r.drift);
+}
+
+#[test]
+fn boot_race_unit_failed_with_exit_status() {
+    let units = UnitsSeen::Seen(vec![
+        status("nmcli-dev-modify.service", "failed", "exit-code", 1, 8, 5),
+        nm("active"),
+    ]);
+    let r = run(vec![], vec![link(ENS5, "ens5", true, Some(1))], units);
+    assert_eq!(r.routes[0].state, RouteState::Missing);
+    assert_eq!(texts(&r), ["unit nmcli-dev-modify.service failed: exit status 8"]);
+    assert_eq!(r.units[0].state, UnitState::Failed);
+    assert_eq!(r.units[0].exec_main_status, Some(8));
+    assert!(r.drift);
+}
+
+#[test]
+fn networkmanager_stopped_is_named_too() {
+    let units = UnitsSeen::Seen(vec![
+        status("nmcli-dev-modify.service", "failed", "exit-code", 1, 8, 5),
+        nm("inactive"),
+    ]);
+    let r = run(vec![], vec![link(ENS5, "ens5", true, Some(1))], units);
+    assert_eq!(codes(&r), ["unit-failed", "networkmanager-inactive"]);
+}
+
+#[test]
+fn reactivated_device_loses_non_persistent_route() {
+    let r = run(
+        vec![],
+        vec![link(ENS5, "ens5", true, Some(50_000_000))],
+        healthy_units(),
+    );
+    assert_eq!(codes(&r), ["non-persistent"]);
+    assert!(
+        texts(&r)[0].contains("re-activated 40 s after the unit ran"),
+        "{:?}",
+        texts(&r)
+    );
+}
+
+#[test]
+fn deleted_after_the_unit_ran_is_unexplained() {
+    let r = run(
+        vec![],
+        vec![link(ENS5, "ens5", true, Some(1_000_000))],
+        healthy_units(),
+    );
+    assert_eq!(codes(&r), ["unexplained"]);
+    assert!(texts(&r)[0].contains("ip route del"));
+}
+
+#[test]
+fn device_down_or_missing() {
+    let r = run(vec![], vec![link(ENS5, "ens5", false, Some(1))], healthy_units());
+    assert_eq!(codes(&r), ["device-down"]);
+    let r = run(vec![], vec![link(3, "eth0", true, None)], healthy_units());
+    assert_eq!(codes(&r), ["device-missing"]);
+}
+
+#[test]
+fn other_gateway_is_mismatched() {
+    let r = run(
+        vec![route("192.168.1.0/24", Some("172.18.0.9"), ENS5, None)],
+        vec![link(ENS5, "ens5", true, Some(1))],
+        healthy_units(),
+    );
+    assert_eq!(r.routes[0].state, RouteState::Mismatched);
+    assert_eq!(codes(&r), ["different-route"]);
+    assert!(texts(&r)[0].contains("via 172.18.0.9 dev ens5 metric 0"));
+}
+
+#[test]
+fn device_moved_to_br_ex_is_present_and_shown() {
+    let r = run(
+        vec![route("192.168.1.0/24", Some("172.18.0.1"), 7, Some(48))],
+        vec![link(ENS5, "ens5", true, Some(1)), link(7, "br-ex", true, Some(1))],
+        healthy_units(),
+    );
+    assert_eq!(r.routes[0].state, RouteState::Present);
+    assert_eq!(r.routes[0].observed[0].device.as_deref(), Some("br-ex"));
+}
+
+#[test]
+fn any_next_hop_of_multipath_matches() {
+    let mut mp = route("192.168.1.0/24", Some("10.0.0.1"), 7, None);
+    mp.next_hops.push(NextHop {
+        gateway: Some("172.18.0.1".parse().expect("ip")),
+        ifindex: Some(ENS5),
+    });
+    let r = run(vec![mp], vec![link(ENS5, "ens5", true, Some(1))], healthy_units());
+    assert_eq!(r.routes[0].state, RouteState::Present);
+    assert_eq!(r.routes[0].observed.len(), 2);
+}
+
+#[test]
+fn other_table_does_not_count() {
+    let mut other = route("192.168.1.0/24", Some("172.18.0.1"), ENS5, None);
+    other.key.table = 200;
+    let r = run(
+        vec![other],
+        vec![link(ENS5, "ens5", true, Some(1))],
+        healthy_units(),
+    );
+    assert_eq!(r.routes[0].state, RouteState::Missing);
+}
+
+#[test]
+fn metric_is_compared_when_declared() {
+    let mut intent = seed();
+    intent.routes[0].metric = Some(100);
+    let index = RouteIndex::from_routes(vec![route("192.168.1.0/24", Some("172.18.0.1"), ENS5, None)]);
+    let units = healthy_units();
+    let links = vec![link(ENS5, "ens5", true, Some(1))];
+    let r = compare(
+        &intent,
+        Observed {
+            routes: &index,
+            links: Some(&links),
+            units: &units,
+        },
+        up(),
+    );
+    assert_eq!(r.routes[0].state, RouteState::Mismatched);
+}
+
+#[test]
+fn no_dbus_means_unknown_units_and_routes_still_checked() {
+    let r = run(
+        vec![],
+        vec![link(ENS5, "ens5", true, Some(1))],
+        UnitsSeen::Unavailable("no socket".into()),
+    );
+    assert_eq!(r.routes[0].state, RouteState::Missing);
+    assert!(codes(&r).contains(&"unit-unknown"));
+    assert!(r.units.iter().all(|u| u.state == UnitState::Unknown));
+    assert!(r.drift);
+}
+
+#[test]
+fn refused_keyfile_is_a_reason() {
+    let mut intent = seed();
+    intent.routes[0].source.unit = None;
+    intent.routes[0].traits.refused_file = Some((
+        "/etc/NetworkManager/system-connections/x.nmconnection".into(),
+        0o644,
+    ));
+    let index = RouteIndex::default();
+    let units = healthy_units();
+    let links = vec![link(ENS5, "ens5", true, Some(1))];
+    let r = compare(
+        &intent,
+        Observed {
+            routes: &index,
+            links: Some(&links),
+            units: &units,
+        },
+        up(),
+    );
+    assert_eq!(codes(&r), ["keyfile-mode"]);
+    assert!(texts(&r)[0].contains("mode 0644"));
+}
+
+#[test]
+fn json_has_the_contract_fields() {
+    let r = run(vec![], vec![link(ENS5, "ens5", true, Some(1))], healthy_units());
+    let v = serde_json::to_value(&r).expect("serializes");
+    let route = &v["routes"][0];
+    for field in [
+        "family",
+        "destination",
+        "gateway",
+        "device",
+        "table",
+        "metric",
+        "source",
+        "notes",
+        "state",
+        "observed",
+        "reasons",
+    ] {
+        assert!(route.get(field).is_some(), "missing {field}: {route}");
+    }
+    assert_eq!(route["state"], "missing");
+    assert_eq!(v["drift"], true);
+    assert_eq!(v["sources"]["systemd"], "up");
+    let unit = &v["units"][0];
+    for field in [
+        "name",
+        "state",
+        "active_state",
+        "sub_state",
+        "result",
+        "exec_main_status",
+        "unit_file_state",
+    ] {
+        assert!(unit.get(field).is_some(), "missing {field}: {unit}");
+    }
+}
