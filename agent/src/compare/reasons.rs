@@ -244,6 +244,11 @@ fn device(r: &ExpectedRoute, seen: Observed<'_>) -> Option<Reason> {
     None
 }
 
+/// The kernel stamps addresses in jiffies since boot, which run a fraction of a
+/// second behind systemd's CLOCK_MONOTONIC (0.24 s measured on a booted node):
+/// closer than this, the order of the two events is not known.
+const CLOCK_MARGIN_USEC: u64 = 1_000_000;
+
 /// The unit ran fine and the device is up: the route was removed after. When the
 /// declaration is non-persistent and the device was configured again after the
 /// unit ran, that is the cause.
@@ -272,14 +277,18 @@ fn after_unit_ran(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) 
         .map(|d| d.to_string())
         .unwrap_or_else(|| "its device".into());
     match (r.traits.non_persistent, finished, configured) {
-        (true, Some(done), Some(conf)) if conf > done => reason(
+        (true, Some(done), Some(conf)) if conf > done + CLOCK_MARGIN_USEC => reason(
             ReasonKind::NonPersistent,
             format!(
                 "declared with non-persistent {how}, and {dev} was re-activated {} s after the unit ran: the route was lost then",
                 (conf - done) / 1_000_000
             ),
         ),
-        (true, _, None) | (true, None, _) => reason(
+        (true, Some(done), Some(conf)) if conf + CLOCK_MARGIN_USEC <= done => reason(
+            ReasonKind::Unexplained,
+            format!("the unit ran after {dev} was last configured, so the route was there; it was removed since (for example with ip route del), and nothing adds it again"),
+        ),
+        (true, _, _) => reason(
             ReasonKind::NonPersistent,
             format!("declared with non-persistent {how}: lost when {dev} is re-activated or the route is deleted, and nothing adds it again"),
         ),

@@ -312,3 +312,14 @@ fn json_has_the_contract_fields() {
         assert!(unit.get(field).is_some(), "missing {field}: {unit}");
     }
 }
+
+#[test]
+fn reactivation_within_the_clock_margin_is_not_claimed() {
+    let r = run(
+        vec![],
+        vec![link(ENS5, "ens5", true, Some(10_500_000))],
+        healthy_units(),
+    );
+    assert_eq!(codes(&r), ["non-persistent"]);
+    assert!(!texts(&r)[0].contains("s after the unit ran"), "{:?}", texts(&r));
+}

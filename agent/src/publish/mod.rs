@@ -1,5 +1,7 @@
 //! Publish stage: what people and tools see of the intent and the drift report.
 
+pub mod http;
+pub mod metrics;
 pub mod text;
 
 /// Pretty JSON followed by a newline.
