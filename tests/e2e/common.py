@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import shlex
+import signal
 import subprocess
 import time
 from typing import Callable, Iterable, Optional, TypeVar
@@ -64,18 +65,54 @@ def owner_alive(name: str) -> bool:
 
 def run(argv: Iterable[str], *, check: bool = True, timeout: float = 60,
         input: Optional[str] = None, env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    """Run a command, capture text output, raise HarnessError with its output on failure."""
+    """Run a command, capture text output, raise HarnessError with its output on failure.
+
+    On timeout (or an interrupt) the command's own children are killed before it, so
+    a wrapper that forked into another PID namespace (nsenter -a) reaps its child
+    instead of leaving a zombie that only the host's init could collect (such a zombie
+    stalls the node's poweroff for 10 s). Commands get their own session so a signal
+    to our process group (`timeout` in run.sh) reaches only us; we abort them here.
+    """
     argv = [str(a) for a in argv]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
     try:
-        cp = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                            input=input, env=env, stdin=None if input is not None else subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
+        out, err = proc.communicate(input=input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = _abort(proc)
         raise HarnessError(f"command timed out after {timeout}s: {shlex.join(argv)}\n"
-                           f"stdout: {_tail(e.stdout)}\nstderr: {_tail(e.stderr)}") from None
+                           f"stdout: {_tail(out)}\nstderr: {_tail(err)}") from None
+    except BaseException:
+        _abort(proc)
+        raise
+    cp = subprocess.CompletedProcess(argv, proc.returncode, out, err)
     if check and cp.returncode != 0:
         raise HarnessError(f"command failed with exit code {cp.returncode}: {shlex.join(argv)}\n"
                            f"stdout: {_tail(cp.stdout)}\nstderr: {_tail(cp.stderr)}")
     return cp
+
+
+def _abort(proc: subprocess.Popen) -> tuple[str, str]:
+    for child in children(proc.pid):
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        return proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (empty if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
 
 
 def _tail(text, limit: int = 4000) -> str:

@@ -31,7 +31,7 @@ MIRRORS = (
 )
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "network-manager", "iproute2", "udev")
 # Bump when the customization below changes what a base tree holds.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 HOST_PACKAGES = ("mmdebstrap", "systemd-container", "iproute2", "util-linux")
 
 
@@ -80,8 +80,10 @@ def _build(base: Path, packages, key: str) -> None:
 
 
 # Run by mmdebstrap with "$1" = the new tree. An empty machine-id lets systemd make
-# one per boot (nspawn hands it a fresh one); no login prompt on a passive console.
+# one per boot (nspawn hands it a fresh one); no login prompt on a passive console;
+# no timers (apt-daily and friends would reach for the network mid-test).
 _CUSTOMIZE = "; ".join([
+    'rm -f "$1"/etc/systemd/system/timers.target.wants/*',
     'echo -n > "$1/etc/machine-id"',
     'rm -f "$1/var/lib/dbus/machine-id"',
     'ln -sf /dev/null "$1/etc/systemd/system/getty@.service"',

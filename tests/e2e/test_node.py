@@ -102,6 +102,10 @@ def test_connection_up_drops_runtime_route(seed_node, facts):
     wait_route(seed_node, present=True)
     exit_usec = int(seed_node.systemctl_show(UNIT)["ExecMainExitTimestampMonotonic"])
     before = seed_node.addresses("ens5")
+    # Re-activate well after the unit ran (1 s, beyond the jiffies/CLOCK_MONOTONIC skew)
+    # so the record shows whether the stamps can order the two events.
+    wait_for("1 s of CLOCK_MONOTONIC after the unit's exit", lambda: monotonic_usec() > exit_usec + 1_000_000,
+             timeout=5)
     t0 = monotonic_usec()
     seed_node.run("nmcli", "connection", "up", "ens5")
     t1 = monotonic_usec()
@@ -167,6 +171,27 @@ def test_rollout_without_reboot(seed_node):
     assert seed_node.systemctl_show("rwe2e-extra.service", "LoadState")["LoadState"] == "not-found"
     assert seed_node.systemctl_show("rwe2e-masked.service", "LoadState")["LoadState"] == "not-found"
     assert mcd.read_current_config(root) == seed
+
+
+def test_unreferenced_oneshot_forgets_its_run(seed_node, facts):
+    """A successful oneshot nothing references is garbage-collected with its record;
+    an enabled one (wanted by multi-user.target) keeps it. Facts for the agent's unit view."""
+    seed = mcd.load(seed_node_config_path())
+    new = rollout_config(seed)
+    new["spec"]["config"]["systemd"]["units"].append(
+        {"name": "rwe2e-once.service", "contents": "[Service]\nType=oneshot\nExecStart=/bin/true\n"})
+    seed_node.apply_config(new)
+    try:
+        seed_node.run("systemctl", "start", "rwe2e-once.service", "rwe2e-extra.service")
+        once = seed_node.wait_unit("rwe2e-once.service", lambda s: s["ExecMainExitTimestampMonotonic"] == "0",
+                                   "its run record dropped (unit garbage-collected)", timeout=15)
+        kept = seed_node.systemctl_show("rwe2e-extra.service")
+        facts["unreferenced_oneshot_after_success"] = unit_summary(once)
+        facts["enabled_oneshot_after_success"] = unit_summary(kept)
+        assert once["ActiveState"] == "inactive" and once["Result"] == "success", unit_summary(once)
+        assert succeeded(kept), unit_summary(kept)
+    finally:
+        seed_node.apply_config(seed)
 
 
 def rollout_config(seed: dict) -> dict:
