@@ -17,13 +17,14 @@ socket sees: routes via the netns (`netns`), the bus via `bus_address`, files vi
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 import mcd
 import rootfs
@@ -46,6 +47,7 @@ address1=172.18.0.2/16
 [ipv6]
 method=disabled
 """
+T = TypeVar("T")
 NODE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8", "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0", "TERM": "dumb"}
 
@@ -89,8 +91,8 @@ class Node:
     def start(self) -> None:
         """Copy the rootfs, wire the network, apply the config, boot, wait until up."""
         try:
-            self._timed("rootfs_base", lambda: setattr(self, "base", rootfs.ensure_base(self.packages)))
-            self._timed("rootfs_copy", lambda: setattr(self, "copy", rootfs.RootfsCopy(self.base, self.name, self.rootfs_mode)))
+            base = self._timed("rootfs_base", lambda: rootfs.ensure_base(self.packages))
+            self.copy = self._timed("rootfs_copy", lambda: rootfs.RootfsCopy(base, self.name, self.rootfs_mode))
             self._wire_network()
             self._prepare_tree()
             self._timed("boot", self._boot)
@@ -99,10 +101,11 @@ class Node:
             self.stop(raise_errors=False)
             raise
 
-    def _timed(self, what: str, fn: Callable[[], object]) -> None:
+    def _timed(self, what: str, fn: Callable[[], T]) -> T:
         t0 = time.monotonic()
-        fn()
+        result = fn()
         self.timings[what] = round(time.monotonic() - t0, 2)
+        return result
 
     @property
     def rootfs_dir(self) -> Path:
@@ -245,7 +248,6 @@ class Node:
 
     def ip_routes(self, table: Optional[str | int] = None, family: str = "-4") -> list[dict]:
         """`ip -j route show [table T]` in the node's namespace, parsed."""
-        import json
         argv = ["ip", family, "-j", "-n", self.netns, "route", "show"]
         if table is not None:
             argv += ["table", str(table)]

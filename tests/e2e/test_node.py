@@ -9,10 +9,9 @@ the preconditions it needs rather than trusting the previous test.
 from __future__ import annotations
 
 import json
-import time
 
 import mcd
-from common import wait_for
+from common import run, wait_for
 from ifaddr import monotonic_usec
 
 UNIT = "nmcli-dev-modify.service"
@@ -66,6 +65,17 @@ def test_seed_config_applied_like_mcd(seed_node):
     assert current == mcd.load(seed_node_config_path())
     keyfile = seed_node.root / "etc/NetworkManager/system-connections/ens5.nmconnection"
     assert keyfile.stat().st_mode & 0o777 == 0o600
+
+
+def test_host_sees_the_node_like_a_daemonset_pod(seed_node):
+    """The system bus through /proc/PID1/root and the routes through the netns, from the host."""
+    path = "/org/freedesktop/systemd1/unit/nmcli_2ddev_2dmodify_2eservice"
+    cp = run(["busctl", f"--address={seed_node.bus_address}", "--json=short", "get-property",
+              "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit", "ActiveState"])
+    assert json.loads(cp.stdout)["data"] == seed_node.systemctl_show(UNIT, "ActiveState")["ActiveState"]
+    host_view = json.loads(seed_node.netns_exec(["ip", "-4", "-j", "route", "show"]).stdout)
+    assert host_view == seed_node.ip_routes()
+    assert seed_node.run("cat", "/proc/1/comm").stdout.strip() == "systemd"
 
 
 def seed_node_config_path():
