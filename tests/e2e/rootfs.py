@@ -115,18 +115,21 @@ class RootfsCopy:
     def _make(self) -> None:
         self.dir.mkdir(parents=True)
         try:
-            if self.mode == "overlay":
-                for d in ("upper", "work", "merged"):
-                    (self.dir / d).mkdir()
-                opts = f"lowerdir={self.base},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}"
-                run(["mount", "-t", "overlay", "overlay", "-o", opts, self.path])
-            elif self.mode == "copy":
-                run(["cp", "-a", "--reflink=auto", self.base, self.path], timeout=600)
-            else:
+            if self.mode not in ("overlay", "copy"):
                 raise HarnessError(f"unknown rootfs copy mode {self.mode!r} (overlay or copy)")
+            if self.mode == "overlay" and not self._mount_overlay():
+                self.mode, self.path = "copy", self.dir / "root"  # e.g. /var/cache itself on overlayfs
+            if self.mode == "copy":
+                run(["cp", "-a", "--reflink=auto", self.base, self.path], timeout=600)
         except BaseException:
             remove_copy_dir(self.dir)
             raise
+
+    def _mount_overlay(self) -> bool:
+        for d in ("upper", "work", "merged"):
+            (self.dir / d).mkdir()
+        opts = f"lowerdir={self.base},upperdir={self.dir / 'upper'},workdir={self.dir / 'work'}"
+        return run(["mount", "-t", "overlay", "overlay", "-o", opts, self.path], check=False).returncode == 0
 
     def remove(self) -> None:
         """Unmount (if an overlay) and delete the copy."""
