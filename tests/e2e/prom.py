@@ -1,0 +1,196 @@
+"""A real Prometheus (Debian package `prometheus`) on 127.0.0.1 inside a network namespace.
+
+It scrapes one target (host:port, reachable from that namespace) every second and
+evaluates the given rule files every second, keeping its data in a temporary
+directory (/tmp/rwe2e-<pid>-<n>-prometheus/) removed by `stop()`. It is started and
+ended by PID. Queries go over a socket opened inside the namespace (netns.connect_in),
+so nothing listens outside it.
+
+    with Prometheus(node.netns, "127.0.0.1:9105", rule_files=["deploy/alerts.yaml"]) as prom:
+        prom.wait_query("routewarden_up", lambda r: r and r[0]["value"][1] == "1")
+        prom.wait_alert("RouteMissing")
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import signal
+import subprocess
+import urllib.parse
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from common import FatalError, HarnessError, ensure_packages, run, unique_name, wait_for
+from netns import connect_in
+
+TMP_ROOT = Path("/tmp")
+
+
+class _NetnsHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, netns: str, host: str, port: int, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._netns = netns
+
+    def connect(self) -> None:
+        self.sock = connect_in(self._netns, self.host, self.port, self.timeout)
+
+
+def http_get(netns: str, host: str, port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """GET http://host:port/path from inside `netns`; (status, body)."""
+    conn = _NetnsHTTPConnection(netns, host, port, timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class Prometheus:
+    """One Prometheus server; a context manager (start on enter, stop on exit)."""
+
+    def __init__(self, netns: str, target: str, *, rule_files: Iterable[str | Path] = (),
+                 port: int = 9090, job: str = "target", metrics_path: str = "/metrics",
+                 ready_timeout: float = 60):
+        self.netns = netns
+        self.target = target
+        self.rule_files = [Path(r).resolve() for r in rule_files]
+        self.port = port
+        self.job = job
+        self.metrics_path = metrics_path
+        self.ready_timeout = ready_timeout
+        self.dir = TMP_ROOT / f"{unique_name()}-prometheus"
+        self.proc: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> "Prometheus":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def config_text(self) -> str:
+        """The generated prometheus.yml (JSON is valid YAML)."""
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+            "rule_files": [str(r) for r in self.rule_files],
+            "scrape_configs": [{"job_name": self.job, "metrics_path": self.metrics_path,
+                                "static_configs": [{"targets": [self.target]}]}],
+        }
+        return json.dumps(config, indent=2) + "\n"
+
+    def start(self) -> None:
+        """Write the config, check it with promtool, start Prometheus, wait for /-/ready."""
+        ensure_packages(["prometheus"])
+        for r in self.rule_files:
+            if not r.is_file():
+                raise HarnessError(f"Prometheus rule file {r} does not exist")
+        self.dir.mkdir(parents=True)
+        try:
+            config = self.dir / "prometheus.yml"
+            config.write_text(self.config_text())
+            run(["promtool", "check", "config", config], timeout=60)
+            self._spawn(config)
+            wait_for(f"Prometheus in netns {self.netns} on 127.0.0.1:{self.port} to be ready (/-/ready)",
+                     self._ready, timeout=self.ready_timeout, interval=0.2, diagnose=self.log_tail)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, config: Path) -> None:
+        argv = ["ip", "netns", "exec", self.netns, "prometheus", f"--config.file={config}",
+                f"--storage.tsdb.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=info"]
+        with open(self.dir / "prometheus.log", "wb") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise _Died(f"Prometheus exited with {self.proc.returncode}\n{self.log_tail()}")
+        status, _ = http_get(self.netns, "127.0.0.1", self.port, "/-/ready")
+        return status == 200
+
+    @property
+    def pid(self) -> Optional[int]:
+        """PID of the Prometheus process (`ip netns exec` execs in place)."""
+        return self.proc.pid if self.proc else None
+
+    def log_tail(self, limit: int = 3000) -> str:
+        """The end of Prometheus' own log."""
+        try:
+            return "prometheus log (tail):\n" + (self.dir / "prometheus.log").read_text(errors="replace")[-limit:]
+        except OSError:
+            return "(no prometheus log)"
+
+    # ------------------------------------------------------------ HTTP API
+
+    def api(self, path: str, **params: str) -> object:
+        """GET /api/v1/PATH?params and return its `data`; raise unless status is success."""
+        query = ("?" + urllib.parse.urlencode(params)) if params else ""
+        status, body = http_get(self.netns, "127.0.0.1", self.port, f"/api/v1/{path}{query}")
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise HarnessError(f"Prometheus /api/v1/{path}: HTTP {status}, not JSON: {body[:300]!r}") from None
+        if status != 200 or doc.get("status") != "success":
+            raise HarnessError(f"Prometheus /api/v1/{path}{query}: HTTP {status}: {doc.get('error', doc)}")
+        return doc["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        """Instant query; the result list ({"metric": {...}, "value": [t, "v"]} for vectors)."""
+        return self.api("query", query=expr)["result"]
+
+    def query_values(self, expr: str) -> list[float]:
+        """Instant query of a vector, as the list of its sample values."""
+        return [float(r["value"][1]) for r in self.query(expr)]
+
+    def alerts(self) -> list[dict]:
+        """Active alerts (/api/v1/alerts): each has labels, annotations, state, activeAt."""
+        return self.api("alerts")["alerts"]
+
+    def targets(self) -> list[dict]:
+        """Active scrape targets with health and lastError."""
+        return self.api("targets")["activeTargets"]
+
+    def wait_query(self, expr: str, predicate: Callable[[list[dict]], bool], what: str = "",
+                   timeout: float = 30) -> list[dict]:
+        """Poll `expr` until predicate(result) holds; return that result."""
+        def probe():
+            result = self.query(expr)
+            return result if predicate(result) else None
+        return wait_for(f"Prometheus query {expr!r} {what}".strip(), probe, timeout=timeout, interval=0.5,
+                        diagnose=self._diagnose)
+
+    def wait_alert(self, name: str, state: str = "firing", timeout: float = 30) -> dict:
+        """Wait until alert `name` is in `state` (pending|firing); return it."""
+        def probe():
+            return next((a for a in self.alerts() if a["labels"].get("alertname") == name and a["state"] == state), None)
+        return wait_for(f"alert {name} to be {state}", probe, timeout=timeout, interval=0.5, diagnose=self._diagnose)
+
+    def _diagnose(self) -> str:
+        try:
+            targets = json.dumps([{k: t.get(k) for k in ("scrapeUrl", "health", "lastError")} for t in self.targets()])
+            alerts = json.dumps([{"labels": a["labels"], "state": a["state"]} for a in self.alerts()])
+        except (HarnessError, OSError) as e:
+            targets, alerts = f"(unavailable: {e})", ""
+        return f"targets: {targets}\nalerts: {alerts}\n{self.log_tail(1500)}"
+
+    # ------------------------------------------------------------ teardown
+
+    def stop(self) -> None:
+        """SIGTERM by PID, SIGKILL after 15 s, then delete the data directory."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class _Died(FatalError):
+    """Prometheus exited while the harness waited for it."""
