@@ -201,7 +201,7 @@ impl Collector for StateCollector {
         gauge(
             &mut enc,
             "routewarden_build_info",
-            "Build information",
+            "Build information.",
             &[(&version, 1)],
         )?;
         let snapshot = self.snapshots.borrow().clone();
@@ -218,7 +218,7 @@ impl Collector for StateCollector {
         plain_gauge(
             &mut enc,
             name,
-            "When the last evaluation finished (Unix time)",
+            "When the last evaluation finished (Unix time).",
             at,
         )
     }
@@ -250,7 +250,7 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     gauge(
         enc,
         "routewarden_route_present",
-        "1 when the expected route is in the kernel as declared",
+        "1 when the expected route is in the kernel as declared.",
         &present,
     )?;
     let reasons: Vec<(RouteLabels, ReasonLabel)> = labels
@@ -272,7 +272,7 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     gauge(
         enc,
         "routewarden_route_drift_reason",
-        "1 for each reason an expected route is not present",
+        "1 for each reason an expected route is not present.",
         &reason_series,
     )?;
     let states = [RouteState::Present, RouteState::Missing, RouteState::Mismatched];
@@ -289,12 +289,12 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
         .iter()
         .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
         .collect();
-    gauge(enc, "routewarden_routes", "Expected routes by state", &series)?;
+    gauge(enc, "routewarden_routes", "Expected routes by state.", &series)?;
     let count = report.routes.len() as f64;
     plain_gauge(
         enc,
         "routewarden_expected_routes",
-        "Routes the MachineConfig declares",
+        "Routes the MachineConfig declares.",
         count,
     )
 }
@@ -314,7 +314,7 @@ fn encode_units(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     gauge(
         enc,
         "routewarden_unit_ok",
-        "1 when the unit did what the intent expects (absent while unknown)",
+        "1 when the unit did what the intent expects (absent while unknown).",
         &ok,
     )?;
     let mut states = Vec::new();
@@ -331,7 +331,7 @@ fn encode_units(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     gauge(
         enc,
         "routewarden_unit_state",
-        "1 for the unit's current ActiveState",
+        "1 for the unit's current ActiveState.",
         &series,
     )
 }
@@ -353,14 +353,14 @@ fn encode_sources(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     gauge(
         enc,
         "routewarden_source_up",
-        "1 when the source could be read",
+        "1 when the source could be read.",
         &series,
     )?;
     let name = [("name", report.machineconfig.as_deref().unwrap_or(""))];
     gauge(
         enc,
         "routewarden_machineconfig_info",
-        "The MachineConfig the intent was read from",
+        "The MachineConfig the intent was read from.",
         &[(&name, 1)],
     )?;
     let count = |sev| report.diagnostics.iter().filter(|d| d.severity == sev).count() as i64;
@@ -375,7 +375,7 @@ fn encode_sources(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     gauge(
         enc,
         "routewarden_intent_diagnostics",
-        "Diagnostics about the MachineConfig, by severity",
+        "Diagnostics about the MachineConfig, by severity.",
         &series,
     )
 }

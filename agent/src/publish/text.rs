@@ -148,3 +148,141 @@ pub fn diagnostics(diags: &[Diagnostic]) -> String {
     }
     out
 }
+
+/// Colours for a terminal; none when output is not a terminal or `NO_COLOR` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    /// Plain text.
+    Off,
+    /// ANSI colours.
+    On,
+}
+
+impl Colour {
+    /// On when stdout is a terminal and `NO_COLOR` is unset.
+    pub fn detect() -> Colour {
+        use std::io::IsTerminal;
+        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            Colour::On
+        } else {
+            Colour::Off
+        }
+    }
+
+    fn paint(self, word: &str) -> String {
+        let code = match word {
+            "present" | "ok" | "up" => "32",
+            "missing" | "failed" | "not-found" => "31",
+            "mismatched" | "not-run" | "inactive" | "disabled" => "33",
+            "unknown" | "skipped" => "2",
+            _ => return word.to_owned(),
+        };
+        match self {
+            Colour::On => format!("\x1b[{code}m{word}\x1b[0m"),
+            Colour::Off => word.to_owned(),
+        }
+    }
+}
+
+/// `routewarden check` as text.
+pub fn check(report: &crate::compare::DriftReport, colour: Colour) -> String {
+    let mc = report.machineconfig.as_deref().unwrap_or("(none)");
+    let verdict = if report.drift { "DRIFT" } else { "no drift" };
+    let mut out = format!("MachineConfig: {mc}\nResult: {verdict}\n");
+    let s = &report.sources;
+    let src = |st: &crate::compare::SourceState| {
+        let text = serde_json::to_value(st)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let (word, rest) = text
+            .split_once(':')
+            .map(|(w, r)| (w.to_owned(), format!(":{r}")))
+            .unwrap_or((text, String::new()));
+        format!("{}{rest}", colour.paint(&word))
+    };
+    let _ = writeln!(
+        out,
+        "Sources: machineconfig {}, netlink {}, systemd {}\n",
+        src(&s.machineconfig),
+        src(&s.netlink),
+        src(&s.systemd)
+    );
+    out.push_str(&check_routes(report, colour));
+    out.push('\n');
+    out.push_str(&check_units(report, colour));
+    out.push_str(&diagnostics(&report.diagnostics));
+    out
+}
+
+fn check_routes(report: &crate::compare::DriftReport, colour: Colour) -> String {
+    let mut t = Table::new(&[
+        "STATE",
+        "FAMILY",
+        "DESTINATION",
+        "GATEWAY",
+        "DEVICE",
+        "TABLE",
+        "METRIC",
+        "FOUND",
+    ]);
+    for v in &report.routes {
+        let r = &v.expected;
+        let found: Vec<String> = v
+            .observed
+            .iter()
+            .map(|h| {
+                let via = h.gateway.map(|g| format!("via {g} ")).unwrap_or_default();
+                format!(
+                    "{via}dev {} metric {} proto {}",
+                    opt(h.device.as_deref()),
+                    h.metric.unwrap_or(0),
+                    h.protocol
+                )
+            })
+            .collect();
+        t.row(vec![
+            v.state.as_str().to_owned(),
+            r.family.to_string(),
+            r.destination.to_string(),
+            opt(r.gateway),
+            opt(r.device.as_ref()),
+            r.table.to_string(),
+            opt(r.metric),
+            if found.is_empty() {
+                "-".to_owned()
+            } else {
+                found.join("; ")
+            },
+        ]);
+        t.detail(format!("declared: {}", source(r)));
+        v.reasons
+            .0
+            .iter()
+            .for_each(|why| t.detail(format!("why: {}", why.text)));
+    }
+    let mut out = format!("Routes: {}\n", report.routes.len());
+    out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));
+    out
+}
+
+fn check_units(report: &crate::compare::DriftReport, colour: Colour) -> String {
+    let mut t = Table::new(&["STATE", "UNIT", "ACTIVE", "SUB", "RESULT", "STATUS", "FILE"]);
+    for u in &report.units {
+        t.row(vec![
+            u.state.as_str().to_owned(),
+            u.name.to_string(),
+            opt(u.active_state.as_ref().map(|a| a.as_str())),
+            opt(u.sub_state.as_deref()),
+            opt(u.result.as_deref()),
+            opt(u.exec_main_status),
+            opt(u.unit_file_state.as_deref().filter(|s| !s.is_empty())),
+        ]);
+        if let Some(why) = &u.unknown_reason {
+            t.detail(format!("why: {why}"));
+        }
+    }
+    let mut out = format!("Units: {}\n", report.units.len());
+    out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));
+    out
+}
