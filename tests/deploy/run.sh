@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Check routewarden's deployment, offline:
+#   1. kubectl kustomize builds manifests/base and every overlay;
+#   2. the built objects validate against the Kubernetes schemas (kubernetes-validate,
+#      strict, no network) and the custom resources against tests/deploy/schemas/,
+#      and a broken copy of each object is rejected (the validation can fail);
+#   3. the built overlays keep the deployment's promises (check_policy.py);
+#   4. the PrometheusRule's spec, extracted from each overlay, passes
+#      `promtool check rules` and the unit tests in rules_test.yaml;
+#   5. breaking any one alert (never firing, or firing without its `for`) makes
+#      those unit tests fail.
+# Installs what it needs if missing (PyPI: kubernetes-validate; Debian: prometheus
+# for promtool); kubectl must be installed. Exits non-zero on any failure and ends
+# with "N passed, M failed".
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# OpenShift 4.14 (Kubernetes 1.27, the first to honour openshift.io/required-scc)
+# and the newest schemas kubernetes-validate ships.
+K8S_VERSIONS=(1.27.0 1.37.0)
+OVERLAYS=(kubernetes openshift)
+passed=0
+failed=0
+
+# step NAME COMMAND...: run, show its output indented, count the result.
+step() {
+    local name=$1
+    shift
+    echo "== $name"
+    if "$@" >"$work/out" 2>&1; then
+        sed 's/^/   /' "$work/out"
+        echo "   PASS $name"
+        passed=$((passed + 1))
+    else
+        sed 's/^/   /' "$work/out"
+        echo "   FAIL $name"
+        failed=$((failed + 1))
+    fi
+}
+
+# expect_test_failure NAME COMMAND...: promtool test rules must fail on an
+# assertion (FAILED), not on a rules file it cannot load.
+expect_test_failure() {
+    local name=$1
+    shift
+    if "$@" >"$work/out" 2>&1; then
+        echo "   FAIL $name: not caught"
+        failed=$((failed + 1))
+    elif grep -q "alertname:" "$work/out" && ! grep -q "could not parse\|parse error\|error loading" "$work/out"; then
+        echo "   PASS $name: caught by $(grep -c 'alertname:' "$work/out") failed assertion(s)"
+        passed=$((passed + 1))
+    else
+        sed 's/^/   /' "$work/out"
+        echo "   FAIL $name: promtool failed for another reason"
+        failed=$((failed + 1))
+    fi
+}
+
+ensure_tools() {
+    if ! command -v kubectl >/dev/null; then
+        echo "kubectl not found: it builds the kustomize overlays (kubectl kustomize)" >&2
+        exit 1
+    fi
+    if ! python3 -c 'import kubernetes_validate, jsonschema, referencing, yaml' 2>/dev/null; then
+        echo "installing kubernetes-validate from PyPI"
+        python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate
+    fi
+    if ! command -v promtool >/dev/null; then
+        echo "installing promtool (Debian package prometheus)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq prometheus >/dev/null
+    fi
+    echo "tools: $(kubectl version --client 2>/dev/null | head -1), $(promtool --version 2>&1 | head -1)," \
+        "kubernetes-validate $(python3 -c 'import kubernetes_validate.version as v; print(v.__version__)')"
+}
+
+# Run offline for real where we may: a fresh network namespace has no network.
+offline() {
+    if unshare -n true 2>/dev/null; then
+        echo "(offline: in a new network namespace, without any network)"
+        unshare -n "$@"
+    else
+        echo "(unshare -n unavailable: running with the network as it is)"
+        "$@"
+    fi
+}
+
+alerts_of() {
+    python3 -c 'import sys, yaml
+for g in yaml.safe_load(open(sys.argv[1]))["groups"]:
+    for r in g["rules"]:
+        if "alert" in r: print(r["alert"])' "$1"
+}
+
+check_rules() {
+    local overlay=$1 dir=$work/rules-$1
+    mkdir -p "$dir"
+    step "$overlay: extract the PrometheusRule" \
+        python3 "$here/extract_rules.py" "$work/$overlay.yaml" "$dir/routewarden-rules.yaml"
+    cp "$here/rules_test.yaml" "$dir/"
+    step "$overlay: promtool check rules" promtool check rules --lint=all --lint-fatal "$dir/routewarden-rules.yaml"
+    step "$overlay: promtool test rules" promtool test rules "$dir/rules_test.yaml"
+}
+
+# Every alert has a test that needs it to fire and one that needs its `for`.
+check_mutations() {
+    local dir=$work/rules-openshift mdir=$work/mutants alert mode
+    echo "== the rule tests catch a broken alert"
+    for alert in $(alerts_of "$dir/routewarden-rules.yaml"); do
+        for mode in never instant; do
+            rm -rf "$mdir" && mkdir -p "$mdir"
+            cp "$dir/rules_test.yaml" "$mdir/"
+            python3 "$here/mutate_rules.py" "$dir/routewarden-rules.yaml" "$alert" "$mode" \
+                "$mdir/routewarden-rules.yaml"
+            expect_test_failure "$alert made to fire $([ $mode = never ] && echo never || echo without for)" \
+                promtool test rules "$mdir/rules_test.yaml"
+        done
+    done
+}
+
+main() {
+    cd "$repo"
+    ensure_tools
+    step "kustomize build manifests/base" kubectl kustomize manifests/base -o "$work/base.yaml"
+    for overlay in "${OVERLAYS[@]}"; do
+        step "kustomize build manifests/overlays/$overlay" \
+            kubectl kustomize "manifests/overlays/$overlay" -o "$work/$overlay.yaml"
+        step "$overlay: schemas (Kubernetes ${K8S_VERSIONS[*]}, CRDs) offline, with self-test" \
+            offline python3 "$here/validate_manifests.py" --self-test \
+            "${K8S_VERSIONS[@]/#/--k8s-version=}" "$work/$overlay.yaml"
+        step "$overlay: deployment policy" python3 "$here/check_policy.py" "$overlay" "$work/$overlay.yaml"
+        check_rules "$overlay"
+    done
+    check_mutations
+    echo
+    echo "deploy checks: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
+
+main "$@"
