@@ -1,0 +1,400 @@
+//! The daemon's event loop and the state it keeps between events.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::systemd::{self, UnitsUpdate};
+use super::{index, mcwatch::FileWatch, Config};
+use crate::compare::{compare, DriftReport, Observed, RouteIndex, RouteState, SourceState, Sources, UnitState, UnitsSeen};
+use crate::input::{self, InputPath};
+use crate::model::{Intent, Link, RouteKey, UnitName};
+use crate::observe::routes::{self, Event, RouteDump, RouteError, Watcher};
+use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
+
+/// Events taken from the socket at once; one evaluation per batch.
+const BATCH: usize = 4096;
+/// Wait after a MachineConfig change before reading it (writers settle).
+const SETTLE: Duration = Duration::from_millis(50);
+
+type DumpTask = JoinHandle<Result<RouteDump, RouteError>>;
+
+pub(super) struct Daemon {
+    config: Config,
+    metrics: Arc<Metrics>,
+    snapshots: watch::Sender<Option<Arc<Snapshot>>>,
+    intent: Arc<Intent>,
+    wanted: Arc<HashSet<RouteKey>>,
+    machineconfig: SourceState,
+    routes: RouteIndex,
+    netlink: SourceState,
+    links: Option<Vec<Link>>,
+    units: UnitsSeen,
+    systemd: SourceState,
+    unit_names: watch::Sender<Vec<UnitName>>,
+    units_rx: mpsc::Receiver<UnitsUpdate>,
+    units_task: Option<JoinHandle<()>>,
+    watcher: Watcher,
+    file_watch: Option<FileWatch>,
+    dump: Option<(DumpTask, Instant)>,
+    /// Route events seen while a dump runs, applied on top of its result.
+    replay: Vec<Event>,
+    /// A dump to start when the running one ends.
+    queued: Option<&'static str>,
+    drift: Vec<String>,
+}
+
+impl Daemon {
+    pub(super) async fn start(
+        config: Config,
+        metrics: Arc<Metrics>,
+        snapshots: watch::Sender<Option<Arc<Snapshot>>>,
+    ) -> anyhow::Result<Daemon> {
+        let watcher = Watcher::new()?;
+        let (unit_names, names_rx) = watch::channel(Vec::new());
+        let (units_tx, units_rx) = mpsc::channel(16);
+        let units_task = (!config.no_units)
+            .then(|| tokio::spawn(systemd::run(config.dbus_address.clone(), names_rx, units_tx)));
+        let (units, systemd) = if config.no_units {
+            (UnitsSeen::Skipped, SourceState::Skipped)
+        } else {
+            let why = "not connected yet".to_owned();
+            (UnitsSeen::Unavailable(why.clone()), SourceState::Down(why))
+        };
+        let mut d = Daemon {
+            file_watch: None,
+            intent: Arc::new(Intent::default()),
+            wanted: Arc::new(HashSet::new()),
+            machineconfig: SourceState::Down("not read yet".into()),
+            routes: RouteIndex::default(),
+            netlink: SourceState::Down("not read yet".into()),
+            links: None,
+            units,
+            systemd,
+            unit_names,
+            units_rx,
+            units_task,
+            watcher,
+            dump: None,
+            replay: Vec::new(),
+            queued: None,
+            drift: Vec::new(),
+            config,
+            metrics,
+            snapshots,
+        };
+        d.watch_file();
+        d.reload_intent();
+        d.start_dump("startup");
+        d.finish_dump().await;
+        d.refresh_links().await;
+        d.first_units().await;
+        d.evaluate();
+        Ok(d)
+    }
+
+    pub(super) async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        let mut resync = tokio::time::interval(self.config.resync_interval);
+        resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        resync.reset();
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                batch = self.watcher.next_batch(BATCH) => self.on_events(batch).await,
+                Some(update) = self.units_rx.recv() => self.on_units(update),
+                changed = file_changed(&mut self.file_watch) => self.on_file(changed).await,
+                done = dump_done(&mut self.dump) => self.on_dump(done),
+                _ = resync.tick() => self.on_resync(),
+            }
+        }
+        if let Some(task) = self.units_task.take() {
+            task.abort();
+        }
+        Ok(())
+    }
+
+    async fn on_events(&mut self, batch: Result<Vec<Event>, RouteError>) {
+        let events = match batch {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(error = %e, kind = e.kind(), "reading route notifications failed; re-reading the table");
+                return self.start_dump("overrun");
+            }
+        };
+        self.metrics.route_events.inc_by(events.len() as u64);
+        let mut changed = false;
+        let mut links_dirty = false;
+        for event in events {
+            match &event {
+                Event::RouteAdded { route, replace } => {
+                    changed |= index::add(&mut self.routes, &self.wanted, route.clone(), *replace)
+                }
+                Event::RouteRemoved(route) => changed |= index::remove(&mut self.routes, &self.wanted, route),
+                Event::Link { .. } | Event::LinkRemoved { .. } | Event::Address { .. } => links_dirty = true,
+                Event::Overrun => self.start_dump("overrun"),
+            }
+            if self.dump.is_some() && keeps(&event, &self.wanted) {
+                self.replay.push(event);
+            }
+        }
+        if links_dirty {
+            changed |= self.on_links_changed().await;
+        }
+        if changed {
+            self.evaluate();
+        }
+    }
+
+    /// Re-read links; a link that went down or away loses its IPv4 routes in the
+    /// kernel without a notification, so those go now and the table is re-read.
+    async fn on_links_changed(&mut self) -> bool {
+        let before = self.links.clone();
+        self.refresh_links().await;
+        if before == self.links {
+            return false;
+        }
+        let flipped = link_flips(before.as_deref(), self.links.as_deref());
+        for index in &flipped.down {
+            index::link_down(&mut self.routes, &self.wanted, *index);
+        }
+        if flipped.any {
+            self.start_dump("link");
+        }
+        true
+    }
+
+    fn on_units(&mut self, update: UnitsUpdate) {
+        self.units = update.seen;
+        self.systemd = update.source;
+        self.evaluate();
+    }
+
+    async fn on_file(&mut self, changed: std::io::Result<()>) {
+        if let Err(e) = changed {
+            tracing::warn!(error = %e, "watching the MachineConfig failed; watching again at the next resync");
+            self.file_watch = None;
+        }
+        tokio::time::sleep(SETTLE).await;
+        self.reload_intent();
+        self.evaluate();
+    }
+
+    fn on_resync(&mut self) {
+        if self.file_watch.is_none() {
+            self.watch_file();
+            self.reload_intent();
+        }
+        self.start_dump("periodic");
+    }
+
+    fn watch_file(&mut self) {
+        match FileWatch::new(&self.config.machineconfig) {
+            Ok(w) => self.file_watch = Some(w),
+            Err(e) => tracing::warn!(error = %e, "cannot watch the MachineConfig; retrying at each resync"),
+        }
+    }
+
+    /// Read the MachineConfig; on failure keep the last good intent.
+    fn reload_intent(&mut self) {
+        let path = InputPath::File(self.config.machineconfig.clone());
+        match input::load(&path, &self.config.options) {
+            Ok(intent) => {
+                if self.machineconfig != SourceState::Up || *self.intent != intent {
+                    tracing::info!(name = intent.machineconfig.as_deref().unwrap_or(""), routes = intent.routes.len(), "intent read");
+                }
+                self.machineconfig = SourceState::Up;
+                self.set_intent(intent);
+            }
+            Err(e) => {
+                if !matches!(&self.machineconfig, SourceState::Down(old) if *old == e.to_string()) {
+                    tracing::warn!(error = %e, kind = e.kind(), "cannot read the MachineConfig; keeping the last good intent");
+                }
+                self.machineconfig = SourceState::Down(e.to_string());
+            }
+        }
+    }
+
+    fn set_intent(&mut self, intent: Intent) {
+        let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
+        let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
+        self.unit_names.send_if_modified(|old| std::mem::replace(old, names.clone()) != names);
+        self.intent = Arc::new(intent);
+        if *self.wanted != wanted {
+            self.wanted = Arc::new(wanted);
+            self.start_dump("intent");
+        }
+    }
+
+    fn start_dump(&mut self, cause: &'static str) {
+        if self.dump.is_some() {
+            self.queued.get_or_insert(cause);
+            return;
+        }
+        self.metrics.resyncs.get_or_create(&CauseLabels { cause }).inc();
+        let wanted = self.wanted.clone();
+        let task = tokio::task::spawn_blocking(move || routes::dump_routes(&wanted));
+        self.dump = Some((task, Instant::now()));
+        self.replay.clear();
+    }
+
+    async fn finish_dump(&mut self) {
+        let done = dump_done(&mut self.dump).await;
+        self.on_dump(done);
+    }
+
+    fn on_dump(&mut self, (result, started): (Result<Result<RouteDump, RouteError>, tokio::task::JoinError>, Instant)) {
+        match result {
+            Ok(Ok(dump)) => {
+                self.routes = RouteIndex::from_routes(dump.routes.into_iter().filter(|r| self.wanted.contains(&r.key)));
+                for event in std::mem::take(&mut self.replay) {
+                    match event {
+                        Event::RouteAdded { route, replace } => {
+                            index::add(&mut self.routes, &self.wanted, route, replace);
+                        }
+                        Event::RouteRemoved(route) => {
+                            index::remove(&mut self.routes, &self.wanted, &route);
+                        }
+                        _ => {}
+                    }
+                }
+                self.netlink = SourceState::Up;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, kind = e.kind(), "reading the routing table failed");
+                self.netlink = SourceState::Down(e.to_string());
+            }
+            Err(e) => self.netlink = SourceState::Down(format!("route dump task: {e}")),
+        }
+        self.metrics.evaluation_duration.observe(started.elapsed().as_secs_f64());
+        if let Some(cause) = self.queued.take() {
+            self.start_dump(cause);
+        }
+        self.evaluate();
+    }
+
+    async fn refresh_links(&mut self) {
+        match routes::dump_links().await {
+            Ok(links) => self.links = Some(links),
+            Err(e) => {
+                tracing::warn!(error = %e, kind = e.kind(), "reading links failed");
+                self.links = None;
+            }
+        }
+    }
+
+    /// Wait a little for systemd's first answer, so the first report is complete.
+    async fn first_units(&mut self) {
+        if self.config.no_units {
+            return;
+        }
+        if let Ok(Some(update)) = tokio::time::timeout(Duration::from_secs(6), self.units_rx.recv()).await {
+            self.units = update.seen;
+            self.systemd = update.source;
+        }
+    }
+
+    fn evaluate(&mut self) {
+        let started = Instant::now();
+        let sources = Sources {
+            machineconfig: self.machineconfig.clone(),
+            netlink: self.netlink.clone(),
+            systemd: self.systemd.clone(),
+        };
+        let seen = Observed { routes: &self.routes, links: self.links.as_deref(), units: &self.units };
+        let report = compare(&self.intent, seen, sources);
+        self.log_drift(&report);
+        self.snapshots.send_replace(Some(Arc::new(Snapshot { report, at: SystemTime::now() })));
+        self.metrics.evaluations.inc();
+        self.metrics.evaluation_duration.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// One log line when the set of drifting routes and units changes.
+    fn log_drift(&mut self, report: &DriftReport) {
+        let now = drift_items(report);
+        if now == self.drift {
+            return;
+        }
+        if now.is_empty() {
+            tracing::info!("drift cleared");
+        } else {
+            tracing::warn!(items = now.len(), drift = %now.join("; "), "drift");
+        }
+        self.drift = now;
+    }
+}
+
+fn drift_items(report: &DriftReport) -> Vec<String> {
+    let routes = report.routes.iter().filter(|r| r.state != RouteState::Present).map(|r| {
+        let codes: Vec<&str> = r.reasons.0.iter().map(|x| x.kind.code()).collect();
+        format!("{} table {} {} ({})", r.expected.destination, r.expected.table, r.state.as_str(), codes.join(","))
+    });
+    let units = report
+        .units
+        .iter()
+        .filter(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown))
+        .map(|u| format!("{} {}", u.name, u.state.as_str()));
+    routes.chain(units).collect()
+}
+
+/// Events worth replaying on top of a dump: wanted routes only.
+fn keeps(event: &Event, wanted: &HashSet<RouteKey>) -> bool {
+    match event {
+        Event::RouteAdded { route, .. } | Event::RouteRemoved(route) => wanted.contains(&route.key),
+        _ => false,
+    }
+}
+
+struct Flips {
+    down: Vec<u32>,
+    any: bool,
+}
+
+/// Links that went down or away, and whether any link's state flipped.
+fn link_flips(before: Option<&[Link]>, after: Option<&[Link]>) -> Flips {
+    let (Some(before), Some(after)) = (before, after) else {
+        return Flips { down: Vec::new(), any: true };
+    };
+    let mut flips = Flips { down: Vec::new(), any: false };
+    for old in before {
+        match after.iter().find(|l| l.index == old.index) {
+            None => {
+                flips.down.push(old.index);
+                flips.any = true;
+            }
+            Some(new) if new.up != old.up || new.carrier != old.carrier => {
+                if !new.up {
+                    flips.down.push(new.index);
+                }
+                flips.any = true;
+            }
+            _ => {}
+        }
+    }
+    flips.any |= after.len() != before.len();
+    flips
+}
+
+async fn file_changed(watch: &mut Option<FileWatch>) -> std::io::Result<()> {
+    match watch {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn dump_done(
+    dump: &mut Option<(DumpTask, Instant)>,
+) -> (Result<Result<RouteDump, RouteError>, tokio::task::JoinError>, Instant) {
+    let Some((task, started)) = dump else {
+        return std::future::pending().await;
+    };
+    let result = task.await;
+    let started = *started;
+    *dump = None;
+    (result, started)
+}

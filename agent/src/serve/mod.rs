@@ -1,0 +1,80 @@
+//! The daemon (`routewarden serve`): one event loop that keeps an evaluation
+//! current from kernel notifications, systemd signals and MachineConfig file
+//! changes, and publishes each new [`Snapshot`] to the HTTP side through a
+//! `tokio::sync::watch`. Scrapes only render the latest snapshot.
+
+mod daemon;
+pub mod index;
+pub mod mcwatch;
+pub mod systemd;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::intent::Options;
+use crate::publish::http::{self, HttpState};
+use crate::publish::metrics::{CauseLabels, Metrics};
+
+/// Why a full re-read of the routing table happened (`resyncs_total{cause}`).
+pub const RESYNC_CAUSES: [&str; 5] = ["startup", "periodic", "overrun", "link", "intent"];
+
+/// What `serve` was told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The MachineConfig file.
+    pub machineconfig: PathBuf,
+    /// Node name and such for the intent.
+    pub options: Options,
+    /// D-Bus address (else the environment's, else the system bus).
+    pub dbus_address: Option<String>,
+    /// Skip systemd entirely.
+    pub no_units: bool,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Period of the full re-read that guards against missed events.
+    pub resync_interval: Duration,
+}
+
+/// Run until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let (snap_tx, snap_rx) = watch::channel(None);
+    let metrics = Arc::new(Metrics::new(snap_rx.clone()));
+    for cause in RESYNC_CAUSES {
+        metrics.resyncs.get_or_create(&CauseLabels { cause });
+    }
+    let alive = Arc::new(AtomicBool::new(true));
+    let state = HttpState { metrics: metrics.clone(), snapshots: snap_rx, alive: alive.clone() };
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let server = tokio::spawn(http::serve(listener, http::router(state), async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    }));
+    tracing::info!(listen = %config.listen, machineconfig = %config.machineconfig.display(), "serving");
+    let result = daemon::Daemon::start(config, metrics, snap_tx).await?.run(shutdown_signal()).await;
+    alive.store(false, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
+    result
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}
