@@ -1,1 +1,34 @@
 //! Observe stage, kernel side: routes, links and addresses over rtnetlink.
+//!
+//! - [`dump_routes`]: a streaming dump of every routing table (both families)
+//!   that keeps only the wanted keys, in flat memory (blocking).
+//! - [`route_from_message`]: the pure conversion of a route message.
+//! - [`dump_links`]: links with their state and when they were last configured.
+//! - [`Watcher`]: route, link and address notifications as [`Event`]s, lost
+//!   notifications as [`Event::Overrun`] (dump again).
+//!
+//! Everything works in the network namespace of the calling thread.
+
+mod convert;
+mod dump;
+mod error;
+mod events;
+mod frames;
+mod links;
+mod socket;
+mod watch;
+
+#[cfg(test)]
+mod convert_tests;
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod frames_tests;
+
+pub use convert::route_from_message;
+pub use dump::{dump_routes, DUMP_ATTEMPTS};
+pub use error::RouteError;
+pub use events::Event;
+pub use frames::RouteDump;
+pub use links::dump_links;
+pub use watch::{Watcher, WATCH_RECEIVE_BUFFER};

@@ -1,0 +1,112 @@
+//! Observe stage, kernel side: the pure decoding of rtnetlink notifications
+//! (route, link and address changes) into [`Event`]s.
+
+use netlink_packet_core::{Parseable, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_REPLACE};
+use netlink_packet_route::route::RouteMessage;
+
+use super::convert::route_from_message;
+use super::error::RouteError;
+use super::frames::{errno, frames, RTM_NEWROUTE};
+use crate::model::ObservedRoute;
+
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const RTM_DELROUTE: u16 = 25;
+const ENOBUFS: i32 = 105;
+
+/// A change the kernel announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A unicast route was added (`RTM_NEWROUTE`); `replace` when it replaced one
+    /// with the same key (`NLM_F_REPLACE`), e.g. a changed gateway or metric.
+    RouteAdded {
+        /// The route as the kernel announced it.
+        route: ObservedRoute,
+        /// Set when the kernel flagged the change `NLM_F_REPLACE`.
+        replace: bool,
+    },
+    /// A unicast route was deleted (`RTM_DELROUTE`). Not sent for the IPv4 routes
+    /// of a link set down: watch [`Event::Link`] for those.
+    RouteRemoved(ObservedRoute),
+    /// A link was added or changed (`RTM_NEWLINK`): up/down, carrier, name.
+    /// Setting a link down removes its IPv4 routes without any `RTM_DELROUTE`.
+    Link {
+        /// Interface index.
+        index: u32,
+    },
+    /// A link was deleted (`RTM_DELLINK`).
+    LinkRemoved {
+        /// Interface index.
+        index: u32,
+    },
+    /// An address was added to or removed from a link (`RTM_NEWADDR`,
+    /// `RTM_DELADDR`).
+    Address {
+        /// Interface index of the link holding the address.
+        index: u32,
+    },
+    /// Notifications were lost (`ENOBUFS`, or a datagram too long to read):
+    /// dump again to know the current state.
+    Overrun,
+}
+
+/// Append the events of one notification datagram to `out`. Non-unicast routes
+/// are ignored. On a message that does not decode, the events before it are kept
+/// and the error is returned.
+pub(crate) fn decode_datagram(
+    datagram: &[u8],
+    out: &mut impl Extend<Event>,
+) -> Result<(), RouteError> {
+    for frame in frames(datagram) {
+        let frame = frame?;
+        if let Some(event) = decode(frame.kind, frame.flags, frame.payload)? {
+            out.extend(Some(event));
+        }
+    }
+    Ok(())
+}
+
+fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteError> {
+    Ok(match kind {
+        RTM_NEWROUTE => route(payload)?.map(|route| Event::RouteAdded {
+            route,
+            replace: flags & NLM_F_REPLACE != 0,
+        }),
+        RTM_DELROUTE => route(payload)?.map(Event::RouteRemoved),
+        RTM_NEWLINK => Some(Event::Link {
+            index: index(payload, "RTM_NEWLINK message")?,
+        }),
+        RTM_DELLINK => Some(Event::LinkRemoved {
+            index: index(payload, "RTM_DELLINK message")?,
+        }),
+        RTM_NEWADDR | RTM_DELADDR => Some(Event::Address {
+            index: index(payload, "address message")?,
+        }),
+        NLMSG_OVERRUN => Some(Event::Overrun),
+        NLMSG_ERROR if errno(payload) == ENOBUFS => Some(Event::Overrun),
+        _ => None,
+    })
+}
+
+fn route(payload: &[u8]) -> Result<Option<ObservedRoute>, RouteError> {
+    let msg =
+        RouteMessage::parse(payload).map_err(|e| RouteError::parse("route notification", e))?;
+    Ok(route_from_message(&msg))
+}
+
+/// The interface index of a link (`struct ifinfomsg`) or address
+/// (`struct ifaddrmsg`) message: both hold it at offset 4.
+fn index(payload: &[u8], what: &'static str) -> Result<u32, RouteError> {
+    payload
+        .get(4..8)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_ne_bytes)
+        .ok_or_else(|| {
+            RouteError::parse(
+                what,
+                format!("{} bytes, too short for an interface index", payload.len()),
+            )
+        })
+}

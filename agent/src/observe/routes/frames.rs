@@ -1,0 +1,196 @@
+//! Observe stage, kernel side: walking the netlink messages packed in one
+//! datagram, and the pure state machine of a route dump (done, interrupted,
+//! failed), fed one datagram at a time so memory never grows with the table.
+
+use std::collections::HashSet;
+use std::io;
+
+use netlink_packet_core::{NetlinkBuffer, Parseable, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR};
+use netlink_packet_route::route::RouteMessage;
+
+use super::convert::{peek_key, route_from_message};
+use super::error::RouteError;
+use crate::model::{Family, ObservedRoute, RouteKey};
+
+/// `RTM_NEWROUTE`.
+pub(crate) const RTM_NEWROUTE: u16 = 24;
+const EINTR: i32 = 4;
+const EBUSY: i32 = 16;
+const REQUEST: &str = "RTM_GETROUTE dump";
+
+/// The header fields of one netlink message and its payload.
+pub(crate) struct Frame<'a> {
+    /// `nlmsg_type`.
+    pub kind: u16,
+    /// `nlmsg_flags`.
+    pub flags: u16,
+    /// `nlmsg_seq`.
+    pub seq: u32,
+    /// What follows the 16-byte header.
+    pub payload: &'a [u8],
+}
+
+/// The messages of one datagram, in order; an error ends the walk.
+pub(crate) fn frames(datagram: &[u8]) -> impl Iterator<Item = Result<Frame<'_>, RouteError>> {
+    let mut rest = datagram;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let frame = next_frame(rest);
+        rest = match &frame {
+            Ok((_, len)) => rest.get(align(*len)..).unwrap_or_default(),
+            Err(_) => &[],
+        };
+        Some(frame.map(|(frame, _)| frame))
+    })
+}
+
+fn next_frame(rest: &[u8]) -> Result<(Frame<'_>, usize), RouteError> {
+    let buf = NetlinkBuffer::new_checked(rest)
+        .map_err(|e| RouteError::parse("netlink message header", e))?;
+    let len = buf.length() as usize;
+    let frame = Frame {
+        kind: buf.message_type(),
+        flags: buf.flags(),
+        seq: buf.sequence_number(),
+        payload: &rest[16..len],
+    };
+    Ok((frame, len))
+}
+
+fn align(len: usize) -> usize {
+    (len + 3) & !3
+}
+
+/// The errno of an `NLMSG_ERROR` or `NLMSG_DONE` payload (0: none).
+pub(crate) fn errno(payload: &[u8]) -> i32 {
+    payload
+        .get(..4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, |b| -i32::from_ne_bytes(b))
+}
+
+/// What a whole route dump found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteDump {
+    /// The unicast routes whose key was wanted, in kernel order (a key can
+    /// appear several times, e.g. with different metrics).
+    pub routes: Vec<ObservedRoute>,
+    /// Unicast IPv4 and IPv6 routes seen in every table (`ipv4 + ipv6`).
+    pub total: u64,
+    /// Unicast IPv4 routes seen.
+    pub ipv4: u64,
+    /// Unicast IPv6 routes seen.
+    pub ipv6: u64,
+    /// Route messages skipped because they are not unicast IPv4/IPv6 routes
+    /// (local, broadcast, multicast, blackhole..., other families).
+    pub skipped: u64,
+}
+
+/// Where a dump stands after a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Read on.
+    More,
+    /// `NLMSG_DONE` arrived and nothing interrupted the dump.
+    Done,
+    /// The dump ended but the table changed meanwhile: start over.
+    Interrupted,
+}
+
+/// One attempt at a route dump.
+pub(crate) struct DumpState<'w> {
+    wanted: &'w HashSet<RouteKey>,
+    seq: u32,
+    interrupted: bool,
+    dump: RouteDump,
+}
+
+impl<'w> DumpState<'w> {
+    pub(crate) fn new(wanted: &'w HashSet<RouteKey>, seq: u32) -> DumpState<'w> {
+        DumpState {
+            wanted,
+            seq,
+            interrupted: false,
+            dump: RouteDump::default(),
+        }
+    }
+
+    pub(crate) fn finish(self) -> RouteDump {
+        self.dump
+    }
+
+    /// Account for every message of one datagram.
+    pub(crate) fn feed(&mut self, datagram: &[u8]) -> Result<Progress, RouteError> {
+        for frame in frames(datagram) {
+            let progress = self.message(&frame?)?;
+            if progress != Progress::More {
+                return Ok(progress);
+            }
+        }
+        Ok(Progress::More)
+    }
+
+    fn message(&mut self, frame: &Frame<'_>) -> Result<Progress, RouteError> {
+        if frame.seq != self.seq {
+            return Ok(Progress::More);
+        }
+        self.interrupted |= frame.flags & NLM_F_DUMP_INTR != 0;
+        match frame.kind {
+            RTM_NEWROUTE => self.route(frame.payload).map(|()| Progress::More),
+            NLMSG_DONE => self.done(errno(frame.payload)),
+            NLMSG_ERROR => self.error(errno(frame.payload)),
+            _ => Ok(Progress::More),
+        }
+    }
+
+    fn done(&self, errno: i32) -> Result<Progress, RouteError> {
+        match errno {
+            0 if self.interrupted => Ok(Progress::Interrupted),
+            0 => Ok(Progress::Done),
+            _ => self.error(errno),
+        }
+    }
+
+    fn error(&self, errno: i32) -> Result<Progress, RouteError> {
+        match errno {
+            0 => Ok(Progress::More),
+            EINTR | EBUSY => Ok(Progress::Interrupted),
+            _ => Err(RouteError::Kernel {
+                request: REQUEST,
+                source: io::Error::from_raw_os_error(errno),
+            }),
+        }
+    }
+
+    fn route(&mut self, payload: &[u8]) -> Result<(), RouteError> {
+        let key = peek_key(payload).map_err(|e| RouteError::parse("RTM_NEWROUTE message", e))?;
+        let Some(key) = key else {
+            self.dump.skipped += 1;
+            return Ok(());
+        };
+        self.count(key.family);
+        if self.wanted.contains(&key) {
+            self.dump.routes.push(decode(payload, &key)?);
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, family: Family) {
+        self.dump.total += 1;
+        match family {
+            Family::Ipv4 => self.dump.ipv4 += 1,
+            Family::Ipv6 => self.dump.ipv6 += 1,
+        }
+    }
+}
+
+/// Fully decode a wanted route.
+fn decode(payload: &[u8], key: &RouteKey) -> Result<ObservedRoute, RouteError> {
+    let what = "RTM_NEWROUTE message of a wanted route";
+    let msg = RouteMessage::parse(payload)
+        .map_err(|e| RouteError::parse(what, format!("{}: {e}", key.destination)))?;
+    route_from_message(&msg)
+        .ok_or_else(|| RouteError::parse(what, format!("{}: not a unicast route", key.destination)))
+}
