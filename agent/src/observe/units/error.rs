@@ -1,0 +1,182 @@
+//! Observe stage, systemd side: what can go wrong talking to systemd over D-Bus.
+//!
+//! Each error names the bus address or the unit it concerns, and [`UnitsError::kind`]
+//! gives a fixed string for the `kind` label of an error metric.
+
+use std::io;
+use std::time::Duration;
+
+/// Name of the error systemd answers a second `Subscribe` from the same client with.
+const ALREADY_SUBSCRIBED: &str = "org.freedesktop.systemd1.AlreadySubscribed";
+
+/// Why systemd's unit state could not be read or watched.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitsError {
+    /// The bus could not be reached, or refused the connection.
+    #[error("cannot connect to D-Bus at {address}: {source}")]
+    Connect {
+        /// The bus address tried.
+        address: String,
+        /// What zbus reported.
+        #[source]
+        source: Box<zbus::Error>,
+    },
+    /// No answer came in time.
+    #[error("{what} on D-Bus at {address} timed out after {after:?}")]
+    Timeout {
+        /// The bus address.
+        address: String,
+        /// What was waited for (`connecting`, `GetAll for a.service`).
+        what: String,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The connection to the bus is gone: reconnect.
+    #[error("the connection to D-Bus at {address} is closed")]
+    Closed {
+        /// The bus address.
+        address: String,
+    },
+    /// A method call failed.
+    #[error("{method} for {target} on D-Bus at {address} failed: {source}")]
+    Call {
+        /// The bus address.
+        address: String,
+        /// The D-Bus method (`ListUnitsByNames`, `GetAll`, `Subscribe`, `AddMatch`).
+        method: &'static str,
+        /// The units or object it was called for.
+        target: String,
+        /// What zbus reported.
+        #[source]
+        source: Box<zbus::Error>,
+    },
+    /// A property is missing or has an unexpected type.
+    #[error("unit {unit}: property {interface}.{property} {problem}")]
+    Property {
+        /// The unit.
+        unit: String,
+        /// The D-Bus interface the property belongs to.
+        interface: &'static str,
+        /// The property.
+        property: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// systemd answered with a shape that does not fit the question.
+    #[error("{method} on D-Bus at {address} answered {got} rows for {asked} units ({target})")]
+    Reply {
+        /// The bus address.
+        address: String,
+        /// The D-Bus method.
+        method: &'static str,
+        /// The units asked for.
+        target: String,
+        /// How many units were asked for.
+        asked: usize,
+        /// How many rows came back.
+        got: usize,
+    },
+}
+
+impl UnitsError {
+    /// A fixed string naming the kind of error, for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UnitsError::Connect { .. } => "connect",
+            UnitsError::Timeout { .. } => "timeout",
+            UnitsError::Closed { .. } => "closed",
+            UnitsError::Call { .. } => "call",
+            UnitsError::Property { .. } => "property",
+            UnitsError::Reply { .. } => "reply",
+        }
+    }
+
+    /// True when the connection is gone and only a reconnect helps.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, UnitsError::Closed { .. })
+    }
+}
+
+/// Where a failed call happened, to build its error.
+pub(crate) struct CallSite<'a> {
+    /// The bus address.
+    pub address: &'a str,
+    /// The D-Bus method.
+    pub method: &'static str,
+    /// The units or object it was called for.
+    pub target: String,
+    /// The connection's method timeout.
+    pub timeout: Duration,
+    /// Whether the connection was closed when the call failed.
+    pub closed: bool,
+}
+
+impl CallSite<'_> {
+    /// Classify a failed call: timed out, connection gone, or refused.
+    pub(crate) fn error(self, source: zbus::Error) -> UnitsError {
+        let address = self.address.to_owned();
+        if is_timeout(&source) {
+            let what = format!("{} for {}", self.method, self.target);
+            return UnitsError::Timeout {
+                address,
+                what,
+                after: self.timeout,
+            };
+        }
+        if self.closed {
+            return UnitsError::Closed { address };
+        }
+        UnitsError::Call {
+            address,
+            method: self.method,
+            target: self.target,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// True for zbus's report of a method call that got no answer in time.
+fn is_timeout(err: &zbus::Error) -> bool {
+    matches!(err, zbus::Error::InputOutput(io) if io.kind() == io::ErrorKind::TimedOut)
+}
+
+/// True for systemd's refusal of a second `Subscribe` from the same connection.
+pub(crate) fn is_already_subscribed(err: &zbus::Error) -> bool {
+    matches!(err, zbus::Error::MethodError(name, _, _) if name.as_str() == ALREADY_SUBSCRIBED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn site(closed: bool) -> CallSite<'static> {
+        CallSite {
+            address: "unix:path=/run/dbus/system_bus_socket",
+            method: "GetAll",
+            target: "a.service".to_owned(),
+            timeout: Duration::from_secs(10),
+            closed,
+        }
+    }
+
+    #[test]
+    fn timeouts_are_told_apart_from_failures() {
+        let io = io::Error::new(io::ErrorKind::TimedOut, "no answer");
+        let err = site(false).error(zbus::Error::InputOutput(Arc::new(io)));
+        assert_eq!(err.kind(), "timeout");
+        let text = err.to_string();
+        assert!(text.contains("GetAll for a.service"), "{text}");
+        assert!(text.contains("system_bus_socket"), "{text}");
+    }
+
+    #[test]
+    fn a_failure_on_a_closed_connection_is_closed() {
+        let err = site(true).error(zbus::Error::InvalidReply);
+        assert_eq!(err.kind(), "closed");
+        assert!(err.is_closed());
+        let err = site(false).error(zbus::Error::InvalidReply);
+        assert_eq!(err.kind(), "call");
+        assert!(err.to_string().contains("a.service"));
+    }
+}

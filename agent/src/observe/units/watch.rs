@@ -1,0 +1,123 @@
+//! Observe stage, systemd side: change signals of the expected units.
+//!
+//! One match rule per unit object path (`PropertiesChanged`, on both the `...Unit`
+//! and `...Service` interfaces) and two on the manager (`UnitFilesChanged`, the end
+//! of a `Reloading`), merged into one stream that ends when the connection does.
+
+use std::collections::BTreeMap;
+use std::future::ready;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::stream::{self, BoxStream, SelectAll, Stream, StreamExt};
+use zbus::message::{Message, Type};
+use zbus::{Connection, MatchRule, MessageStream};
+
+use super::proxy::{MANAGER_INTERFACE, MANAGER_PATH, SYSTEMD_SERVICE};
+use crate::model::UnitName;
+
+/// Something that may have changed the state of watched units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitEvent {
+    /// Properties of this unit changed: `ActiveState`/`SubState` (on
+    /// `org.freedesktop.systemd1.Unit`) or `Result`/`ExecMain*` (on
+    /// `org.freedesktop.systemd1.Service`).
+    Changed(UnitName),
+    /// systemd finished reloading, or unit files changed (enable, disable, mask):
+    /// any watched unit may have a new `UnitFileState` or `LoadState`, and systemd
+    /// sends no `PropertiesChanged` for those. Re-read every watched unit.
+    Reloaded,
+}
+
+/// A stream of [`UnitEvent`]s for a set of units, from
+/// [`Systemd::watch`](super::Systemd::watch).
+///
+/// It yields an event per change signal and carries no state: read the units
+/// again with [`Systemd::statuses`](super::Systemd::statuses) when one arrives.
+/// It ends (yields `None`) when the D-Bus connection is gone, and only then: mark
+/// the units unknown, reconnect with backoff, and watch again. Poll it
+/// continuously (zbus queues a bounded number of signals per match rule).
+pub struct UnitWatch {
+    events: SelectAll<BoxStream<'static, UnitEvent>>,
+}
+
+impl std::fmt::Debug for UnitWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnitWatch")
+            .field("streams", &self.events.len())
+            .finish()
+    }
+}
+
+impl Stream for UnitWatch {
+    type Item = UnitEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<UnitEvent>> {
+        self.events.poll_next_unpin(cx)
+    }
+}
+
+/// Which names each watched object path stands for (an alias and its unit share
+/// one object).
+pub(crate) type PathNames = BTreeMap<String, Vec<UnitName>>;
+
+/// Register the match rules; the caller subscribes afterwards, so no signal sent
+/// after the subscription is missed.
+pub(crate) async fn match_streams(conn: &Connection, paths: PathNames) -> zbus::Result<UnitWatch> {
+    let mut events = SelectAll::new();
+    for (path, names) in paths {
+        let rule = signal_rule(
+            &path,
+            "org.freedesktop.DBus.Properties",
+            "PropertiesChanged",
+        )?;
+        let signals = MessageStream::for_match_rule(rule, conn, None).await?;
+        events.push(unit_events(signals, names));
+    }
+    for member in ["UnitFilesChanged", "Reloading"] {
+        let rule = signal_rule(MANAGER_PATH, MANAGER_INTERFACE, member)?;
+        let signals = MessageStream::for_match_rule(rule, conn, None).await?;
+        events.push(manager_events(signals));
+    }
+    Ok(UnitWatch { events })
+}
+
+/// Signals from systemd on one object, interface and member.
+fn signal_rule(
+    path: &str,
+    interface: &'static str,
+    member: &'static str,
+) -> zbus::Result<MatchRule<'static>> {
+    let rule = MatchRule::builder()
+        .msg_type(Type::Signal)
+        .sender(SYSTEMD_SERVICE)
+        .path(path.to_owned())
+        .interface(interface)
+        .member(member)
+        .build()?;
+    Ok(rule.to_owned())
+}
+
+/// One [`UnitEvent::Changed`] per name of the object, for each signal.
+fn unit_events(signals: MessageStream, names: Vec<UnitName>) -> BoxStream<'static, UnitEvent> {
+    signals
+        .filter_map(|msg| ready(msg.ok()))
+        .flat_map(move |_| stream::iter(names.clone().into_iter().map(UnitEvent::Changed)))
+        .boxed()
+}
+
+/// [`UnitEvent::Reloaded`] for each `UnitFilesChanged` and each `Reloading(false)`.
+fn manager_events(signals: MessageStream) -> BoxStream<'static, UnitEvent> {
+    signals
+        .filter_map(|msg| ready(msg.ok().filter(reload_done).map(|_| UnitEvent::Reloaded)))
+        .boxed()
+}
+
+/// False only for `Reloading(true)`: the reload has begun, its result is not in yet.
+fn reload_done(msg: &Message) -> bool {
+    let header = msg.header();
+    if header.member().map(|m| m.as_str()) != Some("Reloading") {
+        return true;
+    }
+    msg.body().deserialize::<bool>().is_ok_and(|active| !active)
+}
