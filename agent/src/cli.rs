@@ -1,6 +1,8 @@
 //! Command-line flags. Every host path is resolved under `--host-root`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -22,6 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Print the routes and units the MachineConfig declares (no live node needed).
     Expected(ExpectedArgs),
+    /// Compare the intent with the kernel and systemd once; exit 1 on drift.
+    Check(CheckArgs),
+    /// Run the daemon: watch for drift and serve Prometheus metrics.
+    Serve(ServeArgs),
 }
 
 /// Where the intent comes from.
@@ -73,4 +79,97 @@ pub struct ExpectedArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+}
+
+/// How to reach systemd.
+#[derive(Debug, Clone, Args)]
+pub struct UnitsArgs {
+    /// D-Bus address of the system bus (else DBUS_SYSTEM_BUS_ADDRESS, else the
+    /// system bus).
+    #[arg(long, value_name = "ADDR")]
+    pub dbus_address: Option<String>,
+    /// Do not ask systemd (hosts without systemd); units are reported skipped.
+    #[arg(long)]
+    pub no_units: bool,
+}
+
+/// `routewarden check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Where the intent comes from.
+    #[command(flatten)]
+    pub intent: IntentArgs,
+    /// How to reach systemd.
+    #[command(flatten)]
+    pub units: UnitsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// `routewarden serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the intent comes from (a file: it is watched for changes).
+    #[command(flatten)]
+    pub intent: IntentArgs,
+    /// How to reach systemd.
+    #[command(flatten)]
+    pub units: UnitsArgs,
+    /// HTTP listen address (IPv6 as [addr]:port or addr:port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9810", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+    /// Period of the full re-read of the routing table (e.g. 5m, 30s).
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+}
+
+/// `ADDR:PORT`, also an unbracketed IPv6 address (`fd00::1:9810`), which is what
+/// `$(HOST_IP):9810` gives on an IPv6 node.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let bad = || format!("{text:?} is not ADDR:PORT");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let ip: IpAddr = host.trim_matches(['[', ']']).parse().map_err(|_| bad())?;
+    Ok(SocketAddr::new(ip, port.parse().map_err(|_| bad())?))
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{text:?}: at least 1s"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen("127.0.0.1:9810").map(|a| a.to_string()),
+            Ok("127.0.0.1:9810".into())
+        );
+        assert_eq!(
+            parse_listen("[fd00::1]:9810").map(|a| a.to_string()),
+            Ok("[fd00::1]:9810".into())
+        );
+        assert_eq!(
+            parse_listen("fd00::1:9810").map(|a| a.to_string()),
+            Ok("[fd00::1]:9810".into())
+        );
+        assert!(parse_listen("localhost:9810").is_err());
+        assert!(parse_listen("1.2.3.4").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("10ms").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
 }

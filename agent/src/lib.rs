@@ -5,6 +5,7 @@
 //! (netlink, D-Bus -> observations) feed [`compare`] (pure), whose report the CLI
 //! prints and the daemon publishes.
 
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod input;
@@ -13,3 +14,4 @@ pub mod model;
 pub mod observe;
 pub mod paths;
 pub mod publish;
+pub mod serve;

@@ -6,30 +6,111 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use routewarden::cli::{Cli, Command, ExpectedArgs, Format};
+use routewarden::check::{self, UnitsConfig};
+use routewarden::cli::{CheckArgs, Cli, Command, ExpectedArgs, Format, IntentArgs, ServeArgs};
+use routewarden::input::{self, InputPath};
 use routewarden::intent::Options;
-use routewarden::{input, publish};
+use routewarden::model::Intent;
+use routewarden::publish::{self, text::Colour};
+use routewarden::serve;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Expected(args) => expected(&args),
+        Command::Check(args) => check(&args),
+        Command::Serve(args) => serve(args),
     }
 }
 
+fn options(args: &IntentArgs) -> Options {
+    Options {
+        node_name: input::node_name(args.node_name.as_deref()),
+    }
+}
+
+fn load(args: &IntentArgs) -> Result<Intent, ExitCode> {
+    input::load(&args.input(), &options(args)).map_err(|e| fail(&e))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(&e))
+}
+
 fn expected(args: &ExpectedArgs) -> ExitCode {
-    let options = Options {
-        node_name: input::node_name(args.intent.node_name.as_deref()),
-    };
-    let intent = match input::load(&args.intent.input(), &options) {
+    let intent = match load(&args.intent) {
         Ok(i) => i,
-        Err(e) => return fail(&e),
+        Err(code) => return code,
     };
     let out = match args.format {
         Format::Json => publish::json(&intent),
         Format::Text => publish::text::expected(&intent),
     };
     emit(&out)
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    logging("warn");
+    let (intent, rt) = match (load(&args.intent), runtime()) {
+        (Ok(i), Ok(rt)) => (i, rt),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let units = UnitsConfig {
+        dbus_address: args.units.dbus_address.clone(),
+        no_units: args.units.no_units,
+    };
+    let report = match rt.block_on(check::run(&intent, &units)) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let out = match args.format {
+        Format::Json => publish::json(&report),
+        Format::Text => publish::text::check(&report, Colour::detect()),
+    };
+    match emit(&out) {
+        code if code != ExitCode::SUCCESS => code,
+        _ if report.drift => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    logging("info");
+    let machineconfig = match args.intent.input() {
+        InputPath::File(p) => p,
+        InputPath::Stdin => return fail(&"serve reads a file it can watch; stdin (-) is not accepted"),
+    };
+    let config = serve::Config {
+        machineconfig,
+        options: options(&args.intent),
+        dbus_address: args.units.dbus_address,
+        no_units: args.units.no_units,
+        listen: args.listen,
+        resync_interval: args.resync_interval,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = rt.block_on(serve::run(config));
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default: `default` and above).
+fn logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn emit(text: &str) -> ExitCode {

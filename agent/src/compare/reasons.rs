@@ -114,7 +114,8 @@ pub fn explain(
     if state == RouteState::Mismatched {
         out.push(different_route(observed));
     }
-    if let Some(name) = &r.source.unit {
+    let asked = !matches!(seen.units, super::UnitsSeen::Skipped);
+    if let Some(name) = r.source.unit.as_ref().filter(|_| asked) {
         out.extend(unit_reason(name, units));
     }
     if r.traits.manager != Manager::None {

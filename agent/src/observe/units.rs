@@ -80,10 +80,7 @@ impl Systemd {
     }
 
     /// [`Systemd::connect`] with another timeout.
-    pub async fn connect_timeout(
-        address: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Systemd, UnitsError> {
+    pub async fn connect_timeout(address: Option<&str>, timeout: Duration) -> Result<Systemd, UnitsError> {
         let env = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok();
         let address = bus_address(address, env);
         let build = Builder::address(address.as_str())
@@ -140,10 +137,7 @@ impl Systemd {
         self.check_open()?;
         let mut paths = BTreeMap::<String, Vec<UnitName>>::new();
         for name in units {
-            paths
-                .entry(name.object_path())
-                .or_default()
-                .push(name.clone());
+            paths.entry(name.object_path()).or_default().push(name.clone());
         }
         let rows = self.list_units(units).await?;
         for (name, row) in units.iter().zip(&rows) {
@@ -172,9 +166,9 @@ impl Systemd {
     async fn subscribe(&self) -> Result<(), UnitsError> {
         let manager = self.manager().await?;
         match manager.subscribe().await {
-            Err(e) if !error::is_already_subscribed(&e) => Err(self
-                .site("Subscribe", proxy::MANAGER_PATH.to_owned())
-                .error(e)),
+            Err(e) if !error::is_already_subscribed(&e) => {
+                Err(self.site("Subscribe", proxy::MANAGER_PATH.to_owned()).error(e))
+            }
             _ => Ok(()),
         }
     }
@@ -201,11 +195,7 @@ impl Systemd {
     }
 
     /// One unit's properties, from its object.
-    async fn status(
-        &self,
-        name: &UnitName,
-        path: &ObjectPath<'_>,
-    ) -> Result<UnitStatus, UnitsError> {
+    async fn status(&self, name: &UnitName, path: &ObjectPath<'_>) -> Result<UnitStatus, UnitsError> {
         let unit = self.get_all(name, path, UNIT_INTERFACE).await?;
         let loaded = unit.get("LoadState").and_then(|v| <&str>::try_from(v).ok()) == Some("loaded");
         let service = match loaded && name.is_service() {
@@ -233,10 +223,9 @@ impl Systemd {
 
     /// A proxy for the manager object.
     async fn manager(&self) -> Result<ManagerProxy<'static>, UnitsError> {
-        ManagerProxy::new(&self.conn).await.map_err(|e| {
-            self.site("Manager", proxy::MANAGER_PATH.to_owned())
-                .error(e)
-        })
+        ManagerProxy::new(&self.conn)
+            .await
+            .map_err(|e| self.site("Manager", proxy::MANAGER_PATH.to_owned()).error(e))
     }
 
     /// Where a call happens, for its error.
@@ -264,10 +253,7 @@ mod tests {
     #[test]
     fn address_precedence() {
         let env = Some("unix:path=/env/socket".to_owned());
-        assert_eq!(
-            bus_address(Some("unix:path=/x"), env.clone()),
-            "unix:path=/x"
-        );
+        assert_eq!(bus_address(Some("unix:path=/x"), env.clone()), "unix:path=/x");
         assert_eq!(bus_address(None, env), "unix:path=/env/socket");
         assert_eq!(bus_address(None, Some(" ".to_owned())), DEFAULT_SYSTEM_BUS);
         assert_eq!(bus_address(None, None), DEFAULT_SYSTEM_BUS);

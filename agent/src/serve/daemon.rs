@@ -11,7 +11,9 @@ use tokio::time::MissedTickBehavior;
 
 use super::systemd::{self, UnitsUpdate};
 use super::{index, mcwatch::FileWatch, Config};
-use crate::compare::{compare, DriftReport, Observed, RouteIndex, RouteState, SourceState, Sources, UnitState, UnitsSeen};
+use crate::compare::{
+    compare, DriftReport, Observed, RouteIndex, RouteState, SourceState, Sources, UnitState, UnitsSeen,
+};
 use crate::input::{self, InputPath};
 use crate::model::{Intent, Link, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, RouteDump, RouteError, Watcher};
@@ -206,7 +208,11 @@ impl Daemon {
         match input::load(&path, &self.config.options) {
             Ok(intent) => {
                 if self.machineconfig != SourceState::Up || *self.intent != intent {
-                    tracing::info!(name = intent.machineconfig.as_deref().unwrap_or(""), routes = intent.routes.len(), "intent read");
+                    tracing::info!(
+                        name = intent.machineconfig.as_deref().unwrap_or(""),
+                        routes = intent.routes.len(),
+                        "intent read"
+                    );
                 }
                 self.machineconfig = SourceState::Up;
                 self.set_intent(intent);
@@ -223,7 +229,8 @@ impl Daemon {
     fn set_intent(&mut self, intent: Intent) {
         let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
         let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
-        self.unit_names.send_if_modified(|old| std::mem::replace(old, names.clone()) != names);
+        self.unit_names
+            .send_if_modified(|old| std::mem::replace(old, names.clone()) != names);
         self.intent = Arc::new(intent);
         if *self.wanted != wanted {
             self.wanted = Arc::new(wanted);
@@ -248,10 +255,17 @@ impl Daemon {
         self.on_dump(done);
     }
 
-    fn on_dump(&mut self, (result, started): (Result<Result<RouteDump, RouteError>, tokio::task::JoinError>, Instant)) {
+    fn on_dump(
+        &mut self,
+        (result, started): (
+            Result<Result<RouteDump, RouteError>, tokio::task::JoinError>,
+            Instant,
+        ),
+    ) {
         match result {
             Ok(Ok(dump)) => {
-                self.routes = RouteIndex::from_routes(dump.routes.into_iter().filter(|r| self.wanted.contains(&r.key)));
+                self.routes =
+                    RouteIndex::from_routes(dump.routes.into_iter().filter(|r| self.wanted.contains(&r.key)));
                 for event in std::mem::take(&mut self.replay) {
                     match event {
                         Event::RouteAdded { route, replace } => {
@@ -271,7 +285,9 @@ impl Daemon {
             }
             Err(e) => self.netlink = SourceState::Down(format!("route dump task: {e}")),
         }
-        self.metrics.evaluation_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .evaluation_duration
+            .observe(started.elapsed().as_secs_f64());
         if let Some(cause) = self.queued.take() {
             self.start_dump(cause);
         }
@@ -306,12 +322,21 @@ impl Daemon {
             netlink: self.netlink.clone(),
             systemd: self.systemd.clone(),
         };
-        let seen = Observed { routes: &self.routes, links: self.links.as_deref(), units: &self.units };
+        let seen = Observed {
+            routes: &self.routes,
+            links: self.links.as_deref(),
+            units: &self.units,
+        };
         let report = compare(&self.intent, seen, sources);
         self.log_drift(&report);
-        self.snapshots.send_replace(Some(Arc::new(Snapshot { report, at: SystemTime::now() })));
+        self.snapshots.send_replace(Some(Arc::new(Snapshot {
+            report,
+            at: SystemTime::now(),
+        })));
         self.metrics.evaluations.inc();
-        self.metrics.evaluation_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .evaluation_duration
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// One log line when the set of drifting routes and units changes.
@@ -330,10 +355,20 @@ impl Daemon {
 }
 
 fn drift_items(report: &DriftReport) -> Vec<String> {
-    let routes = report.routes.iter().filter(|r| r.state != RouteState::Present).map(|r| {
-        let codes: Vec<&str> = r.reasons.0.iter().map(|x| x.kind.code()).collect();
-        format!("{} table {} {} ({})", r.expected.destination, r.expected.table, r.state.as_str(), codes.join(","))
-    });
+    let routes = report
+        .routes
+        .iter()
+        .filter(|r| r.state != RouteState::Present)
+        .map(|r| {
+            let codes: Vec<&str> = r.reasons.0.iter().map(|x| x.kind.code()).collect();
+            format!(
+                "{} table {} {} ({})",
+                r.expected.destination,
+                r.expected.table,
+                r.state.as_str(),
+                codes.join(",")
+            )
+        });
     let units = report
         .units
         .iter()
@@ -358,9 +393,15 @@ struct Flips {
 /// Links that went down or away, and whether any link's state flipped.
 fn link_flips(before: Option<&[Link]>, after: Option<&[Link]>) -> Flips {
     let (Some(before), Some(after)) = (before, after) else {
-        return Flips { down: Vec::new(), any: true };
+        return Flips {
+            down: Vec::new(),
+            any: true,
+        };
     };
-    let mut flips = Flips { down: Vec::new(), any: false };
+    let mut flips = Flips {
+        down: Vec::new(),
+        any: false,
+    };
     for old in before {
         match after.iter().find(|l| l.index == old.index) {
             None => {
@@ -389,7 +430,10 @@ async fn file_changed(watch: &mut Option<FileWatch>) -> std::io::Result<()> {
 
 async fn dump_done(
     dump: &mut Option<(DumpTask, Instant)>,
-) -> (Result<Result<RouteDump, RouteError>, tokio::task::JoinError>, Instant) {
+) -> (
+    Result<Result<RouteDump, RouteError>, tokio::task::JoinError>,
+    Instant,
+) {
     let Some((task, started)) = dump else {
         return std::future::pending().await;
     };

@@ -75,7 +75,10 @@ mod tests {
     fn r(dest: &str, gw: &str, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
         ObservedRoute {
             key: RouteKey::new(254, dest.parse().expect("net")),
-            next_hops: vec![NextHop { gateway: Some(gw.parse().expect("ip")), ifindex: Some(ifindex) }],
+            next_hops: vec![NextHop {
+                gateway: Some(gw.parse().expect("ip")),
+                ifindex: Some(ifindex),
+            }],
             metric,
             protocol: Protocol(4),
         }
@@ -98,7 +101,10 @@ mod tests {
         assert_eq!(idx.get(&a.key), [b.clone()]);
         assert!(remove(&mut idx, &w, &b));
         assert!(idx.is_empty());
-        assert!(!add(&mut idx, &w, r("10.9.0.0/16", "1.1.1.1", 2, None), false), "unwanted keys are not held");
+        assert!(
+            !add(&mut idx, &w, r("10.9.0.0/16", "1.1.1.1", 2, None), false),
+            "unwanted keys are not held"
+        );
         assert!(idx.is_empty());
     }
 

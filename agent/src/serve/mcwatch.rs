@@ -38,8 +38,13 @@ impl FileWatch {
             | WatchMask::ATTRIB
             | WatchMask::DELETE_SELF
             | WatchMask::MOVE_SELF;
-        inotify.watches().add(&dir, mask).map_err(|e| with_path(&dir, e))?;
-        let stream = inotify.into_event_stream(vec![0u8; 4096]).map_err(|e| with_path(&dir, e))?;
+        inotify
+            .watches()
+            .add(&dir, mask)
+            .map_err(|e| with_path(&dir, e))?;
+        let stream = inotify
+            .into_event_stream(vec![0u8; 4096])
+            .map_err(|e| with_path(&dir, e))?;
         Ok(FileWatch { stream, name })
     }
 
@@ -51,10 +56,15 @@ impl FileWatch {
                 Some(e) => e?,
                 None => return Err(io::Error::other("inotify stream ended")),
             };
-            if event.mask.intersects(inotify::EventMask::DELETE_SELF | inotify::EventMask::MOVE_SELF) {
+            if event
+                .mask
+                .intersects(inotify::EventMask::DELETE_SELF | inotify::EventMask::MOVE_SELF)
+            {
                 return Err(io::Error::other("the watched directory was removed"));
             }
-            if event.mask.contains(inotify::EventMask::Q_OVERFLOW) || event.name.as_deref() == Some(&*self.name) {
+            if event.mask.contains(inotify::EventMask::Q_OVERFLOW)
+                || event.name.as_deref() == Some(&*self.name)
+            {
                 return Ok(());
             }
         }

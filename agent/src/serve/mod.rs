@@ -50,16 +50,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (snap_tx, snap_rx) = watch::channel(None);
     let metrics = Arc::new(Metrics::new(snap_rx.clone()));
     for cause in RESYNC_CAUSES {
-        metrics.resyncs.get_or_create(&CauseLabels { cause });
+        let _ = metrics.resyncs.get_or_create(&CauseLabels { cause });
     }
     let alive = Arc::new(AtomicBool::new(true));
-    let state = HttpState { metrics: metrics.clone(), snapshots: snap_rx, alive: alive.clone() };
+    let state = HttpState {
+        metrics: metrics.clone(),
+        snapshots: snap_rx,
+        alive: alive.clone(),
+    };
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, http::router(state), async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     }));
     tracing::info!(listen = %config.listen, machineconfig = %config.machineconfig.display(), "serving");
-    let result = daemon::Daemon::start(config, metrics, snap_tx).await?.run(shutdown_signal()).await;
+    let result = daemon::Daemon::start(config, metrics, snap_tx)
+        .await?
+        .run(shutdown_signal())
+        .await;
     alive.store(false, Ordering::Relaxed);
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
@@ -69,7 +76,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };

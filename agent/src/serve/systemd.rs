@@ -27,7 +27,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const COALESCE: Duration = Duration::from_millis(20);
 
 /// Run until the main loop goes away.
-pub async fn run(address: Option<String>, mut names: watch::Receiver<Vec<UnitName>>, tx: mpsc::Sender<UnitsUpdate>) {
+pub async fn run(
+    address: Option<String>,
+    mut names: watch::Receiver<Vec<UnitName>>,
+    tx: mpsc::Sender<UnitsUpdate>,
+) {
     let mut backoff = BACKOFF_MIN;
     loop {
         let why = match Systemd::connect(address.as_deref()).await {
@@ -41,7 +45,10 @@ pub async fn run(address: Option<String>, mut names: watch::Receiver<Vec<UnitNam
             Err(e) => e.to_string(),
         };
         tracing::debug!(reason = %why, "systemd source down");
-        let down = UnitsUpdate { seen: UnitsSeen::Unavailable(why.clone()), source: SourceState::Down(why) };
+        let down = UnitsUpdate {
+            seen: UnitsSeen::Unavailable(why.clone()),
+            source: SourceState::Down(why),
+        };
         if tx.send(down).await.is_err() {
             return;
         }
@@ -90,8 +97,15 @@ async fn session(
 }
 
 /// Read and send; `Ok(false)` when the main loop is gone.
-async fn send_statuses(sd: &Systemd, names: &[UnitName], tx: &mpsc::Sender<UnitsUpdate>) -> Result<bool, String> {
+async fn send_statuses(
+    sd: &Systemd,
+    names: &[UnitName],
+    tx: &mpsc::Sender<UnitsUpdate>,
+) -> Result<bool, String> {
     let statuses = sd.statuses(names).await.map_err(|e| e.to_string())?;
-    let update = UnitsUpdate { seen: UnitsSeen::Seen(statuses), source: SourceState::Up };
+    let update = UnitsUpdate {
+        seen: UnitsSeen::Seen(statuses),
+        source: SourceState::Up,
+    };
     Ok(tx.send(update).await.is_ok())
 }

@@ -141,8 +141,7 @@ pub(crate) fn peek_key(payload: &[u8]) -> Result<Option<RouteKey>, DecodeError> 
     }
     let (dst, table) = peek_dst_table(&payload[RTMSG_LEN..], table)?;
     let addr = peek_address(family, dst)?;
-    let net =
-        IpNet::new(addr, dst_len).map_err(|_| DecodeError::from("route prefix length too long"))?;
+    let net = IpNet::new(addr, dst_len).map_err(|_| DecodeError::from("route prefix length too long"))?;
     Ok(Some(RouteKey::new(table, net)))
 }
 
@@ -167,9 +166,7 @@ fn peek_address(family: u8, bytes: &[u8]) -> Result<IpAddr, DecodeError> {
         (AF_INET, 0) => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         (AF_INET6, 0) => Ok(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
         (AF_INET, 4) => Ok(IpAddr::from(<[u8; 4]>::try_from(bytes).unwrap_or_default())),
-        (AF_INET6, 16) => Ok(IpAddr::from(
-            <[u8; 16]>::try_from(bytes).unwrap_or_default(),
-        )),
+        (AF_INET6, 16) => Ok(IpAddr::from(<[u8; 16]>::try_from(bytes).unwrap_or_default())),
         (_, n) => Err(DecodeError::invalid_ip_address(n)),
     }
 }

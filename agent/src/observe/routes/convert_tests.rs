@@ -6,8 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use netlink_packet_core::{Emitable, Parseable};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteNextHop, RouteProtocol,
-    RouteType, RouteVia,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteNextHop, RouteProtocol, RouteType, RouteVia,
 };
 use netlink_packet_route::AddressFamily;
 
@@ -53,20 +52,14 @@ fn ipv4_default_route_has_no_destination_attribute() {
     let route = route_from_message(&msg).expect("unicast route");
     assert_eq!(route.key, key(254, "0.0.0.0/0"));
     assert_eq!(route.next_hops, vec![hop("172.18.0.1", 3)]);
-    assert_eq!(
-        route.metric, None,
-        "IPv4 sends no RTA_PRIORITY for metric 0"
-    );
+    assert_eq!(route.metric, None, "IPv4 sends no RTA_PRIORITY for metric 0");
     assert_eq!(route.protocol, Protocol(3), "proto boot");
 }
 
 #[test]
 fn table_above_255_comes_from_rta_table() {
     let msg = parse("ipv4-table-1000");
-    assert_eq!(
-        msg.header.table, 252,
-        "the header only holds RT_TABLE_COMPAT"
-    );
+    assert_eq!(msg.header.table, 252, "the header only holds RT_TABLE_COMPAT");
     let route = route_from_message(&msg).expect("unicast route");
     assert_eq!(route.key, key(1000, "10.20.0.0/16"));
     assert_eq!(
@@ -79,10 +72,7 @@ fn table_above_255_comes_from_rta_table() {
 fn ipv4_multipath_lists_every_next_hop() {
     let route = convert("ipv4-multipath").expect("unicast route");
     assert_eq!(route.key, key(254, "10.40.0.0/24"));
-    assert_eq!(
-        route.next_hops,
-        vec![hop("172.18.0.1", 3), hop("172.19.0.1", 5)]
-    );
+    assert_eq!(route.next_hops, vec![hop("172.18.0.1", 3), hop("172.19.0.1", 5)]);
 }
 
 #[test]
@@ -212,8 +202,7 @@ fn other_families_and_bad_prefixes_are_refused() {
     let too_long = constructed(AddressFamily::Inet, 33, vec![]);
     assert_eq!(route_from_message(&too_long), None);
     assert!(peek_key(&emitted(&too_long)).is_err());
-    let v6_dst_in_v4 =
-        RouteAttribute::Destination(RouteAddress::Inet6("2001:db8::".parse().expect("v6")));
+    let v6_dst_in_v4 = RouteAttribute::Destination(RouteAddress::Inet6("2001:db8::".parse().expect("v6")));
     assert_eq!(
         route_from_message(&constructed(AddressFamily::Inet, 32, vec![v6_dst_in_v4])),
         None

@@ -123,13 +123,7 @@ mod tests {
         assert!(e.to_string().contains("NETLINK_ROUTE socket"), "{e}");
         let e = RouteError::socket("open", "route dump")(io::Error::from_raw_os_error(1));
         assert_eq!(e.kind(), "socket");
-        assert!(
-            e.to_string().starts_with("cannot open the NETLINK_ROUTE"),
-            "{e}"
-        );
-        assert_eq!(
-            RouteError::parse("RTM_NEWROUTE message", "short").kind(),
-            "parse"
-        );
+        assert!(e.to_string().starts_with("cannot open the NETLINK_ROUTE"), "{e}");
+        assert_eq!(RouteError::parse("RTM_NEWROUTE message", "short").kind(), "parse");
     }
 }

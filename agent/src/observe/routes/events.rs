@@ -55,10 +55,7 @@ pub enum Event {
 /// Append the events of one notification datagram to `out`. Non-unicast routes
 /// are ignored. On a message that does not decode, the events before it are kept
 /// and the error is returned.
-pub(crate) fn decode_datagram(
-    datagram: &[u8],
-    out: &mut impl Extend<Event>,
-) -> Result<(), RouteError> {
+pub(crate) fn decode_datagram(datagram: &[u8], out: &mut impl Extend<Event>) -> Result<(), RouteError> {
     for frame in frames(datagram) {
         let frame = frame?;
         if let Some(event) = decode(frame.kind, frame.flags, frame.payload)? {
@@ -91,8 +88,7 @@ fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteE
 }
 
 fn route(payload: &[u8]) -> Result<Option<ObservedRoute>, RouteError> {
-    let msg =
-        RouteMessage::parse(payload).map_err(|e| RouteError::parse("route notification", e))?;
+    let msg = RouteMessage::parse(payload).map_err(|e| RouteError::parse("route notification", e))?;
     Ok(route_from_message(&msg))
 }
 

@@ -47,8 +47,7 @@ pub(crate) fn frames(datagram: &[u8]) -> impl Iterator<Item = Result<Frame<'_>, 
 }
 
 fn next_frame(rest: &[u8]) -> Result<(Frame<'_>, usize), RouteError> {
-    let buf = NetlinkBuffer::new_checked(rest)
-        .map_err(|e| RouteError::parse("netlink message header", e))?;
+    let buf = NetlinkBuffer::new_checked(rest).map_err(|e| RouteError::parse("netlink message header", e))?;
     let len = buf.length() as usize;
     let frame = Frame {
         kind: buf.message_type(),

@@ -53,10 +53,7 @@ fn captured_dump_keeps_wanted_routes_and_counts_the_rest() {
     assert_eq!(found, expected);
     // dump-ip-route.txt: 9 IPv4 and 7 IPv6 unicast routes; 1 blackhole, 4 local,
     // 3 broadcast (IPv4), 2 local and 4 multicast (IPv6) are skipped.
-    assert_eq!(
-        (dump.ipv4, dump.ipv6, dump.total, dump.skipped),
-        (9, 7, 16, 14)
-    );
+    assert_eq!((dump.ipv4, dump.ipv6, dump.total, dump.skipped), (9, 7, 16, 14));
 }
 
 #[test]
@@ -75,8 +72,7 @@ fn edited(n: usize, edit: impl Fn(&mut [u8])) -> Vec<Vec<u8>> {
     let first = &mut datagrams[0];
     let mut offset = 0;
     for _ in 0..n {
-        let len =
-            u32::from_ne_bytes(first[offset..offset + 4].try_into().expect("4 bytes")) as usize;
+        let len = u32::from_ne_bytes(first[offset..offset + 4].try_into().expect("4 bytes")) as usize;
         offset += (len + 3) & !3;
     }
     edit(&mut first[offset..]);
@@ -110,10 +106,7 @@ fn control(kind: u16, errno: i32) -> Vec<u8> {
 fn kernel_errors_fail_or_restart_the_dump() {
     let wanted = wanted();
     let mut state = DumpState::new(&wanted, 1);
-    assert_eq!(
-        state.feed(&control(2, 4)).expect("EINTR"),
-        Progress::Interrupted
-    );
+    assert_eq!(state.feed(&control(2, 4)).expect("EINTR"), Progress::Interrupted);
     let err = DumpState::new(&wanted, 1)
         .feed(&control(2, 1))
         .expect_err("EPERM");
@@ -124,9 +117,7 @@ fn kernel_errors_fail_or_restart_the_dump() {
         .expect_err("DONE with EMSGSIZE");
     assert_eq!(err.kind(), "kernel");
     assert_eq!(
-        DumpState::new(&wanted, 1)
-            .feed(&control(3, 0))
-            .expect("DONE"),
+        DumpState::new(&wanted, 1).feed(&control(3, 0)).expect("DONE"),
         Progress::Done
     );
 }
@@ -143,10 +134,7 @@ fn a_truncated_datagram_is_a_parse_error() {
 #[test]
 fn the_dump_request_is_an_unfiltered_rtm_getroute_dump() {
     let bytes = dump_request(7);
-    let frame = frames(&bytes)
-        .next()
-        .expect("one message")
-        .expect("decodes");
+    let frame = frames(&bytes).next().expect("one message").expect("decodes");
     assert_eq!((frame.kind, frame.flags, frame.seq), (26, 0x301, 7));
     assert_eq!(frame.payload, [0u8; 12], "AF_UNSPEC, table 0, no attribute");
 }
@@ -207,11 +195,7 @@ fn link_and_address_notifications_carry_the_index() {
         Event::Address { index: 6 },
     ];
     assert_eq!(events(&datagram), expected);
-    assert_eq!(
-        events(&control(4, 0)),
-        vec![Event::Overrun],
-        "NLMSG_OVERRUN"
-    );
+    assert_eq!(events(&control(4, 0)), vec![Event::Overrun], "NLMSG_OVERRUN");
     let mut out = VecDeque::new();
     let err = decode_datagram(&indexed(16, 3)[..20], &mut out).expect_err("short");
     assert_eq!(err.kind(), "parse");

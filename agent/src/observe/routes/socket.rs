@@ -15,9 +15,7 @@ pub(crate) const READ_BUFFER: usize = 64 * 1024;
 /// A bound `NETLINK_ROUTE` socket of the calling thread's network namespace.
 pub(crate) fn open(purpose: &'static str) -> Result<Socket, RouteError> {
     let mut socket = Socket::new(NETLINK_ROUTE).map_err(RouteError::socket("open", purpose))?;
-    socket
-        .bind_auto()
-        .map_err(RouteError::socket("bind", purpose))?;
+    socket.bind_auto().map_err(RouteError::socket("bind", purpose))?;
     Ok(socket)
 }
 
@@ -51,10 +49,7 @@ pub(crate) fn send(socket: &Socket, bytes: &[u8], request: &'static str) -> Resu
 /// first when the datagram is longer than its capacity.
 pub(crate) fn recv_datagram(socket: &Socket, buf: &mut Vec<u8>, flags: i32) -> io::Result<()> {
     let mut empty: &mut [u8] = &mut [];
-    let size = socket.recv(
-        &mut empty,
-        flags | nix::libc::MSG_PEEK | nix::libc::MSG_TRUNC,
-    )?;
+    let size = socket.recv(&mut empty, flags | nix::libc::MSG_PEEK | nix::libc::MSG_TRUNC)?;
     buf.clear();
     buf.reserve(size.max(READ_BUFFER));
     socket.recv(buf, flags)?;

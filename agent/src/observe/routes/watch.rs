@@ -50,12 +50,9 @@ impl Watcher {
     pub fn new() -> Result<Watcher, RouteError> {
         tokio::runtime::Handle::try_current()
             .map_err(|e| RouteError::socket("register", PURPOSE)(io::Error::other(e)))?;
-        let mut socket =
-            TokioSocket::new(NETLINK_ROUTE).map_err(RouteError::socket("open", PURPOSE))?;
+        let mut socket = TokioSocket::new(NETLINK_ROUTE).map_err(RouteError::socket("open", PURPOSE))?;
         let inner = socket.socket_mut();
-        inner
-            .bind_auto()
-            .map_err(RouteError::socket("bind", PURPOSE))?;
+        inner.bind_auto().map_err(RouteError::socket("bind", PURPOSE))?;
         socket::raise_receive_buffer(inner, WATCH_RECEIVE_BUFFER);
         for group in GROUPS {
             inner.add_membership(group).map_err(RouteError::socket(
@@ -132,11 +129,7 @@ impl Watcher {
 
     /// Read one datagram if one is queued; `false` when none is.
     fn try_read(&mut self) -> Result<bool, RouteError> {
-        let result = socket::recv_datagram(
-            self.socket.socket_ref(),
-            &mut self.buf,
-            nix::libc::MSG_DONTWAIT,
-        );
+        let result = socket::recv_datagram(self.socket.socket_ref(), &mut self.buf, nix::libc::MSG_DONTWAIT);
         if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             return Ok(false);
         }
@@ -145,11 +138,7 @@ impl Watcher {
 }
 
 /// Turn the outcome of one read into events.
-fn absorb(
-    result: io::Result<()>,
-    buf: &[u8],
-    pending: &mut VecDeque<Event>,
-) -> Result<(), RouteError> {
+fn absorb(result: io::Result<()>, buf: &[u8], pending: &mut VecDeque<Event>) -> Result<(), RouteError> {
     match result {
         Ok(()) => decode_datagram(buf, pending),
         Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {

@@ -63,11 +63,7 @@ struct Props<'a> {
 
 impl<'a> Props<'a> {
     fn new(unit: &'a UnitName, interface: &'static str, map: &'a PropertyMap) -> Props<'a> {
-        Props {
-            unit,
-            interface,
-            map,
-        }
+        Props { unit, interface, map }
     }
 
     /// A property of type `T` (`&str` for `s`, `bool` for `b`, `u64` for `t`, `i32` for `i`).
@@ -174,10 +170,7 @@ mod tests {
     fn unknown_states_and_no_service_properties() {
         let unit = unit_map("maintenance", "whatever");
         let st = status_from_properties(&name("b.target"), &unit, None).expect("converts");
-        assert_eq!(
-            st.active_state,
-            ActiveState::Other("maintenance".to_owned())
-        );
+        assert_eq!(st.active_state, ActiveState::Other("maintenance".to_owned()));
         assert_eq!(st.service, None);
     }
 
@@ -189,10 +182,7 @@ mod tests {
         assert_eq!(err.kind(), "property");
         let text = err.to_string();
         assert!(text.contains("c.service"), "{text}");
-        assert!(
-            text.contains("org.freedesktop.systemd1.Unit.SubState"),
-            "{text}"
-        );
+        assert!(text.contains("org.freedesktop.systemd1.Unit.SubState"), "{text}");
     }
 
     #[test]
@@ -200,12 +190,8 @@ mod tests {
         let mut svc = service_map();
         svc.insert("ExecMainStatus".to_owned(), s("8"));
         let unit = unit_map("failed", "failed");
-        let err =
-            status_from_properties(&name("d.service"), &unit, Some(&svc)).expect_err("wrong type");
+        let err = status_from_properties(&name("d.service"), &unit, Some(&svc)).expect_err("wrong type");
         let text = err.to_string();
-        assert!(
-            text.contains("ExecMainStatus has unexpected type s"),
-            "{text}"
-        );
+        assert!(text.contains("ExecMainStatus has unexpected type s"), "{text}");
     }
 }

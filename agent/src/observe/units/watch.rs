@@ -66,11 +66,7 @@ pub(crate) type PathNames = BTreeMap<String, Vec<UnitName>>;
 pub(crate) async fn match_streams(conn: &Connection, paths: PathNames) -> zbus::Result<UnitWatch> {
     let mut events = SelectAll::new();
     for (path, names) in paths {
-        let rule = signal_rule(
-            &path,
-            "org.freedesktop.DBus.Properties",
-            "PropertiesChanged",
-        )?;
+        let rule = signal_rule(&path, "org.freedesktop.DBus.Properties", "PropertiesChanged")?;
         let signals = MessageStream::for_match_rule(rule, conn, None).await?;
         events.push(unit_events(signals, names));
     }
