@@ -24,6 +24,9 @@ const BATCH: usize = 4096;
 /// Wait after a MachineConfig change before reading it (writers settle).
 const SETTLE: Duration = Duration::from_millis(50);
 
+/// The netlink source before the first dump (which the startup does itself).
+const NOT_READ: &str = "not read yet";
+
 type DumpTask = JoinHandle<Result<RouteDump, RouteError>>;
 
 pub(super) struct Daemon {
@@ -74,7 +77,7 @@ impl Daemon {
             wanted: Arc::new(HashSet::new()),
             machineconfig: SourceState::Down("not read yet".into()),
             routes: RouteIndex::default(),
-            netlink: SourceState::Down("not read yet".into()),
+            netlink: SourceState::Down(NOT_READ.into()),
             links: None,
             units,
             systemd,
@@ -234,7 +237,9 @@ impl Daemon {
         self.intent = Arc::new(intent);
         if *self.wanted != wanted {
             self.wanted = Arc::new(wanted);
-            self.start_dump("intent");
+            if self.netlink != SourceState::Down(NOT_READ.into()) {
+                self.start_dump("intent");
+            }
         }
     }
 

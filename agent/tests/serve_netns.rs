@@ -1,0 +1,226 @@
+//! `routewarden serve` against the real kernel, in network namespaces the tests
+//! create: events reach /metrics, link down, an overrun burst, the MachineConfig
+//! replaced or broken on disk, SIGTERM. Run as root.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use support::{metric_value, wait_for, Agent, NetNs};
+
+const PRESENT: &str = "routewarden_route_present";
+const SEED_ROUTE: &str = "destination=\"192.168.1.0/24\"";
+
+fn seed_dir() -> (tempdir::Dir, PathBuf) {
+    let dir = tempdir::Dir::new();
+    let path = dir.path.join("currentconfig");
+    let seed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-machineconfig.yaml");
+    std::fs::copy(seed, &path).expect("copy seed");
+    (dir, path)
+}
+
+mod tempdir {
+    pub struct Dir {
+        pub path: std::path::PathBuf,
+    }
+    impl Dir {
+        pub fn new() -> Dir {
+            let path = std::env::temp_dir().join(format!(
+                "rw-serve-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            ));
+            std::fs::create_dir_all(&path).expect("mkdir");
+            Dir { path }
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn metrics(ns: &NetNs, agent: &Agent) -> String {
+    ns.http_get(agent.port, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default()
+}
+
+fn wait_value(ns: &NetNs, agent: &Agent, metric: &str, needles: &[&str], want: f64) {
+    let what = format!("{metric}{needles:?} == {want}");
+    let mut last = String::new();
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(Duration::from_secs(10), &what, || {
+            last = metrics(ns, agent);
+            (metric_value(&last, metric, needles) == Some(want)).then_some(())
+        })
+    }));
+    if found.is_err() {
+        panic!(
+            "{what} not reached.\nlast /metrics:\n{last}\nagent log:\n{}",
+            agent.logs()
+        );
+    }
+}
+
+fn add_seed_route(ns: &NetNs) {
+    ns.ip("route add 192.168.1.0/24 via 172.18.0.1 dev ens5 proto static metric 100");
+}
+
+#[test]
+fn route_deleted_readded_and_link_down() {
+    let ns = NetNs::new();
+    add_seed_route(&ns);
+    let (_dir, mc) = seed_dir();
+    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    ns.ip("route del 192.168.1.0/24");
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
+    wait_value(&ns, &agent, "routewarden_routes", &["state=\"missing\""], 1.0);
+    add_seed_route(&ns);
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    ns.ip("link set ens5 down");
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
+    wait_value(
+        &ns,
+        &agent,
+        "routewarden_route_drift_reason",
+        &[SEED_ROUTE, "reason=\"device-down\""],
+        1.0,
+    );
+    ns.ip("link set ens5 up");
+    add_seed_route(&ns);
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    let body = metrics(&ns, &agent);
+    assert_eq!(
+        metric_value(&body, "routewarden_route_drift_reason", &[SEED_ROUTE]),
+        None,
+        "{body}"
+    );
+}
+
+#[test]
+fn overrun_burst_is_corrected_by_a_resync() {
+    let ns = NetNs::new();
+    add_seed_route(&ns);
+    let (_dir, mc) = seed_dir();
+    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    let mut lines: Vec<String> = (0..200_000u32)
+        .map(|i| {
+            format!(
+                "route add 10.{}.{}.{}/32 via 172.18.0.1 dev ens5",
+                64 + (i >> 16),
+                (i >> 8) & 0xff,
+                i & 0xff
+            )
+        })
+        .collect();
+    lines.push("route del 192.168.1.0/24".into());
+    // Stopped, the agent cannot read: the socket's buffer overflows (ENOBUFS).
+    agent.signal("STOP");
+    ns.ip_batch(&(lines.join("\n") + "\n"));
+    agent.signal("CONT");
+    wait_value(
+        &ns,
+        &agent,
+        "routewarden_resyncs_total",
+        &["cause=\"overrun\""],
+        1.0,
+    );
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
+    let body = metrics(&ns, &agent);
+    let events = metric_value(&body, "routewarden_route_events_total", &[]).unwrap_or(0.0);
+    println!("route events received: {events} of 200001 sent");
+    add_seed_route(&ns);
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    let series = metrics(&ns, &agent)
+        .lines()
+        .filter(|l| l.starts_with(PRESENT))
+        .count();
+    assert_eq!(series, 1, "cardinality follows the intent, not the table");
+}
+
+#[test]
+fn machineconfig_replaced_then_broken() {
+    let ns = NetNs::new();
+    add_seed_route(&ns);
+    ns.ip("route add 10.99.0.0/16 via 172.18.0.1 dev ens5");
+    let (dir, mc) = seed_dir();
+    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    let text = std::fs::read_to_string(&mc).expect("read");
+    let new = text
+        .replace("192.168.1.0/24 172.18.0.1", "10.99.0.0/16 172.18.0.1")
+        .replace(
+            "name: worker-custom-route-configuration",
+            "name: rendered-worker-2",
+        );
+    let tmp = dir.path.join(".currentconfig.new");
+    std::fs::write(&tmp, new).expect("write");
+    std::fs::rename(&tmp, &mc).expect("atomic replace");
+    wait_value(&ns, &agent, PRESENT, &["destination=\"10.99.0.0/16\""], 1.0);
+    wait_value(
+        &ns,
+        &agent,
+        "routewarden_machineconfig_info",
+        &["rendered-worker-2"],
+        1.0,
+    );
+    let body = metrics(&ns, &agent);
+    assert_eq!(
+        metric_value(&body, PRESENT, &[SEED_ROUTE]),
+        None,
+        "the old route's series is gone:\n{body}"
+    );
+    std::fs::write(&mc, "{ this is not a machineconfig").expect("write garbage");
+    wait_value(
+        &ns,
+        &agent,
+        "routewarden_source_up",
+        &["source=\"machineconfig\""],
+        0.0,
+    );
+    let body = metrics(&ns, &agent);
+    assert_eq!(
+        metric_value(&body, PRESENT, &["destination=\"10.99.0.0/16\""]),
+        Some(1.0),
+        "last good intent kept"
+    );
+    assert!(
+        agent.logs().contains("keeping the last good intent"),
+        "{}",
+        agent.logs()
+    );
+}
+
+#[test]
+fn endpoints_and_sigterm() {
+    let ns = NetNs::new();
+    let (_dir, mc) = seed_dir();
+    let mut agent = Agent::start(&ns, &mc, &["--no-units"]);
+    let (status, body) = ns.http_get(agent.port, "/drift").expect("drift answers");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("drift is JSON");
+    assert_eq!(v["routes"][0]["state"], "missing");
+    assert_eq!(v["sources"]["systemd"], "skipped");
+    assert_eq!(ns.http_get(agent.port, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(ns.http_get(agent.port, "/nope").map(|r| r.0), Some(404));
+    let post = "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    assert_eq!(ns.http_raw(agent.port, post).map(|r| r.0), Some(405));
+    let om = "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\nConnection: close\r\n\r\n";
+    let (_, body) = ns.http_raw(agent.port, om).expect("openmetrics");
+    assert!(body.trim_end().ends_with("# EOF"), "OpenMetrics ends with # EOF");
+    let started = Instant::now();
+    assert_eq!(agent.stop(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+}

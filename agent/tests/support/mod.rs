@@ -1,0 +1,218 @@
+//! Test support: network namespaces made by the test (veth, no dummy module here),
+//! the agent run inside one, and HTTP requests sent from inside it. Everything is
+//! removed on drop, also when a test fails.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A named network namespace with `ens5` (172.18.0.2/16) and its peer `gw0` up.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new() -> NetNs {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("rw-t-{}-{n}", std::process::id());
+        run("ip", &["netns", "add", &name]);
+        let ns = NetNs { name };
+        ns.ip("link add ens5 type veth peer name gw0");
+        ns.ip("link set lo up");
+        ns.ip("link set ens5 up");
+        ns.ip("link set gw0 up");
+        ns.ip("addr add 172.18.0.2/16 dev ens5");
+        ns
+    }
+
+    /// `ip -n NS ARGS...` (words split on whitespace); panics on failure.
+    pub fn ip(&self, args: &str) {
+        let mut all = vec!["-n", &self.name];
+        all.extend(args.split_whitespace());
+        run("ip", &all);
+    }
+
+    /// `ip -n NS -batch FILE`.
+    pub fn ip_batch(&self, lines: &str) {
+        let path = std::env::temp_dir().join(format!(
+            "{}-batch-{}",
+            self.name,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, lines).expect("write batch file");
+        run(
+            "ip",
+            &["-n", &self.name, "-batch", path.to_str().expect("utf-8 path")],
+        );
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// A command run inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// GET `path` from 127.0.0.1:`port` inside the namespace: (status, body).
+    pub fn http_get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+        self.http_raw(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+    }
+
+    /// Send a raw request from inside the namespace (a thread that enters it).
+    pub fn http_raw(&self, port: u16, request: &str) -> Option<(u16, String)> {
+        let ns = PathBuf::from("/run/netns").join(&self.name);
+        let request = request.to_owned();
+        std::thread::spawn(move || -> Option<(u16, String)> {
+            enter(&ns);
+            let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            s.write_all(request.as_bytes()).ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            let status = out.split_whitespace().nth(1)?.parse().ok()?;
+            let body = out
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_owned())
+                .unwrap_or_default();
+            Some((status, body))
+        })
+        .join()
+        .ok()
+        .flatten()
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Move this thread into the namespace at `path`.
+pub fn enter(path: &Path) {
+    let f = std::fs::File::open(path).expect("open netns");
+    nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+}
+
+/// Run a command, panicking with its stderr on failure.
+pub fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Poll `f` until it returns Some, or panic after `timeout` with `what`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The agent binary.
+pub fn agent() -> &'static str {
+    env!("CARGO_BIN_EXE_routewarden")
+}
+
+/// `routewarden serve` running in a namespace; SIGTERM and reaped on drop.
+pub struct Agent {
+    pub child: Child,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    pub fn start(ns: &NetNs, machineconfig: &Path, extra: &[&str]) -> Agent {
+        let port = 19000 + (COUNTER.fetch_add(1, Ordering::Relaxed) as u16 % 1000);
+        let log = std::env::temp_dir().join(format!("{}-agent-{port}.log", ns.name));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let listen = format!("127.0.0.1:{port}");
+        let child = ns
+            .command(agent())
+            .args([
+                "serve",
+                "--machineconfig",
+                machineconfig.to_str().expect("utf-8"),
+                "--listen",
+                &listen,
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start agent");
+        let agent = Agent { child, port, log };
+        wait_for(Duration::from_secs(15), "/readyz 200", || {
+            ns.http_get(port, "/readyz").filter(|(s, _)| *s == 200)
+        });
+        agent
+    }
+
+    /// Send a signal (`STOP`, `CONT`...).
+    pub fn signal(&self, name: &str) {
+        run("kill", &[&format!("-{name}"), &self.child.id().to_string()]);
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; the exit status.
+    pub fn stop(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// The value of the first series of `metric` whose line contains every `needle`.
+pub fn metric_value(body: &str, metric: &str, needles: &[&str]) -> Option<f64> {
+    body.lines()
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
+        .find(|l| needles.iter().all(|n| l.contains(n)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
