@@ -8,125 +8,11 @@ mod common;
 use std::time::Duration;
 
 use futures::StreamExt;
-use routewarden::model::{ActiveState, UnitName, UnitStatus};
-use routewarden::observe::units::{Systemd, UnitEvent, UnitWatch};
+use routewarden::model::{ActiveState, UnitName};
+use routewarden::observe::units::{Systemd, UnitEvent};
 
 use common::silent_socket::SilentSocket;
-use common::user_systemd::UserSystemd;
-
-/// How long a test waits for systemd to reach a state or send a signal.
-const WAIT: Duration = Duration::from_secs(20);
-
-const SUCCEEDS: &str = "[Service]
-Type=oneshot
-ExecStart=/bin/true
-
-[Install]
-WantedBy=default.target
-";
-
-const FAILS: &str = "[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'exit 8'
-
-[Install]
-WantedBy=default.target
-";
-
-const REMAINS: &str = "[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/true
-
-[Install]
-WantedBy=default.target
-";
-
-const SKIPPED: &str = "[Unit]
-ConditionPathExists=/nonexistent/routewarden
-
-[Service]
-Type=oneshot
-ExecStart=/bin/true
-
-[Install]
-WantedBy=default.target
-";
-
-const STATIC: &str = "[Service]
-Type=oneshot
-ExecStart=/bin/true
-";
-
-const LONG_RUNNING: &str = "[Service]
-ExecStart=/bin/sleep 1000
-";
-
-fn unit(name: &str) -> UnitName {
-    UnitName::new(name).expect("valid unit name")
-}
-
-fn start_systemd(units: &[(&str, &str)], enabled: &[&str]) -> UserSystemd {
-    let sd = UserSystemd::start().expect("a user systemd with its bus");
-    sd.add_units(units).expect("unit files loaded");
-    for name in enabled {
-        sd.enable(name).expect("unit enabled");
-    }
-    sd
-}
-
-async fn connect(sd: &UserSystemd) -> Systemd {
-    Systemd::connect(Some(sd.bus_address()))
-        .await
-        .expect("connected to the test bus")
-}
-
-/// Read one unit until `done` holds; its last status.
-async fn wait_status(
-    systemd: &Systemd,
-    name: &UnitName,
-    what: &str,
-    done: impl Fn(&UnitStatus) -> bool,
-) -> UnitStatus {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let mut statuses = systemd
-            .statuses(std::slice::from_ref(name))
-            .await
-            .expect("statuses");
-        let status = statuses.pop().expect("one status per unit");
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name}: waited {WAIT:?} for {what}, last {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// The next event that `wanted` accepts, skipping others.
-async fn next_event(watch: &mut UnitWatch, wanted: &UnitEvent) -> UnitEvent {
-    let found = tokio::time::timeout(WAIT, async {
-        while let Some(event) = watch.next().await {
-            if &event == wanted {
-                return Some(event);
-            }
-        }
-        None
-    });
-    match found.await {
-        Ok(Some(event)) => event,
-        Ok(None) => panic!("the watch ended before {wanted:?}"),
-        Err(_) => panic!("no {wanted:?} within {WAIT:?}"),
-    }
-}
-
-fn systemctl_start(sd: &UserSystemd, name: &str) -> bool {
-    let out = sd.systemctl(&["start", name]).expect("systemctl runs");
-    out.status.success()
-}
+use common::systemd_units::*;
 
 #[tokio::test]
 async fn finished_oneshots_report_their_result() {
@@ -414,4 +300,47 @@ async fn connect_gives_up_on_silent_and_missing_buses() {
         .expect_err("bad address");
     assert_eq!(err.kind(), "connect", "{err}");
     assert!(err.to_string().contains("not-an-address"), "{err}");
+}
+
+#[tokio::test]
+async fn the_watch_survives_a_daemon_reexec() {
+    let sd = start_systemd(&[("ok.service", SUCCEEDS)], &["ok.service"]);
+    let systemd = connect(&sd).await;
+    let ok = unit("ok.service");
+    let mut watch = systemd
+        .watch(std::slice::from_ref(&ok))
+        .await
+        .expect("watch");
+
+    // systemd re-executes, reconnects to the bus and keeps its subscribers.
+    sd.systemctl_ok(&["daemon-reexec"]).expect("daemon-reexec");
+    next_event(&mut watch, &UnitEvent::Reloaded).await;
+    assert!(!systemd.is_closed());
+
+    assert!(systemctl_start(&sd, "ok.service"));
+    let changed = UnitEvent::Changed(ok.clone());
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(batch) = watch.next_batch().await {
+            let once = batch
+                .iter()
+                .enumerate()
+                .all(|(i, e)| !batch[..i].contains(e));
+            assert!(once, "each event once per batch: {batch:?}");
+            if batch.contains(&changed) {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        found.await.expect("signals after the reexec"),
+        "the watch goes on"
+    );
+    let st = wait_status(&systemd, &ok, "ran", |s| {
+        s.service
+            .as_ref()
+            .is_some_and(|s| s.exec_main_exit_usec > 0)
+    })
+    .await;
+    assert_eq!(st.service.map(|s| s.result), Some("success".to_owned()));
 }

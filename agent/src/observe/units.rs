@@ -9,14 +9,13 @@
 //! How the daemon uses it:
 //!
 //! ```no_run
-//! # use futures::StreamExt;
 //! # use routewarden::observe::units::{Systemd, UnitsError};
 //! # async fn run(names: Vec<routewarden::model::UnitName>) -> Result<(), UnitsError> {
 //! let systemd = Systemd::connect(None).await?;
 //! // Watch first, then read: a change between the two still arrives as an event.
 //! let mut watch = systemd.watch(&names).await?;
 //! let mut statuses = systemd.statuses(&names).await?;
-//! while let Some(_event) = watch.next().await {
+//! while let Some(_events) = watch.next_batch().await {
 //!     statuses = systemd.statuses(&names).await?;
 //! }
 //! // The stream ended: the bus is gone (`systemd.is_closed()`). Mark the units
@@ -160,12 +159,11 @@ impl Systemd {
 
     /// [`UnitsError::Closed`] once the connection is gone, rather than a failed call.
     fn check_open(&self) -> Result<(), UnitsError> {
-        match self.conn.is_closed() {
-            true => Err(UnitsError::Closed {
-                address: self.address.clone(),
-            }),
-            false => Ok(()),
+        if self.conn.is_closed() {
+            let address = self.address.clone();
+            return Err(UnitsError::Closed { address });
         }
+        Ok(())
     }
 
     /// `Manager.Subscribe`; a connection that already subscribed stays subscribed.
@@ -208,9 +206,10 @@ impl Systemd {
     ) -> Result<UnitStatus, UnitsError> {
         let unit = self.get_all(name, path, UNIT_INTERFACE).await?;
         let loaded = unit.get("LoadState").and_then(|v| <&str>::try_from(v).ok()) == Some("loaded");
-        let service = match loaded && name.is_service() {
-            true => Some(self.get_all(name, path, SERVICE_INTERFACE).await?),
-            false => None,
+        let service = if loaded && name.is_service() {
+            Some(self.get_all(name, path, SERVICE_INTERFACE).await?)
+        } else {
+            None
         };
         status_from_properties(name, &unit, service.as_ref())
     }

@@ -6,4 +6,5 @@
 pub mod cgroup;
 pub mod process;
 pub mod silent_socket;
+pub mod systemd_units;
 pub mod user_systemd;

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::stream::{self, BoxStream, SelectAll, Stream, StreamExt};
+use futures::FutureExt;
 use zbus::message::{Message, Type};
 use zbus::{Connection, MatchRule, MessageStream};
 
@@ -34,9 +35,11 @@ pub enum UnitEvent {
 ///
 /// It yields an event per change signal and carries no state: read the units
 /// again with [`Systemd::statuses`](super::Systemd::statuses) when one arrives.
-/// It ends (yields `None`) when the D-Bus connection is gone, and only then: mark
-/// the units unknown, reconnect with backoff, and watch again. Poll it
-/// continuously (zbus queues a bounded number of signals per match rule).
+/// Signals come in bursts (starting a oneshot sends about ten):
+/// [`UnitWatch::next_batch`] takes a burst at once. The watch ends (yields `None`)
+/// when the D-Bus connection is gone, and only then: mark the units unknown,
+/// reconnect with backoff, and watch again. Poll it continuously (zbus queues a
+/// bounded number of signals per match rule).
 pub struct UnitWatch {
     events: SelectAll<BoxStream<'static, UnitEvent>>,
 }
@@ -46,6 +49,21 @@ impl std::fmt::Debug for UnitWatch {
         f.debug_struct("UnitWatch")
             .field("streams", &self.events.len())
             .finish()
+    }
+}
+
+impl UnitWatch {
+    /// Wait for the next event, then take every event already received too, each
+    /// once (so one burst of signals means one re-read). `None` when the
+    /// connection is gone.
+    pub async fn next_batch(&mut self) -> Option<Vec<UnitEvent>> {
+        let mut batch = vec![self.next().await?];
+        while let Some(Some(event)) = self.next().now_or_never() {
+            if !batch.contains(&event) {
+                batch.push(event);
+            }
+        }
+        Some(batch)
     }
 }
 
