@@ -344,3 +344,24 @@ async fn the_watch_survives_a_daemon_reexec() {
     .await;
     assert_eq!(st.service.map(|s| s.result), Some("success".to_owned()));
 }
+
+#[tokio::test]
+async fn an_alias_is_read_and_watched_through_its_unit() {
+    let real = "[Service]\nType=oneshot\nExecStart=/bin/true\n\n[Install]\nWantedBy=default.target\nAlias=routewarden-alias.service\n";
+    let sd = start_systemd(&[("real.service", real)], &["real.service"]);
+    let systemd = connect(&sd).await;
+    let alias = unit("routewarden-alias.service");
+    let mut watch = systemd
+        .watch(std::slice::from_ref(&alias))
+        .await
+        .expect("watch");
+
+    assert!(systemctl_start(&sd, "real.service"));
+    next_event(&mut watch, &UnitEvent::Changed(alias.clone())).await;
+    let st = wait_status(&systemd, &alias, "ran", |s| {
+        s.service.as_ref().is_some_and(|s| s.exec_main_code == 1)
+    })
+    .await;
+    assert_eq!(st.name, alias, "reported under the name asked for");
+    assert_eq!(st.load_state, "loaded");
+}

@@ -28,7 +28,6 @@ mod props;
 mod proxy;
 mod watch;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::try_join_all;
@@ -50,7 +49,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The system bus when neither an address nor `DBUS_SYSTEM_BUS_ADDRESS` is given.
 pub const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
 
-/// A connection to the bus systemd is on, reused for every call and watch.
+/// A connection to the bus systemd is on, reused for every call and watch (clones
+/// share it).
 ///
 /// Create and use it inside one Tokio runtime: the connection's reader runs as a
 /// task of the runtime it was created in.
@@ -137,20 +137,9 @@ impl Systemd {
     /// [`Systemd::statuses`], and again after each reconnect. See [`UnitWatch`].
     pub async fn watch(&self, units: &[UnitName]) -> Result<UnitWatch, UnitsError> {
         self.check_open()?;
-        let mut paths = BTreeMap::<String, Vec<UnitName>>::new();
-        for name in units {
-            paths
-                .entry(name.object_path())
-                .or_default()
-                .push(name.clone());
-        }
         let rows = self.list_units(units).await?;
-        for (name, row) in units.iter().zip(&rows) {
-            let names = paths.entry(row_path(row).to_string()).or_default();
-            if !names.contains(name) {
-                names.push(name.clone());
-            }
-        }
+        let canonical: Vec<String> = rows.iter().map(|r| row_path(r).to_string()).collect();
+        let paths = watch::watched_paths(units, &canonical);
         let watch = watch::match_streams(&self.conn, paths).await;
         let watch = watch.map_err(|e| self.site("AddMatch", unit_list(units)).error(e))?;
         self.subscribe().await?;

@@ -79,6 +79,22 @@ impl Stream for UnitWatch {
 /// one object).
 pub(crate) type PathNames = BTreeMap<String, Vec<UnitName>>;
 
+/// The object paths to watch: each unit's own (`UnitName::object_path`) and the
+/// one systemd answered for it (an alias answers with its unit's), with the names
+/// each stands for.
+pub(crate) fn watched_paths(units: &[UnitName], canonical: &[String]) -> PathNames {
+    let own = units.iter().map(|u| (u.object_path(), u));
+    let answered = canonical.iter().cloned().zip(units);
+    let mut paths = PathNames::new();
+    for (path, name) in own.chain(answered) {
+        let names = paths.entry(path).or_default();
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    paths
+}
+
 /// Register the match rules; the caller subscribes afterwards, so no signal sent
 /// after the subscription is missed.
 pub(crate) async fn match_streams(conn: &Connection, paths: PathNames) -> zbus::Result<UnitWatch> {
@@ -138,4 +154,20 @@ fn reload_done(msg: &Message) -> bool {
         return true;
     }
     msg.body().deserialize::<bool>().is_ok_and(|active| !active)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alias_is_watched_on_its_own_path_and_its_units() {
+        let alias = UnitName::new("dbus-org.example.service").expect("valid");
+        let unit = UnitName::new("example.service").expect("valid");
+        let canonical = [unit.object_path(), unit.object_path()];
+        let paths = watched_paths(&[alias.clone(), unit.clone()], &canonical);
+        assert_eq!(paths.len(), 2);
+        assert_eq!(paths[&alias.object_path()], std::slice::from_ref(&alias));
+        assert_eq!(paths[&unit.object_path()], [unit, alias]);
+    }
 }
