@@ -9,14 +9,13 @@
 //! How the daemon uses it:
 //!
 //! ```no_run
-//! # use futures::StreamExt;
 //! # use routewarden::observe::units::{Systemd, UnitsError};
 //! # async fn run(names: Vec<routewarden::model::UnitName>) -> Result<(), UnitsError> {
 //! let systemd = Systemd::connect(None).await?;
 //! // Watch first, then read: a change between the two still arrives as an event.
 //! let mut watch = systemd.watch(&names).await?;
 //! let mut statuses = systemd.statuses(&names).await?;
-//! while let Some(_event) = watch.next().await {
+//! while let Some(_events) = watch.next_batch().await {
 //!     statuses = systemd.statuses(&names).await?;
 //! }
 //! // The stream ended: the bus is gone (`systemd.is_closed()`). Mark the units
@@ -29,7 +28,6 @@ mod props;
 mod proxy;
 mod watch;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::try_join_all;
@@ -51,7 +49,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The system bus when neither an address nor `DBUS_SYSTEM_BUS_ADDRESS` is given.
 pub const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
 
-/// A connection to the bus systemd is on, reused for every call and watch.
+/// A connection to the bus systemd is on, reused for every call and watch (clones
+/// share it).
 ///
 /// Create and use it inside one Tokio runtime: the connection's reader runs as a
 /// task of the runtime it was created in.
@@ -135,17 +134,9 @@ impl Systemd {
     /// [`Systemd::statuses`], and again after each reconnect. See [`UnitWatch`].
     pub async fn watch(&self, units: &[UnitName]) -> Result<UnitWatch, UnitsError> {
         self.check_open()?;
-        let mut paths = BTreeMap::<String, Vec<UnitName>>::new();
-        for name in units {
-            paths.entry(name.object_path()).or_default().push(name.clone());
-        }
         let rows = self.list_units(units).await?;
-        for (name, row) in units.iter().zip(&rows) {
-            let names = paths.entry(row_path(row).to_string()).or_default();
-            if !names.contains(name) {
-                names.push(name.clone());
-            }
-        }
+        let canonical: Vec<String> = rows.iter().map(|r| row_path(r).to_string()).collect();
+        let paths = watch::watched_paths(units, &canonical);
         let watch = watch::match_streams(&self.conn, paths).await;
         let watch = watch.map_err(|e| self.site("AddMatch", unit_list(units)).error(e))?;
         self.subscribe().await?;
@@ -154,12 +145,11 @@ impl Systemd {
 
     /// [`UnitsError::Closed`] once the connection is gone, rather than a failed call.
     fn check_open(&self) -> Result<(), UnitsError> {
-        match self.conn.is_closed() {
-            true => Err(UnitsError::Closed {
-                address: self.address.clone(),
-            }),
-            false => Ok(()),
+        if self.conn.is_closed() {
+            let address = self.address.clone();
+            return Err(UnitsError::Closed { address });
         }
+        Ok(())
     }
 
     /// `Manager.Subscribe`; a connection that already subscribed stays subscribed.
@@ -198,9 +188,10 @@ impl Systemd {
     async fn status(&self, name: &UnitName, path: &ObjectPath<'_>) -> Result<UnitStatus, UnitsError> {
         let unit = self.get_all(name, path, UNIT_INTERFACE).await?;
         let loaded = unit.get("LoadState").and_then(|v| <&str>::try_from(v).ok()) == Some("loaded");
-        let service = match loaded && name.is_service() {
-            true => Some(self.get_all(name, path, SERVICE_INTERFACE).await?),
-            false => None,
+        let service = if loaded && name.is_service() {
+            Some(self.get_all(name, path, SERVICE_INTERFACE).await?)
+        } else {
+            None
         };
         status_from_properties(name, &unit, service.as_ref())
     }

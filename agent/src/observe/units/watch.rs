@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::stream::{self, BoxStream, SelectAll, Stream, StreamExt};
+use futures::FutureExt;
 use zbus::message::{Message, Type};
 use zbus::{Connection, MatchRule, MessageStream};
 
@@ -34,9 +35,11 @@ pub enum UnitEvent {
 ///
 /// It yields an event per change signal and carries no state: read the units
 /// again with [`Systemd::statuses`](super::Systemd::statuses) when one arrives.
-/// It ends (yields `None`) when the D-Bus connection is gone, and only then: mark
-/// the units unknown, reconnect with backoff, and watch again. Poll it
-/// continuously (zbus queues a bounded number of signals per match rule).
+/// Signals come in bursts (starting a oneshot sends about ten):
+/// [`UnitWatch::next_batch`] takes a burst at once. The watch ends (yields `None`)
+/// when the D-Bus connection is gone, and only then: mark the units unknown,
+/// reconnect with backoff, and watch again. Poll it continuously (zbus queues a
+/// bounded number of signals per match rule).
 pub struct UnitWatch {
     events: SelectAll<BoxStream<'static, UnitEvent>>,
 }
@@ -46,6 +49,21 @@ impl std::fmt::Debug for UnitWatch {
         f.debug_struct("UnitWatch")
             .field("streams", &self.events.len())
             .finish()
+    }
+}
+
+impl UnitWatch {
+    /// Wait for the next event, then take every event already received too, each
+    /// once (so one burst of signals means one re-read). `None` when the
+    /// connection is gone.
+    pub async fn next_batch(&mut self) -> Option<Vec<UnitEvent>> {
+        let mut batch = vec![self.next().await?];
+        while let Some(Some(event)) = self.next().now_or_never() {
+            if !batch.contains(&event) {
+                batch.push(event);
+            }
+        }
+        Some(batch)
     }
 }
 
@@ -60,6 +78,22 @@ impl Stream for UnitWatch {
 /// Which names each watched object path stands for (an alias and its unit share
 /// one object).
 pub(crate) type PathNames = BTreeMap<String, Vec<UnitName>>;
+
+/// The object paths to watch: each unit's own (`UnitName::object_path`) and the
+/// one systemd answered for it (an alias answers with its unit's), with the names
+/// each stands for.
+pub(crate) fn watched_paths(units: &[UnitName], canonical: &[String]) -> PathNames {
+    let own = units.iter().map(|u| (u.object_path(), u));
+    let answered = canonical.iter().cloned().zip(units);
+    let mut paths = PathNames::new();
+    for (path, name) in own.chain(answered) {
+        let names = paths.entry(path).or_default();
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    paths
+}
 
 /// Register the match rules; the caller subscribes afterwards, so no signal sent
 /// after the subscription is missed.
@@ -116,4 +150,20 @@ fn reload_done(msg: &Message) -> bool {
         return true;
     }
     msg.body().deserialize::<bool>().is_ok_and(|active| !active)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alias_is_watched_on_its_own_path_and_its_units() {
+        let alias = UnitName::new("dbus-org.example.service").expect("valid");
+        let unit = UnitName::new("example.service").expect("valid");
+        let canonical = [unit.object_path(), unit.object_path()];
+        let paths = watched_paths(&[alias.clone(), unit.clone()], &canonical);
+        assert_eq!(paths.len(), 2);
+        assert_eq!(paths[&alias.object_path()], std::slice::from_ref(&alias));
+        assert_eq!(paths[&unit.object_path()], [unit, alias]);
+    }
 }
