@@ -9,27 +9,7 @@ use std::process::Output;
 
 use common::systemd_units::{start_systemd, systemctl_start, FAILS, SKIPPED, SUCCEEDS};
 use serde_json::Value;
-use support::NetNs;
-
-/// A MachineConfig whose oneshots each add one route (10.1.N.0/24).
-fn machineconfig(units: &[&str]) -> String {
-    let units: Vec<Value> = units
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let contents = format!(
-                "[Service]\nType=oneshot\nExecStart=/usr/sbin/ip route add 10.1.{i}.0/24 via 172.18.0.1 dev ens5\n[Install]\nWantedBy=multi-user.target\n"
-            );
-            serde_json::json!({"name": name, "enabled": true, "contents": contents})
-        })
-        .collect();
-    serde_json::json!({
-        "kind": "MachineConfig",
-        "metadata": {"name": "rendered-worker-test"},
-        "spec": {"config": {"ignition": {"version": "3.2.0"}, "systemd": {"units": units}}}
-    })
-    .to_string()
-}
+use support::{machineconfig, NetNs};
 
 fn check(ns: &NetNs, mc: &str, extra: &[&str]) -> (Output, Value) {
     let path = std::env::temp_dir().join(format!("{}-mc.json", ns.name));

@@ -216,3 +216,23 @@ pub fn metric_value(body: &str, metric: &str, needles: &[&str]) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+
+/// A MachineConfig whose oneshots each add one route (10.1.N.0/24).
+pub fn machineconfig(units: &[&str]) -> String {
+    let units: Vec<serde_json::Value> = units
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let contents = format!(
+                "[Service]\nType=oneshot\nExecStart=/usr/sbin/ip route add 10.1.{i}.0/24 via 172.18.0.1 dev ens5\n[Install]\nWantedBy=multi-user.target\n"
+            );
+            serde_json::json!({"name": name, "enabled": true, "contents": contents})
+        })
+        .collect();
+    serde_json::json!({
+        "kind": "MachineConfig",
+        "metadata": {"name": "rendered-worker-test"},
+        "spec": {"config": {"ignition": {"version": "3.2.0"}, "systemd": {"units": units}}}
+    })
+    .to_string()
+}
