@@ -144,12 +144,31 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(ns: &NetNs, machineconfig: &Path, extra: &[&str]) -> Agent {
+        Agent::start_as(ns, machineconfig, extra, None)
+    }
+
+    /// Start it as another uid (`setpriv`, no capabilities) when `user` is given.
+    pub fn start_as(ns: &NetNs, machineconfig: &Path, extra: &[&str], user: Option<&str>) -> Agent {
         let port = 19000 + (COUNTER.fetch_add(1, Ordering::Relaxed) as u16 % 1000);
         let log = std::env::temp_dir().join(format!("{}-agent-{port}.log", ns.name));
         let stderr = std::fs::File::create(&log).expect("log file");
         let listen = format!("127.0.0.1:{port}");
-        let child = ns
-            .command(agent())
+        let mut command = match user {
+            Some(uid) => {
+                let mut c = ns.command("setpriv");
+                let (reuid, regid) = (format!("--reuid={uid}"), format!("--regid={uid}"));
+                c.args([
+                    reuid.as_str(),
+                    regid.as_str(),
+                    "--clear-groups",
+                    "--inh-caps=-all",
+                    agent(),
+                ]);
+                c
+            }
+            None => ns.command(agent()),
+        };
+        let child = command
             .args([
                 "serve",
                 "--machineconfig",
