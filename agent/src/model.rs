@@ -61,7 +61,7 @@ impl fmt::Display for Family {
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {name:?}: {why}")]
+#[error("invalid {what}: it {why}")]
 pub struct InvalidName {
     /// "interface name" or "unit name".
     pub what: &'static str,
@@ -85,10 +85,10 @@ impl IfName {
             why,
         };
         if name.is_empty() || name.len() > 15 {
-            return Err(bad("must be 1 to 15 bytes"));
+            return Err(bad("is not 1 to 15 bytes long"));
         }
         if name == "." || name == ".." {
-            return Err(bad("is reserved"));
+            return Err(bad("is a reserved name"));
         }
         if name
             .chars()
@@ -145,7 +145,7 @@ impl UnitName {
             why,
         };
         if name.is_empty() || name.len() > 255 {
-            return Err(bad("must be 1 to 255 bytes"));
+            return Err(bad("is not 1 to 255 bytes long"));
         }
         let Some(suffix) = UNIT_SUFFIXES.iter().find(|s| name.ends_with(*s)) else {
             return Err(bad("has no unit type suffix such as .service"));

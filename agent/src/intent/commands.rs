@@ -180,9 +180,7 @@ impl Builder<'_> {
                         spec.table = spec.table.or(table);
                         spec.metric = spec.metric.or(metric);
                     }
-                    None => spec.notes.push(format!(
-                        "connection {name:?} is not defined in the MachineConfig: its device is unknown"
-                    )),
+                    None => spec.notes.push("the connection it modifies is not defined in the MachineConfig: its device is unknown".to_owned()),
                 }
                 if temporary {
                     spec.notes.push("declared with nmcli connection modify --temporary: lost when the connection is re-activated".into());

@@ -30,7 +30,7 @@ pub struct NodeFile {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Not a data URL (an http, s3, tftp... source the agent cannot fetch).
-    #[error("contents source is not a data URL (scheme {0:?}); remote sources are not fetched")]
+    #[error("contents source is not a data URL; remote sources are not fetched")]
     Remote(String),
     /// A malformed data URL or bad base64.
     #[error("contents source is not a valid data URL: {0}")]
@@ -39,7 +39,7 @@ pub enum DecodeError {
     #[error("contents are not valid gzip data")]
     Gzip,
     /// A compression Ignition does not know.
-    #[error("unknown compression {0:?}")]
+    #[error("unknown compression (Ignition knows gzip)")]
     Compression(String),
     /// Larger than the limit once decompressed.
     #[error("contents are larger than {} MiB", MAX_FILE_BYTES / 1024 / 1024)]

@@ -107,12 +107,10 @@ fn group(keys: &BTreeMap<&str, (usize, String)>, tables: &Tables) -> Result<Rout
 }
 
 fn prefix_len(mask: &str) -> Result<u8, String> {
-    let m: Ipv4Addr = mask
-        .parse()
-        .map_err(|_| format!("NETMASK {mask:?} is not a netmask"))?;
+    let m: Ipv4Addr = mask.parse().map_err(|_| "NETMASK is not a netmask".to_owned())?;
     let bits = u32::from(m);
     if bits.leading_ones() + bits.trailing_zeros() != 32 {
-        return Err(format!("NETMASK {mask:?} is not contiguous"));
+        return Err("NETMASK is not contiguous".to_owned());
     }
     u8::try_from(bits.leading_ones()).map_err(|_| "bad netmask".to_owned())
 }

@@ -151,7 +151,7 @@ fn route_args(args: &[String], family: Option<Family>, tables: &Tables) -> Resul
             w if VALUE_OPTIONS.contains(&w) => drop(value()?),
             w if FLAGS.contains(&w) => {}
             w if dest.is_none() && !w.starts_with('-') => dest = Some(w),
-            w => return Err(format!("unknown option {w:?}")),
+            _ => return Err("an option iproute2 does not know (not read)".to_owned()),
         }
     }
     let dest = dest.ok_or("names no destination")?;
@@ -173,9 +173,7 @@ impl Parts<'_> {
         let family = family.or(gateway.as_ref().map(Family::of));
         let mut route = RouteSpec::to(spec::destination(dest, family)?);
         if family.is_some_and(|f| f != Family::of_net(&route.destination)) {
-            return Err(format!(
-                "destination {dest:?} is not of the family the command selects"
-            ));
+            return Err("the destination is not of the family the command selects".to_owned());
         }
         route.gateway = gateway;
         route.device = self

@@ -112,7 +112,7 @@ fn route(value: &str, options: Option<&str>, family: Family, tables: &Tables) ->
     let dest = parts.next().unwrap_or("");
     let mut r = RouteSpec::to(spec::destination(dest, Some(family))?);
     if Family::of_net(&r.destination) != family {
-        return Err(format!("destination {dest:?} is not an {family} address"));
+        return Err(format!("the destination is not an {family} address"));
     }
     if let Some(gw) = parts.next() {
         r.gateway = spec::gateway(gw)?;

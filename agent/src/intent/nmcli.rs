@@ -130,7 +130,7 @@ fn properties(target: Target, temporary: bool, pairs: &[String], tables: &Tables
             continue;
         };
         let Some(value) = value else {
-            problems.push(format!("property {prop:?} has no value"));
+            problems.push("a property has no value".to_owned());
             continue;
         };
         let slot = &mut defaults[usize::from(family == Family::Ipv6)];
@@ -151,14 +151,19 @@ fn properties(target: Target, temporary: bool, pairs: &[String], tables: &Tables
     let mut routes = Vec::new();
     for (family, value) in values {
         let (_, table, metric) = defaults[usize::from(family == Family::Ipv6)];
-        for text in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        for (n, text) in value
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .enumerate()
+        {
             match route(text, family, tables) {
                 Ok(mut r) => {
                     r.table = r.table.or(table);
                     r.metric = r.metric.or(metric);
                     routes.push(r);
                 }
-                Err(e) => problems.push(format!("route {text:?}: {e}")),
+                Err(e) => problems.push(format!("route {} of {family}.routes: {e}", n + 1)),
             }
         }
     }
@@ -222,12 +227,12 @@ fn route(text: &str, family: Family, tables: &Tables) -> Result<RouteSpec, Strin
             Some(("type", "unicast")) => {}
             Some(("type", other)) => return Err(format!("type {other} is not a unicast route; not checked")),
             Some((attr, _)) if ATTRIBUTES.contains(&attr) => {}
-            Some((attr, _)) => return Err(format!("unknown route attribute {attr:?}")),
+            Some(_) => return Err("a route attribute NetworkManager does not know".to_owned()),
             None if r.gateway.is_none() && r.metric.is_none() && word.parse::<std::net::IpAddr>().is_ok() => {
                 r.gateway = spec::gateway(word)?;
             }
             None if r.metric.is_none() => r.metric = Some(spec::metric(word)?),
-            None => return Err(format!("unexpected word {word:?}")),
+            None => return Err("a word that is not a gateway, a metric or an attribute".to_owned()),
         }
     }
     r.check_families()?;

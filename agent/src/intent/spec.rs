@@ -110,7 +110,7 @@ pub fn traits(manager: Manager, non_persistent: bool) -> Traits {
 /// A destination: `default`, an address (a host route), `addr/len`, and the short
 /// IPv4 forms iproute2 takes (`10/8`).
 pub fn destination(text: &str, family: Option<Family>) -> Result<IpNet, String> {
-    let bad = || format!("{text:?} is not a destination (address/prefix length or default)");
+    let bad = || "the destination is not an address/prefix length or default".to_owned();
     if matches!(text, "default" | "all" | "any") {
         return Ok(match family {
             Some(Family::Ipv6) => IpNet::V6(Default::default()),
@@ -139,7 +139,7 @@ pub fn address(text: &str) -> Result<IpAddr, String> {
         }
         return Ok(IpAddr::V4(Ipv4Addr::from(octets)));
     }
-    Err(format!("{text:?} is not an IP address"))
+    Err("not an IP address".to_owned())
 }
 
 /// A gateway, where `0.0.0.0`, `::` and the empty string mean none.
@@ -149,14 +149,14 @@ pub fn gateway(text: &str) -> Result<Option<IpAddr>, String> {
     }
     let a: IpAddr = text
         .parse()
-        .map_err(|_| format!("{text:?} is not a gateway address"))?;
+        .map_err(|_| "the gateway is not an IP address".to_owned())?;
     Ok((!a.is_unspecified()).then_some(a))
 }
 
 /// A metric.
 pub fn metric(text: &str) -> Result<u32, String> {
     text.parse()
-        .map_err(|_| format!("{text:?} is not a metric (0 to 4294967295)"))
+        .map_err(|_| "the metric is not a number from 0 to 4294967295".to_owned())
 }
 
 /// Routing table names known on the node: iproute2's own plus those the
@@ -194,9 +194,7 @@ impl Tables {
         let n = match parse_u32(text) {
             Ok(n) => n,
             Err(()) => *self.0.get(text).ok_or_else(|| {
-                format!(
-                    "routing table {text:?} is a name that is not defined in the MachineConfig's rt_tables"
-                )
+                "the routing table is a name that is not defined in the MachineConfig's rt_tables".to_owned()
             })?,
         };
         Ok(if n == 0 { TABLE_MAIN } else { n })
