@@ -11,11 +11,10 @@ use support::{Agent, NetNs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn start() -> (NetNs, Agent, PathBuf) {
+fn start() -> (NetNs, Agent, support::TempDir) {
     let ns = NetNs::new();
-    let dir = std::env::temp_dir().join(format!("{}-http", ns.name));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let mc = dir.join("currentconfig");
+    let dir = support::TempDir::new("http");
+    let mc = dir.path.join("currentconfig");
     std::fs::write(&mc, support::machineconfig(&["a.service", "b.service"])).expect("write");
     let agent = Agent::start(&ns, &mc, &["--no-units"]);
     (ns, agent, dir)
@@ -68,7 +67,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_thousand_concurrent_scrapes_all_answer() {
-    let (ns, agent, dir) = start();
+    let (ns, agent, _dir) = start();
     let port = agent.port;
     let before = rss_kib(agent.child.id());
     let ok = in_ns(&ns, move || {
@@ -87,12 +86,11 @@ fn a_thousand_concurrent_scrapes_all_answer() {
     println!("1000 concurrent scrapes: {ok} answered 200; RSS {before} KiB before, {after} KiB after");
     assert_eq!(ok, 1000);
     assert!(after < 64 * 1024, "RSS {after} KiB after the burst");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn slow_clients_are_cut_and_others_still_served() {
-    let (ns, agent, dir) = start();
+    let (ns, agent, _dir) = start();
     let port = agent.port;
     let (served, cut, waited) = in_ns(&ns, move || {
         block_on(async move {
@@ -136,12 +134,11 @@ fn slow_clients_are_cut_and_others_still_served() {
     println!("while 100 clients sent a byte a second: {served}/50 scrapes served; {cut} slow clients cut after {waited:?}");
     assert_eq!(served, 50, "other clients are served meanwhile");
     assert_eq!(cut, 100, "every slow client is disconnected");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn oversized_headers_are_refused() {
-    let (ns, agent, dir) = start();
+    let (ns, agent, _dir) = start();
     let huge = format!(
         "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(64 * 1024)
@@ -149,5 +146,4 @@ fn oversized_headers_are_refused() {
     let status = ns.http_raw(agent.port, &huge).map(|r| r.0);
     assert!(matches!(status, None | Some(431) | Some(400)), "got {status:?}");
     assert_eq!(ns.http_get(agent.port, "/metrics").map(|r| r.0), Some(200));
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -52,9 +52,8 @@ fn assert_clean(what: &str, text: &str) {
 #[test]
 fn no_output_shows_file_contents() {
     let ns = NetNs::new();
-    let dir = std::env::temp_dir().join(format!("{}-secret", ns.name));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let mc = dir.join("currentconfig");
+    let dir = support::TempDir::new("secret");
+    let mc = dir.path.join("currentconfig");
     std::fs::write(&mc, machineconfig()).expect("write");
     let path = mc.to_str().expect("utf-8");
 
@@ -116,5 +115,4 @@ fn no_output_shows_file_contents() {
     assert_clean("/drift", &drift);
     assert_clean("/metrics", &metrics);
     assert_clean("the agent's log", &agent.logs());
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,37 +12,12 @@ use support::{metric_value, wait_for, Agent, NetNs};
 const PRESENT: &str = "routewarden_route_present";
 const SEED_ROUTE: &str = "destination=\"192.168.1.0/24\"";
 
-fn seed_dir() -> (tempdir::Dir, PathBuf) {
-    let dir = tempdir::Dir::new();
+fn seed_dir() -> (support::TempDir, PathBuf) {
+    let dir = support::TempDir::new("serve");
     let path = dir.path.join("currentconfig");
     let seed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-machineconfig.yaml");
     std::fs::copy(seed, &path).expect("copy seed");
     (dir, path)
-}
-
-mod tempdir {
-    pub struct Dir {
-        pub path: std::path::PathBuf,
-    }
-    impl Dir {
-        pub fn new() -> Dir {
-            let path = std::env::temp_dir().join(format!(
-                "rw-serve-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0)
-            ));
-            std::fs::create_dir_all(&path).expect("mkdir");
-            Dir { path }
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
 }
 
 fn metrics(ns: &NetNs, agent: &Agent) -> String {

@@ -39,9 +39,8 @@ fn unit_changes_and_bus_outage() {
     sd.systemctl_ok(&["start", "r-ok.service"]).expect("r-ok starts");
     let ns = NetNs::new();
     ns.ip("route add 10.1.0.0/24 via 172.18.0.1 dev ens5");
-    let dir = std::env::temp_dir().join(format!("{}-mc", ns.name));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let mc = dir.join("currentconfig");
+    let dir = support::TempDir::new("mc");
+    let mc = dir.path.join("currentconfig");
     std::fs::write(&mc, machineconfig(&["r-ok.service", "r-fail.service"])).expect("write");
     let agent = Agent::start(&ns, &mc, &["--dbus-address", sd.bus_address()]);
     let ok = "routewarden_unit_ok";
@@ -95,5 +94,4 @@ fn unit_changes_and_bus_outage() {
         .expect("bus socket back");
     wait_metric(&ns, &agent, "routewarden_source_up", &["systemd"], Some(1.0));
     wait_metric(&ns, &agent, ok, &["r-ok.service"], Some(1.0));
-    let _ = std::fs::remove_dir_all(&dir);
 }

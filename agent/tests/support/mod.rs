@@ -47,11 +47,17 @@ impl NetNs {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, lines).expect("write batch file");
-        run(
-            "ip",
-            &["-n", &self.name, "-batch", path.to_str().expect("utf-8 path")],
+        let out = Command::new("ip")
+            .args(["-n", &self.name, "-batch"])
+            .arg(&path)
+            .output()
+            .expect("spawn ip");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "ip -batch: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        let _ = std::fs::remove_file(path);
     }
 
     /// A command run inside the namespace.
@@ -254,4 +260,24 @@ pub fn machineconfig(units: &[&str]) -> String {
         "spec": {"config": {"ignition": {"version": "3.2.0"}, "systemd": {"units": units}}}
     })
     .to_string()
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("rw-t-{}-{n}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("mkdir");
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }

@@ -1,0 +1,141 @@
+//! `routewarden check` against the real kernel in a namespace the test makes:
+//! present, missing, mismatched, other tables, multipath, IPv6, a route found on
+//! another device, link down. Run as root.
+
+mod support;
+
+use serde_json::Value;
+use support::NetNs;
+
+/// One unit adding every route, declared with `ip route add` (no NetworkManager).
+fn machineconfig(lines: &[&str]) -> String {
+    let execs: String = lines
+        .iter()
+        .map(|l| format!("ExecStart=/usr/sbin/ip {l}\n"))
+        .collect();
+    let unit = format!("[Service]\nType=oneshot\n{execs}[Install]\nWantedBy=multi-user.target\n");
+    serde_json::json!({
+        "kind": "MachineConfig", "metadata": {"name": "kernel-test"},
+        "spec": {"config": {"ignition": {"version": "3.2.0"},
+                            "systemd": {"units": [{"name": "r.service", "enabled": true, "contents": unit}]}}}
+    })
+    .to_string()
+}
+
+fn check(ns: &NetNs, mc: &str) -> (Option<i32>, Value) {
+    let path = std::env::temp_dir().join(format!("{}-kernel.json", ns.name));
+    std::fs::write(&path, mc).expect("write");
+    let out = ns
+        .command(support::agent())
+        .args([
+            "check",
+            "--no-units",
+            "--format",
+            "json",
+            "--machineconfig",
+            path.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_file(&path);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), v)
+}
+
+fn verdict<'a>(report: &'a Value, dest: &str, table: u64) -> &'a Value {
+    report["routes"]
+        .as_array()
+        .and_then(|rs| {
+            rs.iter()
+                .find(|r| r["destination"] == dest && r["table"] == table)
+        })
+        .unwrap_or_else(|| panic!("{dest} table {table} not in {report}"))
+}
+
+#[test]
+fn states_tables_multipath_ipv6_moved_device() {
+    let ns = NetNs::new();
+    ns.ip("link add br-ex type veth peer name br-peer");
+    ns.ip("link set br-ex up");
+    ns.ip("link set br-peer up");
+    ns.ip("addr add 10.20.0.2/16 dev br-ex");
+    ns.ip("-6 addr add fd00::2/64 dev ens5 nodad");
+    ns.ip("route add 10.1.0.0/24 via 172.18.0.1 dev ens5 metric 100");
+    ns.ip("route add 10.2.0.0/24 via 172.18.0.9 dev ens5");
+    ns.ip("route add 10.3.0.0/24 via 172.18.0.1 dev ens5 table 200");
+    ns.ip("route add 10.4.0.0/24 via 172.18.0.1 dev ens5 table 1000");
+    ns.ip("route add 10.5.0.0/24 nexthop via 10.20.0.1 dev br-ex nexthop via 172.18.0.1 dev ens5");
+    ns.ip("-6 route add fd00:1::/64 via fd00::1 dev ens5 metric 512");
+    ns.ip("route add 10.7.0.0/24 via 10.20.0.1 dev br-ex");
+    ns.ip("route add blackhole 10.8.0.0/24");
+    let mc = machineconfig(&[
+        "route add 10.1.0.0/24 via 172.18.0.1 dev ens5 metric 100",
+        "route add 10.2.0.0/24 via 172.18.0.1 dev ens5",
+        "route add 10.3.0.0/24 via 172.18.0.1 dev ens5 table 200",
+        "route add 10.4.0.0/24 via 172.18.0.1 dev ens5 table 1000",
+        "route add 10.4.0.0/24 via 172.18.0.1 dev ens5",
+        "route add 10.5.0.0/24 via 172.18.0.1 dev ens5",
+        "-6 route add fd00:1::/64 via fd00::1 dev ens5 metric 512",
+        "route add 10.7.0.0/24 via 10.20.0.1 dev ens5",
+        "route add 10.8.0.0/24 dev ens5",
+        "route add 10.1.0.0/24 via 172.18.0.1 dev ens5 metric 50 table 300",
+    ]);
+    let (code, r) = check(&ns, &mc);
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(verdict(&r, "10.1.0.0/24", 254)["state"], "present");
+    assert_eq!(verdict(&r, "10.1.0.0/24", 254)["observed"][0]["metric"], 100);
+    let other_gw = verdict(&r, "10.2.0.0/24", 254);
+    assert_eq!(other_gw["state"], "mismatched");
+    assert_eq!(other_gw["reason_codes"][0], "different-route");
+    assert_eq!(other_gw["observed"][0]["gateway"], "172.18.0.9");
+    assert_eq!(verdict(&r, "10.3.0.0/24", 200)["state"], "present");
+    assert_eq!(
+        verdict(&r, "10.4.0.0/24", 1000)["state"],
+        "present",
+        "table id above 255 from RTA_TABLE"
+    );
+    assert_eq!(
+        verdict(&r, "10.4.0.0/24", 254)["state"],
+        "missing",
+        "the same route in another table does not count"
+    );
+    let mp = verdict(&r, "10.5.0.0/24", 254);
+    assert_eq!(mp["state"], "present", "any next hop of a multipath route");
+    assert_eq!(mp["observed"].as_array().map(Vec::len), Some(2));
+    let v6 = verdict(&r, "fd00:1::/64", 254);
+    assert_eq!(v6["state"], "present");
+    assert_eq!(v6["family"], "ipv6");
+    let moved = verdict(&r, "10.7.0.0/24", 254);
+    assert_eq!(moved["state"], "present", "the device is a soft field");
+    assert_eq!(moved["observed"][0]["device"], "br-ex");
+    assert_eq!(
+        verdict(&r, "10.8.0.0/24", 254)["state"],
+        "missing",
+        "only unicast routes count"
+    );
+    assert_eq!(verdict(&r, "10.1.0.0/24", 300)["state"], "missing");
+}
+
+#[test]
+fn link_down_and_missing_device() {
+    let ns = NetNs::new();
+    ns.ip("route add 10.1.0.0/24 via 172.18.0.1 dev ens5");
+    let mc = machineconfig(&[
+        "route add 10.1.0.0/24 via 172.18.0.1 dev ens5",
+        "route add 10.9.0.0/24 dev eth9",
+    ]);
+    let (_, r) = check(&ns, &mc);
+    assert_eq!(verdict(&r, "10.1.0.0/24", 254)["state"], "present");
+    assert_eq!(
+        verdict(&r, "10.9.0.0/24", 254)["reason_codes"][0],
+        "device-missing"
+    );
+    ns.ip("link set ens5 down");
+    let (code, r) = check(&ns, &mc);
+    assert_eq!(code, Some(1));
+    let down = verdict(&r, "10.1.0.0/24", 254);
+    assert_eq!(down["state"], "missing");
+    assert_eq!(down["reason_codes"][0], "device-down");
+    assert_eq!(down["reasons"][0], "device ens5 is down");
+}
