@@ -5,6 +5,7 @@
 //! drift that cleared disappears by itself and a scrape never touches netlink or
 //! D-Bus. Cardinality follows the intent, never the routing table.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
@@ -52,6 +53,8 @@ pub struct Metrics {
     pub route_events: Counter,
     /// Full re-reads of the routing table, by cause.
     pub resyncs: Family<CauseLabels, Counter>,
+    /// How long the last full re-read of the routing table took.
+    pub resync_duration: Gauge<f64, AtomicU64>,
 }
 
 /// The exposition formats.
@@ -112,6 +115,12 @@ impl Metrics {
             "Full re-reads of the routing table, by cause",
             resyncs.clone(),
         );
+        let resync_duration = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "routewarden_last_resync_duration_seconds",
+            "How long the last full read of the routing table took",
+            resync_duration.clone(),
+        );
         registry.register_collector(Box::new(StateCollector { snapshots }));
         Metrics {
             registry,
@@ -119,6 +128,7 @@ impl Metrics {
             evaluation_duration,
             route_events,
             resyncs,
+            resync_duration,
         }
     }
 

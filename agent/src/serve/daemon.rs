@@ -290,9 +290,9 @@ impl Daemon {
             }
             Err(e) => self.netlink = SourceState::Down(format!("route dump task: {e}")),
         }
-        self.metrics
-            .evaluation_duration
-            .observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed().as_secs_f64();
+        self.metrics.evaluation_duration.observe(took);
+        self.metrics.resync_duration.set(took);
         if let Some(cause) = self.queued.take() {
             self.start_dump(cause);
         }
