@@ -48,7 +48,7 @@ pub fn dump_routes(wanted: &HashSet<RouteKey>) -> Result<RouteDump, RouteError> 
 }
 
 /// Read datagrams until the dump ends.
-fn read_dump(socket: &Socket, buf: &mut Vec<u8>, state: &mut DumpState<'_>) -> Result<Progress, RouteError> {
+fn read_dump(socket: &Socket, buf: &mut Vec<u8>, state: &mut DumpState) -> Result<Progress, RouteError> {
     loop {
         socket::recv_datagram(socket, buf, 0).map_err(|source| RouteError::Recv {
             what: REQUEST,

@@ -27,7 +27,7 @@ fn wanted() -> HashSet<RouteKey> {
 }
 
 /// Feed every datagram, returning the progress after each.
-fn feed_all(state: &mut DumpState<'_>, datagrams: &[Vec<u8>]) -> Vec<Progress> {
+fn feed_all(state: &mut DumpState, datagrams: &[Vec<u8>]) -> Vec<Progress> {
     datagrams
         .iter()
         .map(|d| state.feed(d).expect("datagram decodes"))
