@@ -51,17 +51,7 @@ fn body(s: &Setup, a: &Agent) -> String {
 }
 
 fn wait(s: &Setup, a: &Agent, metric: &str, needles: &[&str], want: Option<f64>) {
-    let what = format!("{metric}{needles:?} == {want:?}");
-    let mut last = String::new();
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for(Duration::from_secs(20), &what, || {
-            last = body(s, a);
-            (metric_value(&last, metric, needles) == want).then_some(())
-        })
-    }));
-    if ok.is_err() {
-        panic!("{what} not reached\n/metrics:\n{last}\nagent log:\n{}", a.logs());
-    }
+    a.wait_metric(&s.ns, metric, needles, want);
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -7,7 +7,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::{metric_value, wait_for, Agent, NetNs};
+use support::{metric_value, Agent, NetNs};
 
 const PRESENT: &str = "routewarden_route_present";
 const SEED_ROUTE: &str = "destination=\"192.168.1.0/24\"";
@@ -27,20 +27,7 @@ fn metrics(ns: &NetNs, agent: &Agent) -> String {
 }
 
 fn wait_value(ns: &NetNs, agent: &Agent, metric: &str, needles: &[&str], want: f64) {
-    let what = format!("{metric}{needles:?} == {want}");
-    let mut last = String::new();
-    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for(Duration::from_secs(10), &what, || {
-            last = metrics(ns, agent);
-            (metric_value(&last, metric, needles) == Some(want)).then_some(())
-        })
-    }));
-    if found.is_err() {
-        panic!(
-            "{what} not reached.\nlast /metrics:\n{last}\nagent log:\n{}",
-            agent.logs()
-        );
-    }
+    agent.wait_metric(ns, metric, needles, Some(want));
 }
 
 fn add_seed_route(ns: &NetNs) {

@@ -5,29 +5,12 @@
 mod common;
 mod support;
 
-use std::time::Duration;
 
 use common::systemd_units::{start_systemd, FAILS, SUCCEEDS};
-use support::{machineconfig, metric_value, wait_for, Agent, NetNs};
+use support::{machineconfig, Agent, NetNs};
 
 fn wait_metric(ns: &NetNs, agent: &Agent, metric: &str, needles: &[&str], want: Option<f64>) {
-    let what = format!("{metric}{needles:?} == {want:?}");
-    let mut last = String::new();
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for(Duration::from_secs(20), &what, || {
-            last = ns
-                .http_get(agent.port, "/metrics")
-                .map(|(_, b)| b)
-                .unwrap_or_default();
-            (metric_value(&last, metric, needles) == want).then_some(())
-        })
-    }));
-    if ok.is_err() {
-        panic!(
-            "{what} not reached\n/metrics:\n{last}\nagent log:\n{}",
-            agent.logs()
-        );
-    }
+    agent.wait_metric(ns, metric, needles, want);
 }
 
 #[test]

@@ -195,6 +195,33 @@ impl Agent {
         agent
     }
 
+    /// `/metrics` as text ("" when it does not answer).
+    pub fn metrics(&self, ns: &NetNs) -> String {
+        ns.http_get(self.port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+
+    /// Wait until `metric` (the first series whose line holds every needle) reads
+    /// `want` (None: absent); on timeout, panic with /metrics and the agent's log.
+    pub fn wait_metric(&self, ns: &NetNs, metric: &str, needles: &[&str], want: Option<f64>) {
+        let what = format!("{metric}{needles:?} == {want:?}");
+        let start = Instant::now();
+        loop {
+            let last = self.metrics(ns);
+            if metric_value(&last, metric, needles) == want {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                panic!(
+                    "{what} not reached in 20 s\n/metrics:\n{last}\nagent log:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Send a signal (`STOP`, `CONT`...).
     pub fn signal(&self, name: &str) {
         run("kill", &[&format!("-{name}"), &self.child.id().to_string()]);
