@@ -83,7 +83,7 @@ fn a_thousand_concurrent_scrapes_all_answer() {
         })
     });
     let after = rss_kib(agent.child.id());
-    println!("1000 concurrent scrapes: {ok} answered 200; RSS {before} KiB before, {after} KiB after");
+    println!("figure: 1,000 concurrent scrapes: {ok} answered 200; agent RSS {before} KiB before, {after} KiB after");
     assert_eq!(ok, 1000);
     assert!(after < 64 * 1024, "RSS {after} KiB after the burst");
 }
@@ -131,7 +131,7 @@ fn slow_clients_are_cut_and_others_still_served() {
             (served, 100 - open, waited)
         })
     });
-    println!("while 100 clients sent a byte a second: {served}/50 scrapes served; {cut} slow clients cut after {waited:?}");
+    println!("figure: while 100 clients sent a byte a second: {served}/50 other scrapes served; {cut} slow clients cut after {:.1} s", waited.as_secs_f64());
     assert_eq!(served, 50, "other clients are served meanwhile");
     assert_eq!(cut, 100, "every slow client is disconnected");
 }

@@ -5,7 +5,6 @@
 mod common;
 mod support;
 
-
 use common::systemd_units::{start_systemd, FAILS, SUCCEEDS};
 use support::{machineconfig, Agent, NetNs};
 
