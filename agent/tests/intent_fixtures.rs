@@ -401,3 +401,16 @@ fn unreadable_inputs_are_errors_naming_the_place_without_values() {
         );
     }
 }
+
+#[test]
+fn a_file_over_the_limit_is_refused_without_reading_it_all() {
+    let path = std::env::temp_dir().join(format!("rw-huge-{}.json", std::process::id()));
+    let file = std::fs::File::create(&path).expect("create");
+    file.set_len(input::MAX_INPUT_BYTES + 1024).expect("sparse file");
+    let err = input::load(&InputPath::File(path.clone()), &Options::default()).map(|_| ());
+    let _ = std::fs::remove_file(&path);
+    match err {
+        Err(e) => assert_eq!(e.kind(), "too-large", "{e}"),
+        Ok(()) => panic!("a file over the limit was accepted"),
+    }
+}
