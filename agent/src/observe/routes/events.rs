@@ -47,8 +47,9 @@ pub enum Event {
         /// Interface index of the link holding the address.
         index: u32,
     },
-    /// Notifications were lost (`ENOBUFS`, or a datagram too long to read):
-    /// dump again to know the current state.
+    /// Notifications were lost (`ENOBUFS`): dump again to know the current
+    /// state. The watcher has already emptied its queue (stale events), so a
+    /// dump made after receiving this sees every later change or its event.
     Overrun,
 }
 
