@@ -260,6 +260,11 @@ fn watcher_sees_route_link_and_address_changes() {
             (*e == Event::Address { index: ens5 }).then_some(())
         })
         .await;
+        // A link set down loses its IPv4 routes without RTM_DELROUTE: the
+        // consumer re-reads on Link events.
+        let connected = key(254, "172.19.0.0/16");
+        let dump = dump_routes(&[connected].into_iter().collect()).expect("dump");
+        assert!(dump.routes.is_empty(), "{:?}", dump.routes);
     });
 }
 
@@ -305,5 +310,13 @@ fn a_burst_overruns_the_watcher_which_keeps_working() {
             _ => None,
         })
         .await;
+        // What the consumer does on an overrun: dump again.
+        let dump = dump_routes(&[wanted].into_iter().collect()).expect("dump after the overrun");
+        assert!(
+            dump.ipv4 > 200_000,
+            "the burst is in the table: {}",
+            dump.ipv4
+        );
+        assert_eq!(dump.routes.len(), 1);
     });
 }

@@ -57,6 +57,7 @@ fn captured_dump_keeps_wanted_routes_and_counts_the_rest() {
         (dump.ipv4, dump.ipv6, dump.total, dump.skipped),
         (9, 7, 16, 14)
     );
+    assert_eq!(dump.attempts, 1);
 }
 
 #[test]
