@@ -14,7 +14,6 @@ const RTM_DELLINK: u16 = 17;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
 const RTM_DELROUTE: u16 = 25;
-const ENOBUFS: i32 = 105;
 
 /// A change the kernel announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +85,7 @@ fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteE
             index: index(payload, "address message")?,
         }),
         NLMSG_OVERRUN => Some(Event::Overrun),
-        NLMSG_ERROR if errno(payload) == ENOBUFS => Some(Event::Overrun),
+        NLMSG_ERROR if errno(payload) == nix::libc::ENOBUFS => Some(Event::Overrun),
         _ => None,
     })
 }

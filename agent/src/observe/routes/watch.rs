@@ -81,7 +81,8 @@ impl Watcher {
     /// The next event, waiting for one.
     ///
     /// After an `Err`, the watcher stays usable but events may have been missed:
-    /// treat it like [`Event::Overrun`] and dump again.
+    /// treat it like [`Event::Overrun`] and dump again. Cancel-safe (e.g. in
+    /// `tokio::select!`): a dropped call loses no event.
     pub async fn next(&mut self) -> Result<Event, RouteError> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
@@ -99,7 +100,7 @@ impl Watcher {
     /// consumer that coalesces bursts: one re-evaluation per batch.
     ///
     /// An error met after the first event ends the batch and is returned by the
-    /// next call.
+    /// next call. Cancel-safe like [`Watcher::next`].
     pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Event>, RouteError> {
         let mut batch = vec![self.next().await?];
         while batch.len() < max.max(1) {
