@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cgroup;
+pub mod netns;
 pub mod process;
 pub mod silent_socket;
 pub mod systemd_units;

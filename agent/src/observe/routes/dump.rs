@@ -31,6 +31,7 @@ const REQUEST: &str = "RTM_GETROUTE dump";
 pub fn dump_routes(wanted: &HashSet<RouteKey>) -> Result<RouteDump, RouteError> {
     let socket = socket::open("route dump")?;
     let mut buf = Vec::with_capacity(READ_BUFFER);
+    // The sequence number of each request is its attempt number.
     for seq in 1..=DUMP_ATTEMPTS {
         let mut state = DumpState::new(wanted, seq);
         socket::send(&socket, &dump_request(seq), REQUEST)?;

@@ -14,7 +14,6 @@ const RTM_DELLINK: u16 = 17;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
 const RTM_DELROUTE: u16 = 25;
-const ENOBUFS: i32 = 105;
 
 /// A change the kernel announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +46,9 @@ pub enum Event {
         /// Interface index of the link holding the address.
         index: u32,
     },
-    /// Notifications were lost (`ENOBUFS`, or a datagram too long to read):
-    /// dump again to know the current state.
+    /// Notifications were lost (`ENOBUFS`): dump again to know the current
+    /// state. The watcher has already emptied its queue (stale events), so a
+    /// dump made after receiving this sees every later change or its event.
     Overrun,
 }
 
@@ -82,7 +82,7 @@ fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteE
             index: index(payload, "address message")?,
         }),
         NLMSG_OVERRUN => Some(Event::Overrun),
-        NLMSG_ERROR if errno(payload) == ENOBUFS => Some(Event::Overrun),
+        NLMSG_ERROR if errno(payload) == nix::libc::ENOBUFS => Some(Event::Overrun),
         _ => None,
     })
 }

@@ -85,6 +85,9 @@ pub struct RouteDump {
     /// Route messages skipped because they are not unicast IPv4/IPv6 routes
     /// (local, broadcast, multicast, blackhole..., other families).
     pub skipped: u64,
+    /// How many dumps it took: 1, more when the kernel flagged one as
+    /// interrupted by concurrent changes (`NLM_F_DUMP_INTR`).
+    pub attempts: u32,
 }
 
 /// Where a dump stands after a datagram.
@@ -133,7 +136,10 @@ impl DumpState {
     }
 
     pub(crate) fn finish(self) -> RouteDump {
-        self.dump
+        RouteDump {
+            attempts: self.seq,
+            ..self.dump
+        }
     }
 
     /// Account for every message of one datagram.

@@ -54,6 +54,7 @@ fn captured_dump_keeps_wanted_routes_and_counts_the_rest() {
     // dump-ip-route.txt: 9 IPv4 and 7 IPv6 unicast routes; 1 blackhole, 4 local,
     // 3 broadcast (IPv4), 2 local and 4 multicast (IPv6) are skipped.
     assert_eq!((dump.ipv4, dump.ipv6, dump.total, dump.skipped), (9, 7, 16, 14));
+    assert_eq!(dump.attempts, 1);
 }
 
 #[test]

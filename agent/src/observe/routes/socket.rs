@@ -20,16 +20,14 @@ pub(crate) fn open(purpose: &'static str) -> Result<Socket, RouteError> {
 }
 
 /// Ask for a receive buffer of `bytes`: `SO_RCVBUFFORCE` when privileged, else
-/// `SO_RCVBUF` (capped by `net.core.rmem_max`). Returns the size the kernel
-/// granted (it doubles the request for bookkeeping).
-pub(crate) fn raise_receive_buffer(socket: &Socket, bytes: usize) -> usize {
-    let wanted = i32::try_from(bytes).unwrap_or(i32::MAX);
-    let forced = setsockopt(socket, sockopt::RcvBufForce, &(wanted as usize));
-    if forced.is_err() {
-        // Not privileged: the ordinary option, silently capped.
-        let _ = socket.set_rx_buf_sz(wanted);
+/// `SO_RCVBUF` (silently capped by `net.core.rmem_max`).
+pub(crate) fn raise_receive_buffer(socket: &Socket, bytes: usize) {
+    let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+    let forced = usize::try_from(bytes).unwrap_or_default();
+    if setsockopt(socket, sockopt::RcvBufForce, &forced).is_err() {
+        // Not privileged: the ordinary option, capped by the kernel.
+        let _ = socket.set_rx_buf_sz(bytes);
     }
-    socket.get_rx_buf_sz().unwrap_or(0)
 }
 
 /// Send one request to the kernel.

@@ -2,7 +2,9 @@
 //! routes (IPv4, IPv6), links and addresses, on a socket of its own.
 //!
 //! Lost notifications are not an error: the kernel reports them as `ENOBUFS`,
-//! which becomes [`Event::Overrun`], and the consumer dumps again.
+//! which becomes [`Event::Overrun`], and the consumer dumps again. Until the
+//! socket's queue is empty again the kernel silently drops every new
+//! notification, so the watcher empties it before it reports the overrun.
 
 use std::collections::VecDeque;
 use std::io;
@@ -76,7 +78,8 @@ impl Watcher {
     /// The next event, waiting for one.
     ///
     /// After an `Err`, the watcher stays usable but events may have been missed:
-    /// treat it like [`Event::Overrun`] and dump again.
+    /// treat it like [`Event::Overrun`] and dump again. Cancel-safe (e.g. in
+    /// `tokio::select!`): a dropped call loses no event.
     pub async fn next(&mut self) -> Result<Event, RouteError> {
         if let Some(e) = self.deferred.take() {
             return Err(e);
@@ -94,7 +97,7 @@ impl Watcher {
     /// consumer that coalesces bursts: one re-evaluation per batch.
     ///
     /// An error met after the first event ends the batch and is returned by the
-    /// next call.
+    /// next call. Cancel-safe like [`Watcher::next`].
     pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Event>, RouteError> {
         let mut batch = vec![self.next().await?];
         while batch.len() < max.max(1) {
@@ -123,29 +126,46 @@ impl Watcher {
         // with a peek and allocates it, once per wake-up.
         match self.socket.recv_from_full().await {
             Ok((datagram, _)) => decode_datagram(&datagram, &mut self.pending),
-            Err(e) => absorb(Err(e), &[], &mut self.pending),
+            Err(e) => self.failed(e),
         }
     }
 
     /// Read one datagram if one is queued; `false` when none is.
     fn try_read(&mut self) -> Result<bool, RouteError> {
-        let result = socket::recv_datagram(self.socket.socket_ref(), &mut self.buf, nix::libc::MSG_DONTWAIT);
-        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            return Ok(false);
+        let socket = self.socket.socket_ref();
+        match socket::recv_datagram(socket, &mut self.buf, nix::libc::MSG_DONTWAIT) {
+            Ok(()) => decode_datagram(&self.buf, &mut self.pending).map(|()| true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => self.failed(e).map(|()| true),
         }
-        absorb(result, &self.buf, &mut self.pending).map(|()| true)
     }
-}
 
-/// Turn the outcome of one read into events.
-fn absorb(result: io::Result<()>, buf: &[u8], pending: &mut VecDeque<Event>) -> Result<(), RouteError> {
-    match result {
-        Ok(()) => decode_datagram(buf, pending),
-        Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
-            pending.push_back(Event::Overrun);
-            Ok(())
+    /// A failed read: `ENOBUFS` becomes [`Event::Overrun`], the rest errors.
+    fn failed(&mut self, e: io::Error) -> Result<(), RouteError> {
+        if e.raw_os_error() != Some(nix::libc::ENOBUFS) {
+            return Err(recv_error(e));
         }
-        Err(e) => Err(recv_error(e)),
+        self.discard_queued()?;
+        self.pending.clear();
+        self.pending.push_back(Event::Overrun);
+        Ok(())
+    }
+
+    /// Empty the socket's queue. After an overrun the kernel drops every new
+    /// notification, without telling, until the queue has been emptied: what is
+    /// queued is stale anyway, and the consumer's dump must come after this.
+    fn discard_queued(&mut self) -> Result<(), RouteError> {
+        let socket = self.socket.socket_ref();
+        let flags = nix::libc::MSG_DONTWAIT | nix::libc::MSG_TRUNC;
+        loop {
+            self.buf.clear();
+            match socket.recv(&mut self.buf, flags) {
+                Ok(_) => continue,
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(recv_error(e)),
+            }
+        }
     }
 }
 
