@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import rootfs  # noqa: E402
 import sweep  # noqa: E402
+from agent import Agent  # noqa: E402
 from node import Node  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +52,20 @@ def pytest_terminal_summary(terminalreporter):
     Path(path).write_text(json.dumps(FACTS, indent=2, default=str) + "\n")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that uses the agent gets the agent's /drift and log and the node's
+    state in its report, unless the failure message carries them already."""
+    outcome = yield
+    rep = outcome.get_result()
+    agent = getattr(item, "funcargs", {}).get("agent")
+    if agent is None or not rep.failed or hasattr(rep, "wasxfail"):
+        return
+    if call.excinfo is not None and "--- agent /drift:" in str(call.excinfo.value):
+        return
+    rep.sections.append(("routewarden agent and node at the failure", agent.explain()))
+
+
 @pytest.fixture(scope="session")
 def facts() -> dict:
     """Session-wide observations, reported at the end of the run."""
@@ -79,3 +94,11 @@ def seed_node(base_rootfs, facts):
         }
         facts["seed_node_timings"] = dict(node.timings)
         yield node
+
+
+@pytest.fixture(scope="module")
+def agent(seed_node):
+    """`routewarden serve` for the module's seed node, run as the DaemonSet runs it
+    (agent.py); started once the node has booted, ended by PID at the module's end."""
+    with Agent.start(seed_node) as a:
+        yield a

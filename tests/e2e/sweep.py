@@ -1,10 +1,11 @@
 """Startup sweep: remove what crashed runs of THIS harness left behind.
 
 Only objects named with the harness prefix (rwe2e-<pid hex>-<n hex>) whose creating
-process is gone are touched: systemd-nspawn and prometheus processes started for
-such names (ended by PID: the container's PID 1 first, which ends its PID
-namespace), network namespaces, host veths, rootfs copies, nspawn propagation
-directories and Prometheus data directories. Objects of a run still alive are kept.
+process is gone are touched: systemd-nspawn, prometheus and routewarden processes
+started for such names (ended by PID: the container's PID 1 first, which ends its
+PID namespace; an agent carries its node's name in --node-name), network
+namespaces, host veths, rootfs copies, nspawn propagation directories, Prometheus
+data and agent log directories. Objects of a run still alive are kept.
 """
 
 from __future__ import annotations
@@ -39,14 +40,15 @@ def _ppid(pid: int) -> int:
 
 
 def leftover_processes() -> list[tuple[int, str, str]]:
-    """(pid, program, name) of nspawn/prometheus processes of dead harness runs."""
+    """(pid, program, name) of nspawn/prometheus/routewarden processes of dead harness runs
+    (an agent names its node with --node-name)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         argv = _cmdline(int(entry))
         prog = os.path.basename(argv[0]) if argv else ""
-        if prog not in ("systemd-nspawn", "prometheus"):
+        if prog not in ("systemd-nspawn", "prometheus", "routewarden"):
             continue
         m = NAME_RE.search(" ".join(argv))
         if m and not owner_alive(m.group(1)):

@@ -6,6 +6,7 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import ifaddr
@@ -68,3 +69,22 @@ def test_address_dump_in_a_namespace_matches_ip(facts):
         # machine-specific skew (about -0.24 s on this project's VMs), far below 2 s.
         assert before - 2_000_000 <= got[0].created_monotonic_usec <= after + 2_000_000, (before, got[0], after)
         facts["cstamp_minus_monotonic_usec_on_addr_add"] = got[0].created_monotonic_usec - (before + after) // 2
+
+
+def test_sweep_ends_agents_of_dead_runs():
+    """An agent names its node with --node-name: one left by a dead run is ended, a live run's is kept."""
+    dead, live = f"{PREFIX}-{dead_pid():x}-0", unique_name()
+    # A stand-in with argv[0] "routewarden" and the agent's arguments.
+    procs = {name: subprocess.Popen(["routewarden", "-c", "import time; time.sleep(60)", "serve", "--node-name", name],
+                                    executable=sys.executable, stdin=subprocess.DEVNULL)
+             for name in (dead, live)}
+    try:
+        removed = sweep.kill_leftovers()
+        assert any(f"routewarden of {dead}" in r for r in removed), removed
+        assert procs[dead].wait(timeout=10) == -9
+        assert procs[live].poll() is None, "a live run's agent must survive the sweep"
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=10)

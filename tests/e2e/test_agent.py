@@ -1,0 +1,273 @@
+"""routewarden serve against a booted node: the seed's drift, as the DaemonSet sees it.
+
+One node booted with examples/seed-machineconfig.yaml serves the scenarios in
+file order; each sets up the preconditions it needs (network up, NetworkManager
+running, the unit run again) rather than trusting the previous one. The agent runs
+on the host in the node's network namespace with --host-root at the node's root
+and --dbus-address at its system bus (agent.py), from right after boot until the
+last test ends it with SIGTERM. Every check reads /drift and /metrics and compares
+them with each other and with the node (`systemctl show`, the kernel's table).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from agent import (NM_UNIT, REPO, SEED_ROUTE, SEED_UNIT, converge_or_known_bug, count_complaints,
+                   intent_complaints, last_configured_usec, route_complaints, source_complaints, unit_complaints)
+from common import run, wait_for
+from nodeops import (delete_route, ensure_network, ip_link, run_seed_unit, seed_route_installed_after_config,
+                     since, stop_networkmanager, unit_summary, wait_kernel_route, wait_monotonic_past)
+from prom import Prometheus
+
+SEED_NAME = "worker-custom-route-configuration"
+PROMETHEUS_RULE = REPO / "manifests" / "base" / "prometheusrule.yaml"
+EXTRACT_RULES = REPO / "tests" / "deploy" / "extract_rules.py"
+MARGIN_USEC = 1_000_000  # the agent's clock margin between address stamps and unit exits
+
+
+def everything_agrees(s, **sources) -> list[str]:
+    """Route, both units, sources and counts agree with the node (no scenario expectation)."""
+    return (route_complaints(s, SEED_ROUTE) + unit_complaints(s, SEED_UNIT, "succeeded")
+            + unit_complaints(s, NM_UNIT, "active") + source_complaints(s, **sources) + count_complaints(s))
+
+
+def route_back(agent, node) -> None:
+    """Preconditions of most scenarios: network up, the unit run fine, the route there, the agent agreeing."""
+    ensure_network(node)
+    run_seed_unit(node)
+    wait_kernel_route(node, SEED_ROUTE, present=True)
+    agent.converge("route present, unit ok", lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set())
+                   + unit_complaints(s, SEED_UNIT, "succeeded", "ok"))
+
+
+# ---------------------------------------------------------------- 0: run as the DaemonSet runs it
+
+def test_agent_runs_like_the_daemonset(seed_node, agent):
+    netns_inode = os.stat(f"/run/netns/{seed_node.netns}").st_ino
+    assert os.stat(f"/proc/{agent.pid}/ns/net").st_ino == netns_inode, \
+        "the agent is not in the node's network namespace\n" + agent.explain()
+    assert os.path.samefile(f"/proc/{agent.pid}/exe", agent.binary), agent.explain()
+    for path in ("/healthz", "/readyz"):
+        status, body = agent.get(path)
+        assert status == 200, f"{path}: HTTP {status} {body!r}\n{agent.explain()}"
+    current = seed_node.root / "etc/machine-config-daemon/currentconfig"
+    assert current.is_file(), f"{current} missing\n{agent.explain()}"
+    agent.converge("the seed's intent read from <host-root>/etc/machine-config-daemon/currentconfig, every source up",
+                   lambda s: intent_complaints(s, SEED_NAME, {SEED_ROUTE.destination})
+                   + source_complaints(s, machineconfig=True, netlink=True, systemd=True))
+
+
+# ---------------------------------------------------------------- 1: the boot race, as it went
+
+def test_boot_race_reported_as_the_node_saw_it(seed_node, agent, facts):
+    boot = seed_node.boot["unit"]
+    now = seed_node.systemctl_show(SEED_UNIT)
+    assert unit_summary(now) == unit_summary(boot), f"the unit changed since boot: {unit_summary(now)}"
+    failed = boot["ActiveState"] == "failed"
+    facts["agent_boot_race"] = {"unit": unit_summary(boot),
+                                "route_at_boot": SEED_ROUTE.in_kernel(seed_node.boot["routes"]),
+                                "journal": seed_node.boot["journal"].strip().splitlines()[-3:]}
+    if failed:
+        # Exit status 8 ("NetworkManager is not running") in every boot seen so far;
+        # the words must name whatever status systemd recorded.
+        status = boot["ExecMainStatus"]
+        s = agent.converge(
+            f"boot: unit failed with exit status {status}, route missing, reason unit-failed",
+            lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"unit-failed"},
+                                       words=(f"unit {SEED_UNIT} failed: exit status {status}",))
+            + everything_agrees(s, systemd=True))
+    else:
+        s = agent.converge("boot: unit succeeded, route present",
+                           lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set())
+                           + everything_agrees(s, systemd=True))
+    facts["agent_boot_report"] = {"route": {k: s.route(SEED_ROUTE.destination)[k] for k in ("state", "reasons")},
+                                  "unit": s.unit(SEED_UNIT)["state"]}
+
+
+# ---------------------------------------------------------------- 2: NetworkManager stopped
+
+def test_networkmanager_stopped_unit_fails(seed_node, agent):
+    ensure_network(seed_node)
+    if SEED_ROUTE.in_kernel(seed_node.ip_routes()):
+        delete_route(seed_node)
+    try:
+        stop_networkmanager(seed_node)
+        show = run_seed_unit(seed_node, expect_success=False)
+        assert show["ActiveState"] == "failed" and show["ExecMainStatus"] == "8", unit_summary(show)
+        assert "NetworkManager is not running" in seed_node.journal(SEED_UNIT, lines=5)
+        agent.converge(
+            "unit failed (exit status 8), NetworkManager inactive, route missing with both reasons",
+            lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"unit-failed", "networkmanager-inactive"},
+                                       words=(f"unit {SEED_UNIT} failed: exit status 8",
+                                              "NetworkManager is not active (inactive)"))
+            + unit_complaints(s, SEED_UNIT, "succeeded", "failed")
+            + unit_complaints(s, NM_UNIT, "active", "inactive")
+            + source_complaints(s, systemd=True) + count_complaints(s))
+    finally:
+        ensure_network(seed_node)
+
+
+# ---------------------------------------------------------------- 3: NetworkManager back, unit run again
+
+def test_networkmanager_started_unit_succeeds(seed_node, agent):
+    ensure_network(seed_node)
+    run_seed_unit(seed_node)
+    wait_kernel_route(seed_node, SEED_ROUTE, present=True)
+    s = agent.converge("route present, unit ok, NetworkManager ok, no drift",
+                       lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set())
+                       + unit_complaints(s, SEED_UNIT, "succeeded", "ok")
+                       + unit_complaints(s, NM_UNIT, "active", "ok")
+                       + source_complaints(s, machineconfig=True, netlink=True, systemd=True)
+                       + count_complaints(s) + no_drift(s))
+    assert s.metrics.series("routewarden_route_drift_reason") == {}, agent.explain()
+
+
+def no_drift(s) -> list[str]:
+    """/drift says no drift, no route carries a reason."""
+    out = [] if s.drift["drift"] is False else [f"/drift drift={s.drift['drift']}"]
+    return out + [f"route {r['destination']} has reasons {r['reason_codes']}"
+                  for r in s.drift["routes"] if r["reason_codes"]]
+
+
+# ---------------------------------------------------------------- 4: device re-activated
+
+def reactivate_and_check(node, agent, facts, scenario: str, wait_before_usec: int) -> None:
+    """Run the unit, wait `wait_before_usec` after its exit, `nmcli connection up ens5`,
+    then check the agent's non-persistent verdict against the kernel's stamps."""
+    route_back(agent, node)
+    done = int(node.systemctl_show(SEED_UNIT)["ExecMainExitTimestampMonotonic"])
+    if wait_before_usec:
+        wait_monotonic_past(done + wait_before_usec, f"{wait_before_usec / 1e6} s after the unit's exit")
+    node.run("nmcli", "connection", "up", "ens5")
+    wait_kernel_route(node, SEED_ROUTE, present=False)
+    show = node.systemctl_show(SEED_UNIT)
+    assert show["ExecMainExitTimestampMonotonic"] == str(done) and show["Result"] == "success", \
+        f"nmcli connection up must not touch the unit: {unit_summary(show)}"
+    conf = last_configured_usec(node)
+    facts[f"agent_{scenario}_stamps"] = {"unit_exit_usec": done, "ens5_configured_usec": conf,
+                                         "configured_minus_exit_s": round((conf - done) / 1e6, 3)}
+    if conf > done + MARGIN_USEC:
+        words = ("declared with non-persistent nmcli device modify",
+                 f"ens5 was re-activated {(conf - done) // 1_000_000} s after the unit ran: the route was lost then")
+    elif conf + MARGIN_USEC <= done:
+        raise AssertionError(f"ens5 configured {done - conf} us before the unit's exit although re-activated after it")
+    else:
+        words = ("declared with non-persistent nmcli device modify: lost when ens5 is re-activated",)
+    facts[f"agent_{scenario}_expected_words"] = words[-1]
+    converge_or_known_bug(
+        agent, "route missing, reason non-persistent, unit still ok",
+        lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"non-persistent"}, words=words)
+        + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + count_complaints(s),
+        SEED_ROUTE, facts, scenario)
+
+
+def test_reactivation_right_after_the_unit(seed_node, agent, facts):
+    """Within the agent's 1 s clock margin: non-persistent, in general words."""
+    reactivate_and_check(seed_node, agent, facts, "reactivation_at_once", 0)
+
+
+def test_reactivation_later_says_when(seed_node, agent, facts):
+    """1.5 s after the unit ran: the words say how long after the unit the device was re-activated."""
+    reactivate_and_check(seed_node, agent, facts, "reactivation_after_1_5s", 1_500_000)
+
+
+# ---------------------------------------------------------------- 5: route deleted, then device down
+
+def test_route_deleted_then_device_down(seed_node, agent):
+    ensure_network(seed_node)
+    show, configured = seed_route_installed_after_config(seed_node)
+    done = int(show["ExecMainExitTimestampMonotonic"])
+    assert configured + MARGIN_USEC <= done, f"unit exit {done} not 1 s after ens5's configuration {configured}"
+    agent.converge("route present", lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set()))
+    try:
+        delete_route(seed_node)
+        agent.converge(
+            "route deleted with ip route del: missing, removed since the unit ran (unexplained)",
+            lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"unexplained"},
+                                       words=("the unit ran after ens5 was last configured, so the route was there; "
+                                              "it was removed since",))
+            + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + count_complaints(s))
+        seed_node.run("ip", "link", "set", "ens5", "down")
+        assert "UP" not in ip_link(seed_node)["flags"], ip_link(seed_node)
+        agent.converge("ens5 down: route missing, reason device-down",
+                       lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"device-down"},
+                                                  words=("device ens5 is down",))
+                       + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + count_complaints(s))
+    finally:
+        ensure_network(seed_node)
+
+
+# ---------------------------------------------------------------- 8: the shipped alert, in a real Prometheus
+
+def rules_for_test(tmp_path: Path) -> Path:
+    """The PrometheusRule's groups from manifests/, as a rules file.
+
+    The `for:` durations (1m to 15m) are rewritten to 2s in this copy only, so the
+    alerts go pending and firing within the test; expressions, labels and
+    annotations are the shipped ones.
+    """
+    extracted = tmp_path / "rules-extracted.yaml"
+    run([sys.executable, EXTRACT_RULES, PROMETHEUS_RULE, extracted])
+    spec = yaml.safe_load(extracted.read_text())
+    shortened = copy.deepcopy(spec)
+    for group in shortened["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = "2s"
+    out = tmp_path / "rules.yaml"
+    out.write_text(yaml.safe_dump(shortened, sort_keys=False, width=1000))
+    return out
+
+
+def route_alerts(prom) -> list[dict]:
+    """RoutewardenRouteMissing alerts for the seed route."""
+    return [a for a in prom.alerts() if a["labels"].get("alertname") == "RoutewardenRouteMissing"
+            and a["labels"].get("destination") == SEED_ROUTE.destination]
+
+
+def test_prometheus_alerts_on_deleted_route(seed_node, agent, tmp_path, facts):
+    rules = rules_for_test(tmp_path)
+    route_back(agent, seed_node)
+    with Prometheus(seed_node.netns, f"127.0.0.1:{agent.port}", rule_files=[rules], job="routewarden") as prom:
+        prom.wait_query(f'routewarden_route_present{{destination="{SEED_ROUTE.destination}"}}',
+                        lambda r: [x["value"][1] for x in r] == ["1"], "== 1 (scraped)")
+        groups = {g["name"] for g in prom.api("rules")["groups"]}
+        assert groups == {"routewarden.drift", "routewarden.agent"}, groups
+        assert route_alerts(prom) == [], route_alerts(prom)
+        t0 = time.monotonic()
+        delete_route(seed_node)
+        s = agent.converge("route missing", lambda s: route_complaints(s, SEED_ROUTE, present=False))
+        codes = s.route(SEED_ROUTE.destination)["reason_codes"]
+        alert = wait_for("RoutewardenRouteMissing pending or firing for the seed route",
+                         lambda: next((a for a in route_alerts(prom) if a["state"] in ("pending", "firing")), None),
+                         timeout=30, interval=0.25, diagnose=lambda: prom._diagnose() + "\n" + agent.explain())
+        facts["alert_pending_or_firing_after_s"] = since(t0)
+        want = {"alertname": "RoutewardenRouteMissing", "severity": "warning", "job": "routewarden",
+                "instance": f"127.0.0.1:{agent.port}", **SEED_ROUTE.labels}
+        assert alert["labels"] == want, f"alert labels {alert['labels']}, expected {want}\n{agent.explain()}"
+        firing = wait_for("RoutewardenRouteMissing firing", lambda: next(
+            (a for a in route_alerts(prom) if a["state"] == "firing"), None), timeout=30, interval=0.25,
+            diagnose=prom._diagnose)
+        facts["alert_firing_after_s"] = since(t0)
+        description = firing["annotations"]["description"]
+        for text in (f"route {SEED_ROUTE.destination} via {SEED_ROUTE.gateway} dev {SEED_ROUTE.device} table 254",
+                     SEED_NAME, f"Reasons: {', '.join(sorted(codes))}."):
+            assert text in description, f"{text!r} not in the alert's description: {description!r}"
+        run_seed_unit(seed_node)
+        wait_kernel_route(seed_node, SEED_ROUTE, present=True)
+        wait_for("RoutewardenRouteMissing resolved", lambda: route_alerts(prom) == [], timeout=30, interval=0.25,
+                 diagnose=prom._diagnose)
+
+
+# ---------------------------------------------------------------- 0: ended by PID
+
+def test_agent_stops_on_sigterm(agent):
+    rc, seconds = agent.terminate(timeout=1.0)
+    assert rc == 0 and seconds < 1.0, f"SIGTERM: exit {rc} after {seconds:.3f}s (want 0 within 1 s)\n{agent.log_tail()}"

@@ -1,0 +1,108 @@
+"""routewarden serve follows a MachineConfig update rolled out without reboot.
+
+A fresh node (isolation: these tests replace ens5's NetworkManager keyfile). Each
+new rendered config adds a keyfile for ens5 with an extra route (10.42.0.0/16 via
+172.18.0.1) and is written to currentconfig by the harness's MCD-style rollout;
+the agent, started once, must take the new intent and check it. NetworkManager
+reads keyfiles at start, so after the rollout `nmcli connection reload` (and `up`)
+stands in for the reboot the MCD would do.
+
+Order: first the keyfile with mode 0644, which NetworkManager refuses (the route
+never appears: reason keyfile-mode), then the same keyfile with mode 0600 (the
+route appears once applied).
+"""
+
+from __future__ import annotations
+
+import copy
+import urllib.parse
+
+import mcd
+from agent import (SEED_ROUTE, SEED_UNIT, Route, intent_complaints, route_complaints, source_complaints,
+                   unit_complaints)
+from common import wait_for
+from conftest import SEED_MC
+from node import ENS5_KEYFILE, KEYFILE_PATH
+from nodeops import ens5_connected, nm_connections, wait_kernel_route
+
+KEYFILE_ROUTE = Route("10.42.0.0/16", "172.18.0.1", "ens5")
+KEYFILE = ENS5_KEYFILE.replace("address1=172.18.0.2/16\n",
+                               f"address1=172.18.0.2/16\nroute1={KEYFILE_ROUTE.destination},{KEYFILE_ROUTE.gateway}\n")
+assert KEYFILE != ENS5_KEYFILE
+
+
+def keyfile_config(name: str, mode: int) -> dict:
+    """The seed's MachineConfig plus the ens5 keyfile with KEYFILE_ROUTE, with `mode`."""
+    mc = copy.deepcopy(mcd.load(SEED_MC))
+    mc["metadata"]["name"] = name
+    mc["spec"]["config"]["storage"] = {"files": [{
+        "path": KEYFILE_PATH, "mode": mode, "overwrite": True,
+        "contents": {"source": "data:," + urllib.parse.quote(KEYFILE)}}]}
+    return mc
+
+
+def both_routes(s, name: str) -> list[str]:
+    return intent_complaints(s, name, {SEED_ROUTE.destination, KEYFILE_ROUTE.destination})
+
+
+def test_keyfile_with_mode_0644_is_refused(seed_node, agent):
+    pid = agent.pid
+    name = "rendered-worker-rwe2e-keyfile-0644"
+    intent_resyncs = agent.metrics().value("routewarden_resyncs_total", cause="intent")
+    seed_node.apply_config(keyfile_config(name, 0o644))
+    assert (seed_node.root / KEYFILE_PATH.lstrip("/")).stat().st_mode & 0o777 == 0o644
+    seed_node.run("nmcli", "connection", "reload")
+    wait_for("NetworkManager to drop the 0644 keyfile's connection",
+             lambda: not any(line.endswith(":" + KEYFILE_PATH) for line in nm_connections(seed_node)),
+             timeout=15, diagnose=lambda: "\n".join(nm_connections(seed_node)))
+    s = agent.converge(
+        "new intent with the keyfile route, missing: reason keyfile-mode",
+        lambda s: both_routes(s, name)
+        + route_complaints(s, KEYFILE_ROUTE, present=False, codes={"keyfile-mode"},
+                           words=(f"keyfile {KEYFILE_PATH} has mode 0644: NetworkManager ignores it",))
+        + diagnostics_complaints(s, warnings=1) + source_complaints(s, machineconfig=True))
+    warning = s.drift["diagnostics"][0]
+    assert warning["origin"] == f"file {KEYFILE_PATH}" and "mode 0644" in warning["message"], warning
+    after = s.metrics.value("routewarden_resyncs_total", cause="intent")
+    assert after == (intent_resyncs or 0) + 1, \
+        f"a new expected route re-reads the table once: resyncs_total{{cause=intent}} {intent_resyncs} -> {after}"
+    assert agent.pid == pid and agent.running(), "the agent was restarted\n" + agent.explain()
+
+
+def diagnostics_complaints(s, warnings: int) -> list[str]:
+    """/drift diagnostics and routewarden_intent_diagnostics count `warnings` warnings, no error."""
+    got = [d["severity"] for d in s.drift["diagnostics"]]
+    out = [] if got == ["warning"] * warnings else [f"/drift diagnostics {s.drift['diagnostics']}"]
+    for severity, want in (("warning", warnings), ("error", 0)):
+        value = s.metrics.value("routewarden_intent_diagnostics", severity=severity)
+        if value != float(want):
+            out.append(f"routewarden_intent_diagnostics{{severity={severity!r}}} = {value}, expected {want}")
+    return out
+
+
+def test_keyfile_route_checked_once_applied(seed_node, agent, facts):
+    pid = agent.pid
+    name = "rendered-worker-rwe2e-keyfile-0600"
+    report = seed_node.apply_config(keyfile_config(name, 0o600))
+    assert KEYFILE_PATH in report.written, report
+    s = agent.converge("new intent with the keyfile route (not applied yet: missing)",
+                       lambda s: both_routes(s, name) + route_complaints(s, KEYFILE_ROUTE, present=False)
+                       + diagnostics_complaints(s, warnings=0))
+    # Not asserted: what the agent says of a declared route NetworkManager has not loaded yet.
+    facts["agent_keyfile_route_before_applied"] = s.route(KEYFILE_ROUTE.destination)["reasons"]
+    seed_node.run("nmcli", "connection", "reload")
+    seed_node.run("nmcli", "--wait", "30", "connection", "up", "ens5", timeout=40)
+    wait_for("ens5 connected", lambda: ens5_connected(seed_node), timeout=30)
+    routes = wait_kernel_route(seed_node, KEYFILE_ROUTE, present=True)
+    kernel = next(r for r in routes if r["dst"] == KEYFILE_ROUTE.destination)
+    assert kernel.get("protocol") == "static" and kernel.get("metric") == 100, kernel
+    agent.converge("the keyfile route present once NetworkManager applied it",
+                   lambda s: both_routes(s, name)
+                   + route_complaints(s, KEYFILE_ROUTE, present=True, codes=set())
+                   + unit_complaints(s, SEED_UNIT, "succeeded") + source_complaints(s, machineconfig=True))
+    assert agent.pid == pid and agent.running(), "the agent was restarted\n" + agent.explain()
+
+
+def test_agent_stops_on_sigterm(agent):
+    rc, seconds = agent.terminate(timeout=1.0)
+    assert rc == 0 and seconds < 1.0, f"SIGTERM: exit {rc} after {seconds:.3f}s (want 0 within 1 s)\n{agent.log_tail()}"
