@@ -243,12 +243,20 @@ fn watcher_sees_route_link_and_address_changes() {
         .await;
         ns.ip("addr add 172.21.0.2/16 dev ens5");
         expect(&mut w, "Address for ens5", |e| {
-            (*e == Event::Address { index: ens5 }).then_some(())
+            (*e == Event::Address {
+                index: ens5,
+                removed: false,
+            })
+            .then_some(())
         })
         .await;
         ns.ip("-6 addr add 2001:db8:9::2/64 dev ens5 nodad");
         expect(&mut w, "IPv6 Address for ens5", |e| {
-            (*e == Event::Address { index: ens5 }).then_some(())
+            (*e == Event::Address {
+                index: ens5,
+                removed: false,
+            })
+            .then_some(())
         })
         .await;
         // A link set down loses its IPv4 routes without RTM_DELROUTE: the

@@ -186,3 +186,24 @@ fn endpoints_and_sigterm() {
         started.elapsed()
     );
 }
+
+#[test]
+fn address_removed_flushes_routes_silently() {
+    let ns = NetNs::new();
+    add_seed_route(&ns);
+    let (_dir, mc) = seed_dir();
+    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    // What `nmcli connection up` does to the device's address: the kernel drops the
+    // routes via gateways it made reachable and sends no RTM_DELROUTE for them.
+    ns.ip("addr del 172.18.0.2/16 dev ens5");
+    ns.ip("addr add 172.18.0.2/16 dev ens5");
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
+    wait_value(
+        &ns,
+        &agent,
+        "routewarden_resyncs_total",
+        &["cause=\"address\""],
+        1.0,
+    );
+}

@@ -141,7 +141,16 @@ impl Daemon {
                     changed |= index::add(&mut self.routes, &self.wanted, route.clone(), *replace)
                 }
                 Event::RouteRemoved(route) => changed |= index::remove(&mut self.routes, &self.wanted, route),
-                Event::Link { .. } | Event::LinkRemoved { .. } | Event::Address { .. } => links_dirty = true,
+                Event::Link { .. } | Event::LinkRemoved { .. } | Event::Address { removed: false, .. } => {
+                    links_dirty = true
+                }
+                // Removing an IPv4 address flushes the routes it made reachable,
+                // silently (`nmcli connection up` does it to every route of the
+                // device): re-read them.
+                Event::Address { removed: true, .. } => {
+                    links_dirty = true;
+                    self.start_dump("address");
+                }
                 Event::Overrun => self.start_dump("overrun"),
             }
             if self.dump.is_some() && keeps(&event, &self.wanted) {

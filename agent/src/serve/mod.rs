@@ -23,7 +23,7 @@ use crate::publish::http::{self, HttpState};
 use crate::publish::metrics::{CauseLabels, Metrics};
 
 /// Why a full re-read of the routing table happened (`resyncs_total{cause}`).
-pub const RESYNC_CAUSES: [&str; 5] = ["startup", "periodic", "overrun", "link", "intent"];
+pub const RESYNC_CAUSES: [&str; 6] = ["startup", "periodic", "overrun", "link", "address", "intent"];
 
 /// What `serve` was told.
 #[derive(Debug, Clone)]

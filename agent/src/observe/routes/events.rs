@@ -41,10 +41,13 @@ pub enum Event {
         index: u32,
     },
     /// An address was added to or removed from a link (`RTM_NEWADDR`,
-    /// `RTM_DELADDR`).
+    /// `RTM_DELADDR`). Removing an IPv4 address flushes the routes whose gateway
+    /// it made reachable, without any `RTM_DELROUTE`: re-read routes then.
     Address {
         /// Interface index of the link holding the address.
         index: u32,
+        /// `RTM_DELADDR`.
+        removed: bool,
     },
     /// Notifications were lost (`ENOBUFS`): dump again to know the current
     /// state. The watcher has already emptied its queue (stale events), so a
@@ -80,6 +83,7 @@ fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteE
         }),
         RTM_NEWADDR | RTM_DELADDR => Some(Event::Address {
             index: index(payload, "address message")?,
+            removed: kind == RTM_DELADDR,
         }),
         NLMSG_OVERRUN => Some(Event::Overrun),
         NLMSG_ERROR if errno(payload) == nix::libc::ENOBUFS => Some(Event::Overrun),

@@ -192,8 +192,14 @@ fn link_and_address_notifications_carry_the_index() {
     let expected = vec![
         Event::Link { index: 3 },
         Event::LinkRemoved { index: 4 },
-        Event::Address { index: 5 },
-        Event::Address { index: 6 },
+        Event::Address {
+            index: 5,
+            removed: false,
+        },
+        Event::Address {
+            index: 6,
+            removed: true,
+        },
     ];
     assert_eq!(events(&datagram), expected);
     assert_eq!(events(&control(4, 0)), vec![Event::Overrun], "NLMSG_OVERRUN");
