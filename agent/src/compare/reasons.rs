@@ -293,6 +293,12 @@ fn after_unit_ran(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) 
             ReasonKind::NonPersistent,
             format!("declared with non-persistent {how}: lost when {dev} is re-activated or the route is deleted, and nothing adds it again"),
         ),
+        _ if r.source.unit.is_none() => reason(
+            ReasonKind::Unexplained,
+            format!(
+                "nothing on the node explains it: the file that declares it may not be applied yet (NetworkManager reads it on reload or when {dev} is activated), or the route was deleted since"
+            ),
+        ),
         _ => reason(
             ReasonKind::Unexplained,
             "nothing on the node explains it: the route was removed after it was installed (for example with ip route del)".into(),

@@ -184,6 +184,13 @@ impl Daemon {
     }
 
     fn on_units(&mut self, update: UnitsUpdate) {
+        match (&self.systemd, &update.source) {
+            (SourceState::Up, SourceState::Down(why)) => {
+                tracing::warn!(reason = %why, "systemd source down; units unknown until it is back")
+            }
+            (SourceState::Down(_), SourceState::Up) => tracing::info!("systemd source up"),
+            _ => {}
+        }
         self.units = update.seen;
         self.systemd = update.source;
         self.evaluate();
