@@ -283,14 +283,27 @@ class AgentDied(FatalError):
 class Agent:
     """One `routewarden serve` for one node; a context manager that ends it by PID."""
 
-    def __init__(self, node, port: int = PORT, extra_args: tuple[str, ...] = ()):
+    def __init__(self, node, port: int = PORT, extra_args: tuple[str, ...] = (), *,
+                 uid: Optional[int] = None):
+        """`uid`: run as that user with every capability dropped (setpriv), as the
+        DaemonSet's non-root, capability-less container does. A non-root process may
+        not enter /proc/PID1/root, so it then runs in the node's mount namespace
+        too (the binary copied in), seeing the node's files and bus socket at their
+        own paths, as the DaemonSet's hostPath mounts show them."""
         self.node = node
         self.port = port
         self.binary = agent_binary()
         self.dir = TMP_ROOT / f"{unique_name()}-agent"
-        self.argv = [str(self.binary), "serve", "--host-root", str(node.root),
-                     "--dbus-address", node.bus_address, "--listen", f"127.0.0.1:{port}",
-                     "--node-name", node.name, *extra_args]
+        self.uid = uid
+        if uid is None:
+            head = [str(self.binary), "serve", "--host-root", str(node.root), "--dbus-address", node.bus_address]
+        else:
+            inside = "/usr/local/bin/routewarden-under-test"
+            shutil.copy2(self.binary, f"{node.rootfs_dir}{inside}")
+            head = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                    "--bounding-set=-all", inside, "serve", "--host-root", "/",
+                    "--dbus-address", "unix:path=/run/dbus/system_bus_socket"]
+        self.argv = [*head, "--listen", f"127.0.0.1:{port}", "--node-name", node.name, *extra_args]
         self.proc: Optional[subprocess.Popen] = None
         self.started_at: Optional[float] = None
 
@@ -311,8 +324,13 @@ class Agent:
     def _spawn(self) -> None:
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "NO_COLOR": "1"}
         with open(self.log_path, "wb") as log:
-            self.proc = self.node.netns_popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                              start_new_session=True)
+            if self.uid is None:
+                self.proc = self.node.netns_popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                                  start_new_session=True)
+            else:
+                argv = ["nsenter", "-t", str(self.node.pid1), "-m", "-n", "--", *self.argv]
+                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                             env=env, start_new_session=True)
         self.started_at = time.monotonic()
 
     def _ready(self) -> bool:
