@@ -103,9 +103,9 @@ def check_agent(c, ds):
     c.check(env_field(agent, "DBUS_SYSTEM_BUS_ADDRESS")
             == "unix:path=/host/run/dbus/system_bus_socket",
             "agent: DBUS_SYSTEM_BUS_ADDRESS is the host's bus under /host")
-    c.check(agent.get("resources") == {"requests": {"cpu": "10m", "memory": "32Mi"},
+    c.check(agent.get("resources") == {"requests": {"cpu": "5m", "memory": "24Mi"},
                                        "limits": {"memory": "64Mi"}},
-            "agent: requests 10m/32Mi, limit 64Mi")
+            "agent: requests 5m/24Mi, limit 64Mi (sized from docs/performance.md)")
     c.check(agent.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz"
             and agent.get("readinessProbe", {}).get("httpGet", {}).get("path") == "/readyz",
             "agent: liveness /healthz, readiness /readyz")
