@@ -4,6 +4,7 @@
 # deployment and end-to-end suites. CI runs exactly this (.ci/run).
 #   RW_SKIP_E2E=1    skip the booted-node suite (tests/e2e)
 #   RW_SKIP_IMAGE=1  skip the container image build (tests/deploy/image.sh)
+#   RW_SKIP_FUZZ=1   skip the bounded fuzzing run (tests/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
@@ -34,6 +35,11 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "unit and integration tests (real kernel, real systemd user manager)"
 cargo test --workspace --locked
+
+if [ -z "${RW_SKIP_FUZZ:-}" ]; then
+  step "fuzzing the intent path (${FUZZ_SECONDS:-60} s)"
+  bash tests/fuzz.sh
+fi
 
 step "deployment: manifests, schemas, alert rule tests"
 bash tests/deploy/run.sh
