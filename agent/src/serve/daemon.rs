@@ -9,11 +9,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use super::changes::{drift_items, keeps, link_flips};
 use super::systemd::{self, UnitsUpdate};
 use super::{index, mcwatch::FileWatch, Config};
-use crate::compare::{
-    compare, DriftReport, Observed, RouteIndex, RouteState, SourceState, Sources, UnitState, UnitsSeen,
-};
+use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::input::{self, InputPath};
 use crate::model::{Intent, Link, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, RouteDump, RouteError, Watcher};
@@ -373,73 +372,6 @@ impl Daemon {
         }
         self.drift = now;
     }
-}
-
-fn drift_items(report: &DriftReport) -> Vec<String> {
-    let routes = report
-        .routes
-        .iter()
-        .filter(|r| r.state != RouteState::Present)
-        .map(|r| {
-            let codes: Vec<&str> = r.reasons.0.iter().map(|x| x.kind.code()).collect();
-            format!(
-                "{} table {} {} ({})",
-                r.expected.destination,
-                r.expected.table,
-                r.state.as_str(),
-                codes.join(",")
-            )
-        });
-    let units = report
-        .units
-        .iter()
-        .filter(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown))
-        .map(|u| format!("{} {}", u.name, u.state.as_str()));
-    routes.chain(units).collect()
-}
-
-/// Events worth replaying on top of a dump: wanted routes only.
-fn keeps(event: &Event, wanted: &HashSet<RouteKey>) -> bool {
-    match event {
-        Event::RouteAdded { route, .. } | Event::RouteRemoved(route) => wanted.contains(&route.key),
-        _ => false,
-    }
-}
-
-struct Flips {
-    down: Vec<u32>,
-    any: bool,
-}
-
-/// Links that went down or away, and whether any link's state flipped.
-fn link_flips(before: Option<&[Link]>, after: Option<&[Link]>) -> Flips {
-    let (Some(before), Some(after)) = (before, after) else {
-        return Flips {
-            down: Vec::new(),
-            any: true,
-        };
-    };
-    let mut flips = Flips {
-        down: Vec::new(),
-        any: false,
-    };
-    for old in before {
-        match after.iter().find(|l| l.index == old.index) {
-            None => {
-                flips.down.push(old.index);
-                flips.any = true;
-            }
-            Some(new) if new.up != old.up || new.carrier != old.carrier => {
-                if !new.up {
-                    flips.down.push(new.index);
-                }
-                flips.any = true;
-            }
-            _ => {}
-        }
-    }
-    flips.any |= after.len() != before.len();
-    flips
 }
 
 async fn file_changed(watch: &mut Option<FileWatch>) -> std::io::Result<()> {

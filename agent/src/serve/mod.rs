@@ -3,6 +3,7 @@
 //! changes, and publishes each new [`Snapshot`] to the HTTP side through a
 //! `tokio::sync::watch`. Scrapes only render the latest snapshot.
 
+mod changes;
 mod daemon;
 pub mod index;
 pub mod mcwatch;

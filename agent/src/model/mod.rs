@@ -1,0 +1,267 @@
+//! Domain types shared by every stage of the pipeline
+//! (intent -> observe -> compare -> publish).
+//!
+//! Values are validated when they are built: after parsing, an interface or unit
+//! name is never a bare `String`, a destination is always a normalized [`IpNet`].
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Serialize, Serializer};
+
+mod names;
+mod observed;
+
+pub use names::{IfName, InvalidName, UnitName};
+pub use observed::{ActiveState, Link, NextHop, ObservedRoute, Protocol, ServiceStatus, UnitStatus};
+
+/// The main routing table (`ip route` calls it `main`).
+pub const TABLE_MAIN: u32 = 254;
+/// The local routing table.
+pub const TABLE_LOCAL: u32 = 255;
+/// The table iproute2 calls `default`.
+pub const TABLE_DEFAULT: u32 = 253;
+
+/// Address family of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4 (`AF_INET`).
+    Ipv4,
+    /// IPv6 (`AF_INET6`).
+    Ipv6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// The family of a network.
+    pub fn of_net(net: &IpNet) -> Family {
+        match net {
+            IpNet::V4(_) => Family::Ipv4,
+            IpNet::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// `ipv4` or `ipv6`, as in metric labels and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What identifies a route in the kernel: family, table and destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteKey {
+    /// Address family.
+    pub family: Family,
+    /// Routing table id (254 = main).
+    pub table: u32,
+    /// Destination, host bits cleared (`0.0.0.0/0` for default).
+    pub destination: IpNet,
+}
+
+impl RouteKey {
+    /// Build a key, clearing host bits of the destination.
+    pub fn new(table: u32, destination: IpNet) -> RouteKey {
+        RouteKey {
+            family: Family::of_net(&destination),
+            table,
+            destination: destination.trunc(),
+        }
+    }
+}
+
+/// How a route was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// `nmcli device|connection modify ... ipv4.routes`.
+    Nmcli,
+    /// `ip route add|replace|append`.
+    IpRoute,
+    /// A NetworkManager keyfile (`*.nmconnection`).
+    Keyfile,
+    /// Legacy `/etc/sysconfig/network-scripts/route-IFACE`.
+    Ifcfg,
+    /// An nmstate file under `/etc/nmstate/`.
+    Nmstate,
+}
+
+/// Which program keeps a route in the kernel; decides which services must run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Manager {
+    /// Installed once by a command (`ip route add`); nothing restores it.
+    #[default]
+    None,
+    /// NetworkManager owns it (nmcli, keyfile, ifcfg).
+    NetworkManager,
+    /// nmstate applies it through NetworkManager.
+    Nmstate,
+}
+
+/// Where a route was declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// The declaration form.
+    pub kind: SourceKind,
+    /// `unit NAME` or `file PATH`, with the line when known.
+    pub origin: String,
+    /// The unit that installs the route, when one does.
+    pub unit: Option<UnitName>,
+}
+
+/// Facts about a declaration that explain drift later; not part of the JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Traits {
+    /// Declared with `nmcli device modify` (or `--temporary`): lost when the device
+    /// is re-activated.
+    pub non_persistent: bool,
+    /// The file that declares it is one NetworkManager refuses (keyfile mode), with
+    /// its path and mode.
+    pub refused_file: Option<(String, u32)>,
+    /// Which program keeps the route in place.
+    pub manager: Manager,
+}
+
+/// A route the MachineConfig says the node must have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectedRoute {
+    /// Address family.
+    pub family: Family,
+    /// Destination, normalized.
+    #[serde(serialize_with = "ser_display")]
+    pub destination: IpNet,
+    /// Next hop, when the declaration names one.
+    pub gateway: Option<IpAddr>,
+    /// Output device, when known (a connection name is not a device name).
+    pub device: Option<IfName>,
+    /// Routing table (254 = main).
+    pub table: u32,
+    /// Metric, when the declaration names one (unknown is not 0).
+    pub metric: Option<u32>,
+    /// Where it was declared.
+    pub source: Source,
+    /// Plain-words remarks about the declaration.
+    pub notes: Vec<String>,
+    /// Facts used to explain drift.
+    #[serde(skip)]
+    pub traits: Traits,
+}
+
+impl ExpectedRoute {
+    /// The kernel identity of this route.
+    pub fn key(&self) -> RouteKey {
+        RouteKey {
+            family: self.family,
+            table: self.table,
+            destination: self.destination,
+        }
+    }
+}
+
+/// What a unit is expected to have done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// A oneshot: ran this boot and succeeded.
+    Succeeded,
+    /// A long-running service: active.
+    Active,
+}
+
+/// A unit the intent depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectedUnit {
+    /// Unit name.
+    pub name: UnitName,
+    /// Whether the MachineConfig enables it (None: it says nothing).
+    pub enabled: Option<bool>,
+    /// What it should have done.
+    pub expect: Expect,
+}
+
+/// Severity of a diagnostic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Something a person should look at; the rest is still read.
+    Warning,
+    /// Something that could not be read.
+    Error,
+}
+
+/// A remark about the input: what could not be read, or will not work on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Severity.
+    pub severity: Severity,
+    /// Where: `unit NAME line N`, `file PATH line N`, a JSON path.
+    pub origin: String,
+    /// What, in plain words (never file contents).
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// A warning.
+    pub fn warning(origin: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            origin: origin.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An error.
+    pub fn error(origin: impl Into<String>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            origin: origin.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything the node is supposed to have.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Intent {
+    /// `metadata.name` of the MachineConfig, when there is one.
+    pub machineconfig: Option<String>,
+    /// Expected routes, in declaration order.
+    pub routes: Vec<ExpectedRoute>,
+    /// Units the routes depend on.
+    pub units: Vec<ExpectedUnit>,
+    /// Remarks about the input.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn ser_display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_key_clears_host_bits() {
+        let k = RouteKey::new(254, "192.168.1.7/24".parse().expect("net"));
+        assert_eq!(k.destination.to_string(), "192.168.1.0/24");
+        assert_eq!(k.family, Family::Ipv4);
+    }
+}

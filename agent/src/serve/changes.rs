@@ -1,0 +1,106 @@
+//! Daemon: what changed between two views, in pure functions: the drift worth a
+//! log line, the links that flipped, the events worth replaying after a dump.
+
+use std::collections::HashSet;
+
+use crate::compare::{DriftReport, RouteState, UnitState};
+use crate::model::{Link, RouteKey};
+use crate::observe::routes::Event;
+
+/// The routes and units in drift, one line each.
+pub(super) fn drift_items(report: &DriftReport) -> Vec<String> {
+    let routes = report
+        .routes
+        .iter()
+        .filter(|r| r.state != RouteState::Present)
+        .map(|r| {
+            let codes: Vec<&str> = r.reasons.0.iter().map(|x| x.kind.code()).collect();
+            format!(
+                "{} table {} {} ({})",
+                r.expected.destination,
+                r.expected.table,
+                r.state.as_str(),
+                codes.join(",")
+            )
+        });
+    let units = report
+        .units
+        .iter()
+        .filter(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown))
+        .map(|u| format!("{} {}", u.name, u.state.as_str()));
+    routes.chain(units).collect()
+}
+
+/// Events worth replaying on top of a dump: wanted routes only.
+pub(super) fn keeps(event: &Event, wanted: &HashSet<RouteKey>) -> bool {
+    match event {
+        Event::RouteAdded { route, .. } | Event::RouteRemoved(route) => wanted.contains(&route.key),
+        _ => false,
+    }
+}
+
+pub(super) struct Flips {
+    pub(super) down: Vec<u32>,
+    pub(super) any: bool,
+}
+
+/// Links that went down or away, and whether any link's state flipped.
+pub(super) fn link_flips(before: Option<&[Link]>, after: Option<&[Link]>) -> Flips {
+    let (Some(before), Some(after)) = (before, after) else {
+        return Flips {
+            down: Vec::new(),
+            any: true,
+        };
+    };
+    let mut flips = Flips {
+        down: Vec::new(),
+        any: false,
+    };
+    for old in before {
+        match after.iter().find(|l| l.index == old.index) {
+            None => {
+                flips.down.push(old.index);
+                flips.any = true;
+            }
+            Some(new) if new.up != old.up || new.carrier != old.carrier => {
+                if !new.up {
+                    flips.down.push(new.index);
+                }
+                flips.any = true;
+            }
+            _ => {}
+        }
+    }
+    flips.any |= after.len() != before.len();
+    flips
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::IfName;
+
+    fn link(index: u32, up: bool) -> Link {
+        Link {
+            index,
+            name: IfName::new(&format!("eth{index}")).expect("name"),
+            up,
+            carrier: up,
+            last_configured_usec: None,
+        }
+    }
+
+    #[test]
+    fn flips() {
+        let before = [link(1, true), link(2, true)];
+        let f = link_flips(Some(&before), Some(&[link(1, true), link(2, false)]));
+        assert_eq!((f.down, f.any), (vec![2], true));
+        let f = link_flips(Some(&before), Some(&[link(1, true)]));
+        assert_eq!((f.down, f.any), (vec![2], true), "a removed link");
+        let f = link_flips(Some(&before), Some(&before));
+        assert_eq!((f.down, f.any), (vec![], false), "an attribute change that is not a flip");
+        let f = link_flips(Some(&before[..1]), Some(&before));
+        assert!(f.any && f.down.is_empty(), "a new link");
+        assert!(link_flips(None, Some(&before)).any, "links unknown before");
+    }
+}
