@@ -98,7 +98,7 @@ fn overrun_burst_is_corrected_by_a_resync() {
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
     let body = metrics(&ns, &agent);
     let events = metric_value(&body, "routewarden_route_events_total", &[]).unwrap_or(0.0);
-    println!("figure: overrun: agent stopped during a 200,001-route burst, {events} notifications read before the buffer overflowed; a full re-read made the metrics right");
+    println!("figure: overrun: agent stopped during a 200,001-route burst: the socket overflowed, {events} notifications handled (the stale rest dropped), a full re-read made the metrics right");
     add_seed_route(&ns);
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
     let series = metrics(&ns, &agent)

@@ -34,8 +34,9 @@ def run_tests() -> tuple[list[str], list[str]]:
         sys.stderr.write(text[-4000:])
         raise SystemExit("tests failed; nothing written")
     figures = [line.split("figure: ", 1)[1] for line in text.splitlines() if "figure: " in line]
-    passed = [m.group(1) for m in re.finditer(r"^test (\S+) \.\.\. ok$", text, re.M)]
-    return figures, passed
+    passed = [m.group(1) for m in re.finditer(r"^test (\S+) \.\.\. ", text, re.M)]
+    total = sum(int(n) for n in re.findall(r"test result: ok\. (\d+) passed", text))
+    return figures, passed, total
 
 
 def run_fuzz(seconds: int) -> str:
@@ -54,7 +55,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fuzz-seconds", type=int, default=600)
     args = ap.parse_args()
-    figures, passed = run_tests()
+    figures, passed, total = run_tests()
     fuzz = run_fuzz(args.fuzz_seconds)
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
@@ -75,7 +76,7 @@ def main() -> int:
         "",
         *[f"- {f}" for f in figures if "mutated" not in f],
         "",
-        f"## Tests that passed ({len(passed)})",
+        f"## Tests that passed ({total})",
         "",
         *[f"- `{t}`" for t in passed],
         "",

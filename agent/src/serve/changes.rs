@@ -98,7 +98,11 @@ mod tests {
         let f = link_flips(Some(&before), Some(&[link(1, true)]));
         assert_eq!((f.down, f.any), (vec![2], true), "a removed link");
         let f = link_flips(Some(&before), Some(&before));
-        assert_eq!((f.down, f.any), (vec![], false), "an attribute change that is not a flip");
+        assert_eq!(
+            (f.down, f.any),
+            (vec![], false),
+            "an attribute change that is not a flip"
+        );
         let f = link_flips(Some(&before[..1]), Some(&before));
         assert!(f.any && f.down.is_empty(), "a new link");
         assert!(link_flips(None, Some(&before)).any, "links unknown before");
