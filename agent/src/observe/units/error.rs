@@ -13,7 +13,7 @@ const ALREADY_SUBSCRIBED: &str = "org.freedesktop.systemd1.AlreadySubscribed";
 #[derive(Debug, thiserror::Error)]
 pub enum UnitsError {
     /// The bus could not be reached, or refused the connection.
-    #[error("cannot connect to D-Bus at {address}: {source}")]
+    #[error("cannot connect to D-Bus at {address}: {}", connect_cause(source))]
     Connect {
         /// The bus address tried.
         address: String,
@@ -97,6 +97,14 @@ impl UnitsError {
     }
 }
 
+/// What stopped a connection, without the address zbus repeats in its message.
+fn connect_cause(source: &zbus::Error) -> String {
+    match source {
+        zbus::Error::Connection(io, _) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Where a failed call happened, to build its error.
 pub(crate) struct CallSite<'a> {
     /// The bus address.
@@ -168,6 +176,20 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("GetAll for a.service"), "{text}");
         assert!(text.contains("system_bus_socket"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_address_once() {
+        let address = "unix:path=/nonexistent/routewarden-test-bus";
+        let Err(err) =
+            crate::observe::units::Systemd::connect_timeout(Some(address), Duration::from_secs(5)).await
+        else {
+            panic!("connected to {address}");
+        };
+        assert_eq!(err.kind(), "connect");
+        let text = err.to_string();
+        assert_eq!(text.matches("routewarden-test-bus").count(), 1, "{text}");
+        assert!(text.ends_with("No such file or directory (os error 2)"), "{text}");
     }
 
     #[test]
