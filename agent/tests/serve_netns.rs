@@ -106,6 +106,12 @@ fn overrun_burst_is_corrected_by_a_resync() {
         .filter(|l| l.starts_with(PRESENT))
         .count();
     assert_eq!(series, 1, "cardinality follows the intent, not the table");
+    // A resync's read is part of the evaluation that follows it, not a sample of its own.
+    let body = metrics(&ns, &agent);
+    let evaluations = metric_value(&body, "routewarden_evaluations_total", &[]);
+    let samples = metric_value(&body, "routewarden_evaluation_duration_seconds_count", &[]);
+    assert!(evaluations.is_some_and(|n| n >= 3.0), "{body}");
+    assert_eq!(samples, evaluations, "one duration sample per evaluation");
 }
 
 #[test]

@@ -305,13 +305,12 @@ impl Daemon {
             }
             Err(e) => self.netlink = SourceState::Down(format!("route dump task: {e}")),
         }
-        let took = started.elapsed().as_secs_f64();
-        self.metrics.evaluation_duration.observe(took);
-        self.metrics.resync_duration.set(took);
+        let read = started.elapsed();
+        self.metrics.resync_duration.set(read.as_secs_f64());
         if let Some(cause) = self.queued.take() {
             self.start_dump(cause);
         }
-        self.evaluate();
+        self.evaluate_after(read);
     }
 
     async fn refresh_links(&mut self) {
@@ -336,6 +335,12 @@ impl Daemon {
     }
 
     fn evaluate(&mut self) {
+        self.evaluate_after(Duration::ZERO);
+    }
+
+    /// Compare and publish; `read` is the time the full re-read of the table that
+    /// led here took, counted in the evaluation's duration.
+    fn evaluate_after(&mut self, read: Duration) {
         let started = Instant::now();
         let sources = Sources {
             machineconfig: self.machineconfig.clone(),
@@ -356,7 +361,7 @@ impl Daemon {
         self.metrics.evaluations.inc();
         self.metrics
             .evaluation_duration
-            .observe(started.elapsed().as_secs_f64());
+            .observe((read + started.elapsed()).as_secs_f64());
     }
 
     /// One log line when the set of drifting routes and units changes.
