@@ -2,14 +2,14 @@
 //! notifications read from the real kernel, each test in a network namespace
 //! of its own (created and deleted by the test; needs root).
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::netns::{output, wait_for, Netns};
 use routewarden::model::{Family, NextHop, ObservedRoute, Protocol, RouteKey};
 use routewarden::observe::routes::{dump_links, dump_routes, Event, Watcher, WATCH_RECEIVE_BUFFER};
+use support::{output, wait_for, NetNs};
 
 fn key(table: u32, net: &str) -> RouteKey {
     RouteKey::new(table, net.parse().expect("network"))
@@ -23,8 +23,8 @@ fn hop(gateway: &str, ifindex: u32) -> NextHop {
 }
 
 /// A namespace with ens5 (172.18.0.2/16, 2001:db8::2/64) and ens6 (172.19.0.2/16).
-fn node() -> (Netns, u32, u32) {
-    let ns = Netns::new();
+fn node() -> (NetNs, u32, u32) {
+    let ns = NetNs::bare();
     let ens5 = ns.veth("ens5", "gw0", &["172.18.0.2/16", "2001:db8::2/64"]);
     let ens6 = ns.veth("ens6", "gw1", &["172.19.0.2/16"]);
     (ns, ens5, ens6)
@@ -32,7 +32,7 @@ fn node() -> (Netns, u32, u32) {
 
 /// Unicast routes `ip` lists in every table for this family (one line each,
 /// multipath next hops are indented continuation lines).
-fn ip_unicast_count(ns: &Netns, family: &str) -> u64 {
+fn ip_unicast_count(ns: &NetNs, family: &str) -> u64 {
     let out = output(
         "ip",
         &[
@@ -61,13 +61,16 @@ fn dump_finds_wanted_routes_in_every_table_and_counts_the_rest() {
     ns.ip("route add default via 172.18.0.1 dev ens5");
     ns.ip("-6 route add 2001:db8:1::/48 via 2001:db8::1 dev ens5 metric 50");
     ns.ip("-6 route add default via 2001:db8::1 dev ens5");
-    ns.batch((0..1000).map(|i| {
-        format!(
-            "route add 10.100.{}.{}/32 via 172.19.0.1 dev ens6",
-            i / 256,
-            i % 256
-        )
-    }));
+    let batch: String = (0..1000)
+        .map(|i| {
+            format!(
+                "route add 10.100.{}.{}/32 via 172.19.0.1 dev ens6\n",
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    ns.ip_batch(&batch);
     let wanted: HashSet<RouteKey> = [
         key(254, "192.168.1.0/24"),
         key(1000, "10.20.0.0/16"),
@@ -160,10 +163,9 @@ fn links_report_state_and_when_an_address_was_last_added() {
     );
 
     // cstamp counts hundredths of a second: let the clock move on first.
-    wait_for(Duration::from_secs(2), || {
+    wait_for(Duration::from_secs(2), "the clock to move", || {
         (uptime_usec() > first + 30_000).then_some(())
-    })
-    .expect("clock moves");
+    });
     ns.ip("addr del 172.18.0.2/16 dev ens5");
     ns.ip("addr add 172.18.0.2/16 dev ens5");
     let links = ns.block_on(|| async { dump_links().await }).expect("dump links");
@@ -278,14 +280,13 @@ fn a_burst_overruns_the_watcher_which_keeps_working() {
             w.receive_buffer()
         );
         // The watcher does not read while ip adds the routes.
-        ns.batch((0..200_000).map(|i| {
-            format!(
-                "route add 10.{}.{}.{}/32 via 172.18.0.1 dev ens5",
-                128 + i / 65536,
-                (i / 256) % 256,
-                i % 256
-            )
-        }));
+        let batch: String = (0..200_000)
+            .map(|i| {
+                let (a, b, c) = (128 + i / 65536, (i / 256) % 256, i % 256);
+                format!("route add 10.{a}.{b}.{c}/32 via 172.18.0.1 dev ens5\n")
+            })
+            .collect();
+        ns.ip_batch(&batch);
         let mut seen = 0usize;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {

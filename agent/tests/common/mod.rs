@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 pub mod cgroup;
-pub mod netns;
 pub mod process;
 pub mod silent_socket;
 pub mod systemd_units;

@@ -1,9 +1,10 @@
 //! Test support: network namespaces made by the test (veth, no dummy module here),
-//! the agent run inside one, and HTTP requests sent from inside it. Everything is
+//! code, the agent and HTTP requests run inside one. Everything is
 //! removed on drop, also when a test fails.
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -13,23 +14,46 @@ use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// A named network namespace with `ens5` (172.18.0.2/16) and its peer `gw0` up.
+/// A named network namespace `rw-t-<pid>-<n>`, deleted on drop.
 pub struct NetNs {
+    /// Its name under /run/netns.
     pub name: String,
 }
 
 impl NetNs {
+    /// A namespace with `ens5` (172.18.0.2/16) and its peer `gw0` up.
     pub fn new() -> NetNs {
+        let ns = NetNs::bare();
+        ns.veth("ens5", "gw0", &["172.18.0.2/16"]);
+        ns
+    }
+
+    /// A namespace holding only its loopback, up.
+    pub fn bare() -> NetNs {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("rw-t-{}-{n}", std::process::id());
         run("ip", &["netns", "add", &name]);
         let ns = NetNs { name };
-        ns.ip("link add ens5 type veth peer name gw0");
         ns.ip("link set lo up");
-        ns.ip("link set ens5 up");
-        ns.ip("link set gw0 up");
-        ns.ip("addr add 172.18.0.2/16 dev ens5");
         ns
+    }
+
+    /// A veth pair `dev`/`peer`, both up, `dev` holding `addrs`; `dev`'s ifindex.
+    pub fn veth(&self, dev: &str, peer: &str, addrs: &[&str]) -> u32 {
+        self.ip(&format!("link add {dev} type veth peer name {peer}"));
+        self.ip(&format!("link set {dev} up"));
+        self.ip(&format!("link set {peer} up"));
+        for addr in addrs {
+            self.ip(&format!("addr add {addr} dev {dev} nodad"));
+        }
+        self.ifindex(dev)
+    }
+
+    /// The interface index of `dev`, as `ip -o link` prints it.
+    pub fn ifindex(&self, dev: &str) -> u32 {
+        let out = output("ip", &["-n", &self.name, "-o", "link", "show", "dev", dev]);
+        let index = out.split(':').next().expect("ip -o link line");
+        index.trim().parse().expect("ifindex")
     }
 
     /// `ip -n NS ARGS...` (words split on whitespace); panics on failure.
@@ -39,7 +63,7 @@ impl NetNs {
         run("ip", &all);
     }
 
-    /// `ip -n NS -batch FILE`.
+    /// `ip -n NS -batch FILE` with these lines.
     pub fn ip_batch(&self, lines: &str) {
         let path = std::env::temp_dir().join(format!(
             "{}-batch-{}",
@@ -47,12 +71,12 @@ impl NetNs {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, lines).expect("write batch file");
-        let out = Command::new("ip")
+        let result = Command::new("ip")
             .args(["-n", &self.name, "-batch"])
             .arg(&path)
-            .output()
-            .expect("spawn ip");
+            .output();
         let _ = std::fs::remove_file(&path);
+        let out = result.expect("spawn ip");
         assert!(
             out.status.success(),
             "ip -batch: {}",
@@ -67,6 +91,33 @@ impl NetNs {
         c
     }
 
+    /// Run `f` on a thread inside the namespace, return what it returns.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        let path = PathBuf::from("/run/netns").join(&self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                enter(&path);
+                f()
+            })
+            .join()
+            .expect("namespace thread panicked")
+        })
+    }
+
+    /// Run an async block inside the namespace on a current-thread runtime.
+    pub fn block_on<F: Future>(&self, f: impl FnOnce() -> F + Send) -> F::Output
+    where
+        F::Output: Send,
+    {
+        self.run(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(f())
+        })
+    }
+
     /// GET `path` from 127.0.0.1:`port` inside the namespace: (status, body).
     pub fn http_get(&self, port: u16, path: &str) -> Option<(u16, String)> {
         self.http_raw(
@@ -75,12 +126,9 @@ impl NetNs {
         )
     }
 
-    /// Send a raw request from inside the namespace (a thread that enters it).
+    /// Send a raw request from inside the namespace.
     pub fn http_raw(&self, port: u16, request: &str) -> Option<(u16, String)> {
-        let ns = PathBuf::from("/run/netns").join(&self.name);
-        let request = request.to_owned();
-        std::thread::spawn(move || -> Option<(u16, String)> {
-            enter(&ns);
+        self.run(|| {
             let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
             s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
             s.write_all(request.as_bytes()).ok()?;
@@ -93,9 +141,6 @@ impl NetNs {
                 .unwrap_or_default();
             Some((status, body))
         })
-        .join()
-        .ok()
-        .flatten()
     }
 }
 
@@ -113,12 +158,18 @@ pub fn enter(path: &Path) {
 
 /// Run a command, panicking with its stderr on failure.
 pub fn run(program: &str, args: &[&str]) {
+    output(program, args);
+}
+
+/// Run a command, return its stdout; panic with its stderr when it fails.
+pub fn output(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().expect("spawn");
     assert!(
         out.status.success(),
         "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 /// Poll `f` until it returns Some, or panic after `timeout` with `what`.
