@@ -31,7 +31,7 @@ pub struct NodeFile {
 pub enum DecodeError {
     /// Not a data URL (an http, s3, tftp... source the agent cannot fetch).
     #[error("contents source is not a data URL; remote sources are not fetched")]
-    Remote(String),
+    Remote,
     /// A malformed data URL or bad base64.
     #[error("contents source is not a valid data URL: {0}")]
     DataUrl(&'static str),
@@ -40,7 +40,7 @@ pub enum DecodeError {
     Gzip,
     /// A compression Ignition does not know.
     #[error("unknown compression (Ignition knows gzip)")]
-    Compression(String),
+    Compression,
     /// Larger than the limit once decompressed.
     #[error("contents are larger than {} MiB", MAX_FILE_BYTES / 1024 / 1024)]
     TooLarge,
@@ -50,10 +50,10 @@ impl DecodeError {
     /// Fixed label.
     pub fn kind(&self) -> &'static str {
         match self {
-            DecodeError::Remote(_) => "remote-source",
+            DecodeError::Remote => "remote-source",
             DecodeError::DataUrl(_) => "data-url",
             DecodeError::Gzip => "gzip",
-            DecodeError::Compression(_) => "compression",
+            DecodeError::Compression => "compression",
             DecodeError::TooLarge => "too-large",
         }
     }
@@ -83,14 +83,14 @@ fn decode_resource(r: &Resource) -> Result<Vec<u8>, DecodeError> {
     match r.compression.as_deref().unwrap_or("") {
         "" => Ok(raw),
         "gzip" => gunzip(&raw),
-        other => Err(DecodeError::Compression(other.chars().take(16).collect())),
+        _ => Err(DecodeError::Compression),
     }
 }
 
 fn decode_data_url(source: &str) -> Result<Vec<u8>, DecodeError> {
     let scheme = source.split(':').next().unwrap_or("");
     if !scheme.eq_ignore_ascii_case("data") {
-        return Err(DecodeError::Remote(scheme.chars().take(16).collect()));
+        return Err(DecodeError::Remote);
     }
     let url = data_url::DataUrl::process(source).map_err(|_| DecodeError::DataUrl("malformed"))?;
     let (bytes, _) = url
