@@ -117,6 +117,9 @@ impl Daemon {
                 _ = resync.tick() => self.on_resync(),
             }
         }
+        if self.dump.is_some() {
+            tracing::info!("stopping while the routing table is being read; the read is abandoned");
+        }
         if let Some(task) = self.units_task.take() {
             task.abort();
         }
