@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::systemd_units::SUCCEEDS;
 use common::user_systemd::UserSystemd;
-use support::{machineconfig, metric_value, wait_for, Agent, NetNs};
+use support::{machineconfig, metric_value, rss_kib, wait_for, Agent, NetNs};
 
 const ROUTE: &str = "destination=\"10.1.0.0/24\"";
 
@@ -46,18 +46,6 @@ impl Drop for Setup {
 
 fn wait(s: &Setup, a: &Agent, metric: &str, needles: &[&str], want: Option<f64>) {
     a.wait_metric(&s.ns, metric, needles, want);
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .map(str::to_owned)
-        })
-        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
 }
 
 fn alive(a: &mut Agent) -> bool {

@@ -4,10 +4,9 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::{Agent, NetNs};
+use support::{rss_kib, Agent, NetNs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,25 +17,6 @@ fn start() -> (NetNs, Agent, support::TempDir) {
     std::fs::write(&mc, support::machineconfig(&["a.service", "b.service"])).expect("write");
     let agent = Agent::start(&ns, &mc, &["--no-units"]);
     (ns, agent, dir)
-}
-
-/// Run `f` on a current-thread runtime in a thread inside the namespace.
-fn in_ns<T: Send + 'static>(ns: &NetNs, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = PathBuf::from("/run/netns").join(&ns.name);
-    std::thread::spawn(move || {
-        support::enter(&path);
-        f()
-    })
-    .join()
-    .expect("thread")
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
 }
 
 async fn get(port: u16, path: &str) -> Option<u16> {
@@ -55,32 +35,20 @@ async fn get(port: u16, path: &str) -> Option<u16> {
         .ok()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
-}
-
 #[test]
 fn a_thousand_concurrent_scrapes_all_answer() {
     let (ns, agent, _dir) = start();
     let port = agent.port;
     let before = rss_kib(agent.child.id());
-    let ok = in_ns(&ns, move || {
-        block_on(async move {
-            let tasks: Vec<_> = (0..1000).map(|_| tokio::spawn(get(port, "/metrics"))).collect();
-            let mut ok = 0;
-            for t in tasks {
-                if let Ok(Some(200)) = t.await {
-                    ok += 1;
-                }
+    let ok = ns.block_on(|| async move {
+        let tasks: Vec<_> = (0..1000).map(|_| tokio::spawn(get(port, "/metrics"))).collect();
+        let mut ok = 0;
+        for t in tasks {
+            if let Ok(Some(200)) = t.await {
+                ok += 1;
             }
-            ok
-        })
+        }
+        ok
     });
     let after = rss_kib(agent.child.id());
     println!("figure: 1,000 concurrent scrapes: {ok} answered 200; agent RSS {before} KiB before, {after} KiB after");
@@ -92,44 +60,42 @@ fn a_thousand_concurrent_scrapes_all_answer() {
 fn slow_clients_are_cut_and_others_still_served() {
     let (ns, agent, _dir) = start();
     let port = agent.port;
-    let (served, cut, waited) = in_ns(&ns, move || {
-        block_on(async move {
-            let mut slow = Vec::new();
-            for _ in 0..100 {
-                let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-                s.write_all(b"GET /metrics HTTP/1.1\r\nHo").await.expect("write");
-                slow.push(s);
-            }
-            let trickle = tokio::spawn(async move {
-                let started = Instant::now();
-                let mut open = slow.len();
-                let mut buf = [0u8; 64];
-                while open > 0 && started.elapsed() < Duration::from_secs(30) {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    open = 0;
-                    for s in &mut slow {
-                        if s.write_all(b"x").await.is_ok() {
-                            let closed = matches!(
-                                tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await,
-                                Ok(Ok(0)) | Ok(Err(_))
-                            );
-                            if !closed {
-                                open += 1;
-                            }
+    let (served, cut, waited) = ns.block_on(|| async move {
+        let mut slow = Vec::new();
+        for _ in 0..100 {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHo").await.expect("write");
+            slow.push(s);
+        }
+        let trickle = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut open = slow.len();
+            let mut buf = [0u8; 64];
+            while open > 0 && started.elapsed() < Duration::from_secs(30) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                open = 0;
+                for s in &mut slow {
+                    if s.write_all(b"x").await.is_ok() {
+                        let closed = matches!(
+                            tokio::time::timeout(Duration::from_millis(1), s.read(&mut buf)).await,
+                            Ok(Ok(0)) | Ok(Err(_))
+                        );
+                        if !closed {
+                            open += 1;
                         }
                     }
                 }
-                (open, started.elapsed())
-            });
-            let mut served = 0;
-            for _ in 0..50 {
-                if get(port, "/metrics").await == Some(200) {
-                    served += 1;
-                }
             }
-            let (open, waited) = trickle.await.expect("trickle");
-            (served, 100 - open, waited)
-        })
+            (open, started.elapsed())
+        });
+        let mut served = 0;
+        for _ in 0..50 {
+            if get(port, "/metrics").await == Some(200) {
+                served += 1;
+            }
+        }
+        let (open, waited) = trickle.await.expect("trickle");
+        (served, 100 - open, waited)
     });
     println!("figure: while 100 clients sent a byte a second: {served}/50 other scrapes served; {cut} slow clients cut after {:.1} s", waited.as_secs_f64());
     assert_eq!(served, 50, "other clients are served meanwhile");

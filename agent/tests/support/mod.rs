@@ -311,6 +311,17 @@ impl Drop for Agent {
     }
 }
 
+/// The resident set size of a running process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
 /// The value of the first series of `metric` whose line contains every `needle`.
 pub fn metric_value(body: &str, metric: &str, needles: &[&str]) -> Option<f64> {
     body.lines()
