@@ -18,7 +18,7 @@ cd fuzz
 cargo fuzz build -O intent
 rc=0
 cargo fuzz run -O intent "$work/corpus" -- -max_total_time="$seconds" -rss_limit_mb=512 -timeout=10 \
-  -max_len=262144 -print_final_stats=1 2>&1 | tee "$work/log" | grep -E "^(Done|stat::|==|SUMMARY|artifact_prefix)" || rc=${PIPESTATUS[0]}
+  -max_len=262144 -print_final_stats=1 2>&1 | tee "$work/log" | grep -E "^(Done|#[0-9]+[[:space:]]+DONE|stat::|==|SUMMARY|artifact_prefix)" || rc=${PIPESTATUS[0]}
 if [ "$rc" != 0 ] || grep -q "^==.*ERROR\|SUMMARY: libFuzzer" "$work/log"; then
   echo "tests/fuzz.sh: the fuzzer found a failure; the input is under fuzz/artifacts/intent/ (add it to tests/fixtures/fuzz-regressions/)" >&2
   tail -40 "$work/log" >&2

@@ -1,5 +1,6 @@
 //! Whatever the bytes, the intent stage answers Ok or Err, never panics: mutated
-//! and truncated fixtures, random bytes, deep nesting, a YAML alias bomb.
+//! and truncated fixtures, random bytes, deep nesting, a YAML alias bomb; and the
+//! binary refuses hostile files with exit 2 and a message.
 
 use std::path::PathBuf;
 
@@ -94,16 +95,16 @@ fn random_bytes_never_panic() {
     }
 }
 
-#[test]
-fn deep_nesting_is_an_error_not_a_stack_overflow() {
-    let json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(intent::from_bytes(json.as_bytes(), &Options::default()).is_err());
-    let yaml = format!("a: {}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(intent::from_bytes(yaml.as_bytes(), &Options::default()).is_err());
+fn nested_json() -> String {
+    format!("{}{}", "[".repeat(100_000), "]".repeat(100_000))
 }
 
-#[test]
-fn yaml_alias_bomb_is_refused() {
+fn nested_yaml() -> String {
+    format!("a: {}{}", "[".repeat(100_000), "]".repeat(100_000))
+}
+
+/// Nine levels of nine aliases each: 9^9 strings once expanded.
+fn alias_bomb() -> String {
     let mut yaml = String::from("a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
     let names = ["b", "c", "d", "e", "f", "g", "h", "i"];
     let mut prev = "a";
@@ -114,5 +115,63 @@ fn yaml_alias_bomb_is_refused() {
         prev = n;
     }
     yaml.push_str("spec:\n  config:\n    storage:\n      files: *i\n");
-    assert!(intent::from_bytes(yaml.as_bytes(), &Options::default()).is_err());
+    yaml
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    assert!(intent::from_bytes(nested_json().as_bytes(), &Options::default()).is_err());
+    assert!(intent::from_bytes(nested_yaml().as_bytes(), &Options::default()).is_err());
+}
+
+#[test]
+fn yaml_alias_bomb_is_refused() {
+    assert!(intent::from_bytes(alias_bomb().as_bytes(), &Options::default()).is_err());
+}
+
+/// The binary, on each hostile file: exit 2 and one line naming the file, no panic.
+#[test]
+fn hostile_files_exit_2_with_a_message() {
+    let dir = std::env::temp_dir().join(format!("rw-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut rng = Rng(7);
+    let random: Vec<u8> = (0..100_000).map(|_| (rng.next() & 0xff) as u8).collect();
+    let inputs: [(&str, Vec<u8>); 4] = [
+        ("a YAML alias bomb", alias_bomb().into_bytes()),
+        ("JSON nested 100,000 deep", nested_json().into_bytes()),
+        ("YAML nested 100,000 deep", nested_yaml().into_bytes()),
+        ("100 kB of random bytes", random),
+    ];
+    let mut files: Vec<(&str, PathBuf)> = Vec::new();
+    for (i, (what, bytes)) in inputs.iter().enumerate() {
+        let path = dir.join(format!("input-{i}"));
+        std::fs::write(&path, bytes).expect("write input");
+        files.push((what, path));
+    }
+    let huge = dir.join("huge");
+    let file = std::fs::File::create(&huge).expect("create");
+    file.set_len(65 * 1024 * 1024).expect("a sparse 65 MiB file");
+    files.push(("a 65 MiB file", huge));
+    let mut refused = Vec::new();
+    for (what, path) in &files {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_routewarden"))
+            .args(["expected", "--machineconfig"])
+            .arg(path)
+            .output()
+            .expect("run routewarden");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: one line: {stderr}");
+        assert!(
+            stderr.starts_with("routewarden: ") && stderr.contains(&path.display().to_string()),
+            "{what}: the message names the file: {stderr}"
+        );
+        refused.push(*what);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "figure: {}: each refused by the binary with exit 2 and a one-line message naming the file, no panic",
+        refused.join(", ")
+    );
 }

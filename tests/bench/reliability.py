@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent.parent
 TESTS = ["intent_never_panics", "faults", "http_limits", "serve_netns", "secrets", "serve_systemd"]
 
 
-def run_tests() -> tuple[list[str], list[str]]:
+def run_tests() -> tuple[list[str], list[str], int]:
     args = ["cargo", "test", "--release"]
     for t in TESTS:
         args += ["--test", t]
@@ -51,6 +51,11 @@ def run_fuzz(seconds: int) -> str:
     return f"libFuzzer over bytes -> MachineConfig -> routes: {runs}{edges}, {status}."
 
 
+def hostile(figure: str) -> bool:
+    """A figure about hostile input rather than a fault while serving."""
+    return "mutated" in figure or "refused by the binary" in figure
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fuzz-seconds", type=int, default=600)
@@ -68,13 +73,11 @@ def main() -> int:
         "## Hostile input",
         "",
         f"- {fuzz}",
-        *[f"- {f}" for f in figures if "mutated" in f],
-        "- A YAML alias bomb, JSON and YAML nested 100,000 deep, 100 kB of random bytes, files over 64 MiB: "
-        "refused with exit 2 and a message (`intent_never_panics`, `input`).",
+        *[f"- {f}" for f in figures if hostile(f)],
         "",
         "## Faults while serving",
         "",
-        *[f"- {f}" for f in figures if "mutated" not in f],
+        *[f"- {f}" for f in figures if not hostile(f)],
         "",
         f"## Tests that passed ({total})",
         "",
