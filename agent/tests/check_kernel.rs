@@ -56,10 +56,7 @@ fn verdict<'a>(report: &'a Value, dest: &str, table: u64) -> &'a Value {
 #[test]
 fn states_tables_multipath_ipv6_moved_device() {
     let ns = NetNs::new();
-    ns.ip("link add br-ex type veth peer name br-peer");
-    ns.ip("link set br-ex up");
-    ns.ip("link set br-peer up");
-    ns.ip("addr add 10.20.0.2/16 dev br-ex");
+    ns.veth("br-ex", "br-peer", &["10.20.0.2/16"]);
     ns.ip("-6 addr add fd00::2/64 dev ens5 nodad");
     ns.ip("route add 10.1.0.0/24 via 172.18.0.1 dev ens5 metric 100");
     ns.ip("route add 10.2.0.0/24 via 172.18.0.9 dev ens5");

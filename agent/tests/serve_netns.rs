@@ -20,12 +20,6 @@ fn seed_dir() -> (support::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn metrics(ns: &NetNs, agent: &Agent) -> String {
-    ns.http_get(agent.port, "/metrics")
-        .map(|(_, b)| b)
-        .unwrap_or_default()
-}
-
 fn wait_value(ns: &NetNs, agent: &Agent, metric: &str, needles: &[&str], want: f64) {
     agent.wait_metric(ns, metric, needles, Some(want));
 }
@@ -58,7 +52,7 @@ fn route_deleted_readded_and_link_down() {
     ns.ip("link set ens5 up");
     add_seed_route(&ns);
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
-    let body = metrics(&ns, &agent);
+    let body = agent.metrics(&ns);
     assert_eq!(
         metric_value(&body, "routewarden_route_drift_reason", &[SEED_ROUTE]),
         None,
@@ -96,18 +90,19 @@ fn overrun_burst_is_corrected_by_a_resync() {
         1.0,
     );
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
-    let body = metrics(&ns, &agent);
+    let body = agent.metrics(&ns);
     let events = metric_value(&body, "routewarden_route_events_total", &[]).unwrap_or(0.0);
     println!("figure: overrun: agent stopped during a 200,001-route burst: the socket overflowed, {events} notifications handled (the stale rest dropped), a full re-read made the metrics right");
     add_seed_route(&ns);
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
-    let series = metrics(&ns, &agent)
+    let series = agent
+        .metrics(&ns)
         .lines()
         .filter(|l| l.starts_with(PRESENT))
         .count();
     assert_eq!(series, 1, "cardinality follows the intent, not the table");
     // A resync's read is part of the evaluation that follows it, not a sample of its own.
-    let body = metrics(&ns, &agent);
+    let body = agent.metrics(&ns);
     let evaluations = metric_value(&body, "routewarden_evaluations_total", &[]);
     let samples = metric_value(&body, "routewarden_evaluation_duration_seconds_count", &[]);
     assert!(evaluations.is_some_and(|n| n >= 3.0), "{body}");
@@ -140,7 +135,7 @@ fn machineconfig_replaced_then_broken() {
         &["rendered-worker-2"],
         1.0,
     );
-    let body = metrics(&ns, &agent);
+    let body = agent.metrics(&ns);
     assert_eq!(
         metric_value(&body, PRESENT, &[SEED_ROUTE]),
         None,
@@ -154,7 +149,7 @@ fn machineconfig_replaced_then_broken() {
         &["source=\"machineconfig\""],
         0.0,
     );
-    let body = metrics(&ns, &agent);
+    let body = agent.metrics(&ns);
     assert_eq!(
         metric_value(&body, PRESENT, &["destination=\"10.99.0.0/16\""]),
         Some(1.0),
