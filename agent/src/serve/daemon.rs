@@ -139,10 +139,7 @@ impl Daemon {
         let mut links_dirty = false;
         for event in events {
             match &event {
-                Event::RouteAdded { route, replace } => {
-                    changed |= index::add(&mut self.routes, &self.wanted, route.clone(), *replace)
-                }
-                Event::RouteRemoved(route) => changed |= index::remove(&mut self.routes, &self.wanted, route),
+                Event::RouteAdded { .. } | Event::RouteRemoved(_) => changed |= self.apply_route(&event),
                 Event::Link { .. } | Event::LinkRemoved { .. } | Event::Address { removed: false, .. } => {
                     links_dirty = true
                 }
@@ -164,6 +161,19 @@ impl Daemon {
         }
         if changed {
             self.evaluate();
+        }
+    }
+
+    /// Apply a route notification to the index of wanted routes; true when it changed.
+    fn apply_route(&mut self, event: &Event) -> bool {
+        match event {
+            // Most notifications on a busy node are for routes nobody expects:
+            // look before copying.
+            Event::RouteAdded { route, replace } if self.wanted.contains(&route.key) => {
+                index::add(&mut self.routes, &self.wanted, route.clone(), *replace)
+            }
+            Event::RouteRemoved(route) => index::remove(&mut self.routes, &self.wanted, route),
+            _ => false,
         }
     }
 
@@ -290,15 +300,7 @@ impl Daemon {
                 self.routes =
                     RouteIndex::from_routes(dump.routes.into_iter().filter(|r| self.wanted.contains(&r.key)));
                 for event in std::mem::take(&mut self.replay) {
-                    match event {
-                        Event::RouteAdded { route, replace } => {
-                            index::add(&mut self.routes, &self.wanted, route, replace);
-                        }
-                        Event::RouteRemoved(route) => {
-                            index::remove(&mut self.routes, &self.wanted, &route);
-                        }
-                        _ => {}
-                    }
+                    self.apply_route(&event);
                 }
                 self.netlink = SourceState::Up;
             }
