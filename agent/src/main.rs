@@ -1,7 +1,7 @@
 //! The `routewarden` command: maps each subcommand to the library and errors to
 //! exit codes (0 fine, 1 drift, 2 the input or the routing table unreadable).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -107,7 +107,6 @@ fn serve(args: ServeArgs) -> ExitCode {
 fn logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
