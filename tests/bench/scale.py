@@ -3,11 +3,15 @@
 `ip route show` and node_exporter's route collector, in one run.
 
 For each table size it builds the table in a fresh namespace (`ip -batch`), then
-alternates `ip route show` and `routewarden check` (and a node_exporter scrape
-when the Debian package is installed), RUNS times each, and reports medians and
-peak RSS (`/usr/bin/time -v`). For the daemon it reports the RSS after a full
-resync, the delay from `ip route del` to /metrics (tests/bench/event_latency.py
-logic, p50/p99 over 100 deletions), the CPU used while idle, and the time to
+alternates `ip route show` and `routewarden check` RUNS times each and reports
+their median times and largest peak RSS (`/usr/bin/time -v`); a failing command
+(`check` exits 0 without drift, 1 with it, 2 when it could not read) stops the run.
+When the Debian package is installed it then scrapes one node_exporter (route
+collector only) RUNS times and reports the median scrape time, its VmHWM and the
+response size. For the daemon (one `serve` per size) it reports the RSS after a
+periodic resync, the resync duration, the delay from `ip route del` to /metrics
+(tests/bench/event_latency.py's functions; median and max over the EXPECTED = 10
+expected routes, deleted one by one), the CPU used while idle, and the time to
 render /metrics with 1,000 expected routes. It prints one Markdown table and,
 with --write, puts it in docs/performance.md with the machine it ran on.
 
@@ -34,31 +38,26 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
 sys.path.insert(0, str(HERE))
 from netns import NetNS, connect_in  # noqa: E402
-from event_latency import Scraper, present  # noqa: E402
+from event_latency import (add_routes, machineconfig, setup_namespace, start_agent, stop,  # noqa: E402
+                           table_dests, time_deletions, wait_ready)
 
 EXPECTED = 10
+EXPECTED_DESTS = [f"10.200.0.{i}/32" for i in range(EXPECTED)]
+RESYNC_INTERVAL_S = 5
 
 
-def route_lines(n: int) -> list[str]:
-    return [f"route add 10.{64 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}/32 via 172.18.0.1 dev ens5" for i in range(n)]
-
-
-def machineconfig(expected: int) -> dict:
-    execs = "".join(f"ExecStart=/usr/sbin/ip route add 10.200.{i // 256}.{i % 256}/32 via 172.18.0.1 dev ens5\n"
-                    for i in range(expected))
-    unit = f"[Service]\nType=oneshot\n{execs}[Install]\nWantedBy=multi-user.target\n"
-    return {"kind": "MachineConfig", "metadata": {"name": "bench"},
-            "spec": {"config": {"ignition": {"version": "3.2.0"},
-                                "systemd": {"units": [{"name": "bench.service", "enabled": True, "contents": unit}]}}}}
-
-
-def timed(argv: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one command, its output discarded."""
-    with tempfile.NamedTemporaryFile("r") as report:
+def timed(argv: list[str], ok: tuple[int, ...]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one command, its output discarded; exits
+    unless the command's status is in `ok`."""
+    with tempfile.NamedTemporaryFile("r") as report, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        subprocess.run(["/usr/bin/time", "-v", "-o", report.name, *argv],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        rc = subprocess.run(["/usr/bin/time", "-v", "-o", report.name, *argv],
+                            stdout=subprocess.DEVNULL, stderr=err, check=False).returncode
         wall = time.perf_counter() - t0
+        if rc not in ok:
+            err.seek(0)
+            raise SystemExit(f"FAILED: {' '.join(argv)} exited with status {rc} (expected {', '.join(map(str, ok))}):\n"
+                             f"{err.read()[-2000:]}")
         rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", report.read()).group(1))
     return wall, rss
 
@@ -68,62 +67,84 @@ class Table:
         self.ns = NetNS()
         self.size = size
         self.binary = binary
-        ip = lambda *a: subprocess.run(["ip", "-n", self.ns.name, *a], check=True)  # noqa: E731
-        ip("link", "add", "ens5", "type", "veth", "peer", "name", "gw0")
-        ip("link", "set", "ens5", "up")
-        ip("link", "set", "gw0", "up")
-        ip("addr", "add", "172.18.0.2/16", "dev", "ens5")
-        batch = tmp / f"batch-{size}"
-        lines = route_lines(size) + [f"route add 10.200.0.{i}/32 via 172.18.0.1 dev ens5" for i in range(EXPECTED)]
-        batch.write_text("\n".join(lines) + "\n")
-        t0 = time.perf_counter()
-        ip("-batch", str(batch))
-        self.build_s = time.perf_counter() - t0
-        batch.unlink()
+        try:
+            setup_namespace(self.ns)
+            self.build_s = add_routes(self.ns, table_dests(size) + EXPECTED_DESTS, tmp)
+        except BaseException:
+            self.ns.delete()
+            raise
         self.mc = tmp / f"mc-{size}.json"
-        self.mc.write_text(json.dumps(machineconfig(EXPECTED)))
+        self.mc.write_text(json.dumps(machineconfig(EXPECTED_DESTS)))
 
     def exec(self, *argv: str) -> list[str]:
-        return ["ip", "netns", "exec", self.ns.name, *argv]
+        return self.ns.exec_argv(argv)
 
     def ip_show(self) -> tuple[float, int]:
-        return timed(self.exec("ip", "route", "show", "table", "all"))
+        return timed(self.exec("ip", "route", "show", "table", "all"), ok=(0,))
 
     def check(self) -> tuple[float, int]:
-        return timed(self.exec(self.binary, "check", "--no-units", "--machineconfig", str(self.mc)))
+        # Every expected route is in the table: anything but 0 (no drift) is a broken run.
+        return timed(self.exec(self.binary, "check", "--no-units", "--machineconfig", str(self.mc)), ok=(0,))
 
     def delete(self) -> None:
         self.ns.delete()
 
 
-def node_exporter_scrape(t: Table, port: int) -> tuple[float, int, int] | None:
+class NodeExporterFailed(Exception):
+    pass
+
+
+def node_exporter_scrapes(t: Table, port: int, runs: int) -> dict | None:
+    """Median scrape time, VmHWM and response bytes of one node_exporter with only
+    the route collector, scraped `runs` times; None when it is not installed."""
     exe = shutil.which("prometheus-node-exporter")
     if not exe:
         return None
-    proc = subprocess.Popen(t.exec(exe, "--collector.disable-defaults", "--collector.network_route",
-                                   f"--web.listen-address=127.0.0.1:{port}"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 20
-        while True:
-            try:
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(t.exec(exe, "--collector.disable-defaults", "--collector.network_route",
+                                       f"--web.listen-address=127.0.0.1:{port}"),
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+        def failed(what: str) -> NodeExporterFailed:
+            err.seek(0)
+            return NodeExporterFailed(f"{what}; its stderr ends:\n{err.read()[-2000:]}")
+
+        try:
+            deadline = time.time() + 20
+            while True:
+                try:
+                    connect_in(t.ns.name, "127.0.0.1", port).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        raise failed(f"failed to start: exited with status {proc.returncode}")
+                    if time.time() > deadline:
+                        raise failed(f"failed to start: not listening on 127.0.0.1:{port} after 20 s")
+                    time.sleep(0.1)
+            times, size = [], 0
+            for _ in range(runs):
                 s = connect_in(t.ns.name, "127.0.0.1", port, timeout=120)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    return None
-                time.sleep(0.1)
-        t0 = time.perf_counter()
-        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-        size = 0
-        while chunk := s.recv(1 << 20):
-            size += len(chunk)
-        wall = time.perf_counter() - t0
-        rss = peak_rss(proc.pid)
-        return wall, rss, size
-    finally:
-        proc.terminate()
-        proc.wait()
+                try:
+                    t0 = time.perf_counter()
+                    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+                    chunks = []
+                    while chunk := s.recv(1 << 20):
+                        chunks.append(chunk)
+                    times.append(time.perf_counter() - t0)
+                except OSError as e:
+                    raise failed(f"scrape failed: {e}")
+                finally:
+                    s.close()
+                response = b"".join(chunks)
+                status = response.split(b"\r\n", 1)[0]
+                if status.split()[1:2] != [b"200"]:
+                    raise failed(f"scrape failed: {status.decode(errors='replace')!r}")
+                if b"\nnode_network_route_info{" not in response:
+                    raise failed("scrape failed: no node_network_route_info series")
+                size = len(response)
+            return {"s": statistics.median(times), "rss": peak_rss(proc.pid), "bytes": size}
+        finally:
+            stop(proc)
 
 
 def peak_rss(pid: int) -> int:
@@ -138,69 +159,47 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def daemon_figures(t: Table, port: int) -> dict:
-    """RSS after a resync, event latency p50/p99, idle CPU."""
-    proc = subprocess.Popen(t.exec(t.binary, "serve", "--no-units", "--machineconfig", str(t.mc),
-                                   "--listen", f"127.0.0.1:{port}", "--resync-interval", "5s"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    out = {}
-    try:
-        scraper = wait_scraper(t.ns.name, port, "10.200.0.0/32")
-        body = scraper.get()
-        deadline = time.time() + 120
-        while resyncs(body) < 1:
-            if time.time() > deadline:
-                raise SystemExit("no periodic resync")
-            time.sleep(0.5)
-            body = scraper.get()
-        out["serve_rss_kib"] = peak_rss(proc.pid)
-        deleter = subprocess.Popen(["ip", "-n", t.ns.name, "-batch", "-"], stdin=subprocess.PIPE, text=True)
-        delays = []
-        for i in range(EXPECTED):
-            dest = f"10.200.0.{i}/32"
-            t0 = time.perf_counter()
-            deleter.stdin.write(f"route del {dest}\n")
-            deleter.stdin.flush()
-            while present(scraper.get(), dest) != "0":
-                if time.perf_counter() - t0 > 10:
-                    raise SystemExit(f"{dest} not seen deleted")
-            delays.append((time.perf_counter() - t0) * 1000)
-        deleter.stdin.close()
-        deleter.wait()
-        out["event_ms"] = delays
-        # Idle: the 3 s that follow a periodic resync (the next one is 5 s away).
-        seen = resyncs(scraper.get())
-        while resyncs(body := scraper.get()) == seen:
-            time.sleep(0.01)
-        m = re.search(r"^routewarden_last_resync_duration_seconds (\S+)$", body, re.M)
-        out["resync_s"] = float(m.group(1)) if m else float("nan")
-        time.sleep(0.3)
-        before = cpu_ticks(proc.pid)
-        time.sleep(3)
-        out["idle_ticks_3s"] = cpu_ticks(proc.pid) - before
-    finally:
-        proc.terminate()
-        proc.wait()
-    return out
-
-
 def resyncs(body: str) -> float:
     m = re.search(r'routewarden_resyncs_total\{cause="periodic"\} (\S+)', body)
     return float(m.group(1)) if m else 0.0
 
 
-def wait_scraper(ns: str, port: int, dest: str) -> Scraper:
-    deadline = time.time() + 120
-    while True:
-        try:
-            s = Scraper(ns, port)
-            if present(s.get(), dest) is not None:
-                return s
-        except OSError:
-            pass
+def next_resync(scraper, agent: subprocess.Popen, after: float, timeout: float, what: str) -> str:
+    """The /metrics body once the periodic resync count exceeds `after`."""
+    deadline = time.time() + timeout
+    while resyncs(body := scraper.get()) <= after:
+        if agent.poll() is not None:
+            raise SystemExit(f"serve exited with status {agent.returncode} while waiting for {what}")
         if time.time() > deadline:
-            raise SystemExit("agent not ready")
-        time.sleep(0.1)
+            raise SystemExit(f"no periodic resync within {timeout:.0f} s ({what}; --resync-interval "
+                             f"{RESYNC_INTERVAL_S}s; routewarden_resyncs_total{{cause=\"periodic\"}} stayed {after:g})")
+        time.sleep(0.01)
+    return body
+
+
+def daemon_figures(t: Table, port: int) -> dict:
+    """RSS after a resync, resync duration, event latency, idle CPU: one `serve`."""
+    proc = start_agent(t.ns, t.binary, t.mc, port, "--resync-interval", f"{RESYNC_INTERVAL_S}s")
+    out = {}
+    try:
+        scraper = wait_ready(t.ns, port, EXPECTED_DESTS[0], value="1", timeout=120, agent=proc)
+        next_resync(scraper, proc, 0, 120, "the first periodic resync")
+        out["serve_rss_kib"] = peak_rss(proc.pid)
+        delays, _ = time_deletions(t.ns, scraper, EXPECTED_DESTS)
+        out["event_ms"] = [d * 1000 for d in delays]
+        # Idle: the 3 s that follow a periodic resync (the next one is 5 s away).
+        body = next_resync(scraper, proc, resyncs(scraper.get()), 60, "the resync after the deletions")
+        m = re.search(r"^routewarden_last_resync_duration_seconds (\S+)$", body, re.M)
+        if not m:
+            raise SystemExit("no routewarden_last_resync_duration_seconds in /metrics after a resync")
+        out["resync_s"] = float(m.group(1))
+        time.sleep(0.3)
+        before = cpu_ticks(proc.pid)
+        time.sleep(3)
+        out["idle_ticks_3s"] = cpu_ticks(proc.pid) - before
+    finally:
+        stop(proc)
+    return out
 
 
 def render_time(binary: str, tmp: Path) -> float:
@@ -209,12 +208,11 @@ def render_time(binary: str, tmp: Path) -> float:
     ns = NetNS()
     proc = None
     try:
+        dests = [f"10.200.{i // 256}.{i % 256}/32" for i in range(1000)]
         mc = tmp / "mc-1000.json"
-        mc.write_text(json.dumps(machineconfig(1000)))
-        proc = subprocess.Popen(["ip", "netns", "exec", ns.name, binary, "serve", "--no-units",
-                                 "--machineconfig", str(mc), "--listen", "127.0.0.1:19811"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        s = wait_scraper(ns.name, 19811, "10.200.0.0/32")
+        mc.write_text(json.dumps(machineconfig(dests)))
+        proc = start_agent(ns, binary, mc, 19811)
+        s = wait_ready(ns, 19811, dests[0], value="0", timeout=120, agent=proc)
         times = []
         for _ in range(200):
             t0 = time.perf_counter()
@@ -222,9 +220,7 @@ def render_time(binary: str, tmp: Path) -> float:
             times.append((time.perf_counter() - t0) * 1000)
         return statistics.median(times)
     finally:
-        if proc:
-            proc.terminate()
-            proc.wait()
+        stop(proc)
         ns.delete()
 
 
@@ -245,6 +241,7 @@ def main() -> int:
     ap.add_argument("--write", action="store_true", help="write docs/performance.md")
     args = ap.parse_args()
     rows = []
+    failures = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for size in [int(s) for s in args.sizes.split(",")]:
@@ -254,16 +251,22 @@ def main() -> int:
                 for _ in range(args.runs):
                     ip_runs.append(t.ip_show())
                     rw_runs.append(t.check())
-                ne = node_exporter_scrape(t, 19100)
+                try:
+                    ne = node_exporter_scrapes(t, 19100, args.runs)
+                except NodeExporterFailed as e:
+                    msg = str(e)
+                    print(f"\n*** node_exporter at {size:,} routes: {msg}\n", file=sys.stderr)
+                    failures.append(f"node_exporter at {size:,} routes: {msg.split(';', 1)[0]}")
+                    ne = {"error": msg.split(":", 1)[0]}
                 d = daemon_figures(t, 19810)
             finally:
                 t.delete()
-            ev = sorted(d["event_ms"])
             row = {
                 "routes": size, "build_s": t.build_s,
                 "ip_s": statistics.median(r[0] for r in ip_runs), "ip_rss": max(r[1] for r in ip_runs),
                 "rw_s": statistics.median(r[0] for r in rw_runs), "rw_rss": max(r[1] for r in rw_runs),
-                "ne": ne, "serve_rss": d["serve_rss_kib"], "ev_p50": ev[len(ev) // 2], "ev_max": ev[-1],
+                "ne": ne, "serve_rss": d["serve_rss_kib"],
+                "ev_p50": statistics.median(d["event_ms"]), "ev_max": max(d["event_ms"]),
                 "idle": d["idle_ticks_3s"], "resync_s": d["resync_s"],
             }
             rows.append(row)
@@ -274,7 +277,18 @@ def main() -> int:
     if args.write:
         (REPO / "docs").mkdir(exist_ok=True)
         (REPO / "docs/performance.md").write_text(text)
+    if failures:
+        print("\n*** FAILED (shown in the table):\n" + "\n".join(f"***   {f}" for f in failures), file=sys.stderr)
+        return 1
     return 0
+
+
+def ne_cell(ne: dict | None) -> str:
+    if ne is None:
+        return "not installed"
+    if "error" in ne:
+        return f"**{ne['error'].upper()}**"
+    return f"{ne['s']:.2f} s, {ne['rss'] / 1024:.0f} MiB, {ne['bytes'] / 1e6:.1f} MB"
 
 
 def report(rows: list[dict], render_ms: float, runs: int) -> str:
@@ -282,7 +296,14 @@ def report(rows: list[dict], render_ms: float, runs: int) -> str:
         "# Performance",
         "",
         f"Measured by `tests/bench/scale.py` on {machine()}.",
-        f"Medians of {runs} alternating runs; RSS is the peak (`/usr/bin/time -v`, VmHWM for servers).",
+        f"`ip route show` and `routewarden check` (under `ip netns exec`): medians of {runs} alternating runs, "
+        f"and the largest peak RSS of those runs (`/usr/bin/time -v`).",
+        f"node_exporter (route collector only): median of {runs} scrapes of one process, its peak RSS (VmHWM) "
+        f"after them, and the size of one response.",
+        f"`serve` (`--resync-interval {RESYNC_INTERVAL_S}s`): one process per size; resync is "
+        f"`routewarden_last_resync_duration_seconds` after a periodic resync, RSS its peak (VmHWM) after the first "
+        f"periodic resync, event to /metrics the median / max over {EXPECTED} expected routes deleted one by one, "
+        f"idle CPU the user+system ticks (1/{os.sysconf('SC_CLK_TCK')} s) in the 3 s after a periodic resync.",
         f"`check` reads every table of both families and keeps the {EXPECTED} expected routes.",
         "",
         "| routes | `ip route show` | `routewarden check` | check / ip | `ip` peak RSS | `check` peak RSS "
@@ -290,11 +311,9 @@ def report(rows: list[dict], render_ms: float, runs: int) -> str:
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        ne = r["ne"]
-        ne_text = f"{ne[0]:.2f} s, {ne[1] / 1024:.0f} MiB, {ne[2] / 1e6:.1f} MB" if ne else "not installed"
         lines.append(
             f"| {r['routes']:,} | {r['ip_s']:.3f} s | {r['rw_s']:.3f} s | {r['rw_s'] / r['ip_s']:.2f}x "
-            f"| {r['ip_rss'] / 1024:.1f} MiB | {r['rw_rss'] / 1024:.1f} MiB | {ne_text} | {r['resync_s']:.3f} s | {r['serve_rss'] / 1024:.1f} MiB "
+            f"| {r['ip_rss'] / 1024:.1f} MiB | {r['rw_rss'] / 1024:.1f} MiB | {ne_cell(r['ne'])} | {r['resync_s']:.3f} s | {r['serve_rss'] / 1024:.1f} MiB "
             f"| {r['ev_p50']:.2f} / {r['ev_max']:.2f} ms | {r['idle']} |")
     lines += ["", f"`/metrics` with 1,000 expected routes (each missing, so with a reason series too): "
                   f"{render_ms:.2f} ms per request (median of 200, request and response included).", ""]
