@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import signal
 import subprocess
 import urllib.parse
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -164,11 +166,47 @@ class Prometheus:
         return wait_for(f"Prometheus query {expr!r} {what}".strip(), probe, timeout=timeout, interval=0.5,
                         diagnose=self._diagnose)
 
-    def wait_alert(self, name: str, state: str = "firing", timeout: float = 30) -> dict:
-        """Wait until alert `name` is in `state` (pending|firing); return it."""
+    def matching_alerts(self, name: str, *, states: Iterable[str] = ("pending", "firing"),
+                        labels: Optional[dict[str, str]] = None) -> list[dict]:
+        """Active alerts named `name`, in one of `states`, whose labels include `labels`."""
+        want = set((labels or {}).items())
+        return [a for a in self.alerts() if a["labels"].get("alertname") == name and a["state"] in states
+                and want <= set(a["labels"].items())]
+
+    def wait_alert(self, name: str, state: str = "firing", timeout: float = 30, *,
+                   states: Optional[Iterable[str]] = None, labels: Optional[dict[str, str]] = None,
+                   interval: float = 0.5, diagnose: Optional[Callable[[], str]] = None) -> dict:
+        """Wait until alert `name` is in `state` (or any of `states`: pending, firing) with
+        labels including `labels`; return it. `diagnose` adds to the failure's diagnostics."""
+        states = tuple(states) if states is not None else (state,)
+        what = f"alert {name}{labels or ''} to be {' or '.join(states)}"
+        return wait_for(what, lambda: next(iter(self.matching_alerts(name, states=states, labels=labels)), None),
+                        timeout=timeout, interval=interval, diagnose=self._with(diagnose))
+
+    def wait_alert_resolved(self, name: str, timeout: float = 30, *, labels: Optional[dict[str, str]] = None,
+                            interval: float = 0.5, diagnose: Optional[Callable[[], str]] = None) -> None:
+        """Wait until no alert `name` with labels including `labels` is pending or firing."""
+        wait_for(f"alert {name}{labels or ''} resolved", lambda: not self.matching_alerts(name, labels=labels),
+                 timeout=timeout, interval=interval, diagnose=self._with(diagnose))
+
+    def wait_rules_evaluated(self, after: float, timeout: float = 30) -> list[dict]:
+        """Wait until every rule group was evaluated at a time covering samples scraped up to
+        `after` (Unix seconds, Prometheus's clock); return the groups.
+
+        A group's evaluation timestamp is aligned to its interval, so it may precede the
+        group's lastEvaluation (wall time) by up to one interval: the wait is for
+        lastEvaluation past `after` plus the group's interval.
+        """
         def probe():
-            return next((a for a in self.alerts() if a["labels"].get("alertname") == name and a["state"] == state), None)
-        return wait_for(f"alert {name} to be {state}", probe, timeout=timeout, interval=0.5, diagnose=self._diagnose)
+            groups = self.api("rules")["groups"]
+            if groups and all(_unix_seconds(g["lastEvaluation"]) > after + float(g["interval"]) for g in groups):
+                return groups
+            return None
+        return wait_for(f"every rule group evaluated after {after}", probe, timeout=timeout, interval=0.25,
+                        diagnose=self._diagnose)
+
+    def _with(self, diagnose: Optional[Callable[[], str]]) -> Callable[[], str]:
+        return self._diagnose if diagnose is None else (lambda: self._diagnose() + "\n" + diagnose())
 
     def _diagnose(self) -> str:
         try:
@@ -194,3 +232,13 @@ class Prometheus:
 
 class _Died(FatalError):
     """Prometheus exited while the harness waited for it."""
+
+
+def _unix_seconds(rfc3339: str) -> float:
+    """Prometheus's RFC 3339 time (nanoseconds, Z) as Unix seconds; the zero time gives a negative number."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", rfc3339)
+    if not m:
+        raise HarnessError(f"not an RFC 3339 time: {rfc3339!r}")
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    whole = datetime.fromisoformat(m.group(1) + zone).timestamp()
+    return whole + float("0." + (m.group(2) or "0"))
