@@ -455,37 +455,3 @@ class Agent:
                 self.proc.wait(timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-
-# ---------------------------------------------------------------- known agent bugs
-
-ADDRESS_FLUSH_BUG = (
-    "known agent bug (serve/daemon.rs): when an IPv4 address goes (NetworkManager re-activating or "
-    "deactivating a device), the kernel flushes the routes via gateways that address made reachable "
-    "and sends no RTM_DELROUTE; the daemon re-reads the table only when a link goes up or down, so "
-    "it keeps reporting the flushed route present until the next periodic resync (5 min)")
-
-
-def stale_present(s: Snapshot, route: Route) -> bool:
-    """The symptom of ADDRESS_FLUSH_BUG: /drift says present, the kernel has no such route."""
-    v = s.route(route.destination)
-    return v is not None and v["state"] == "present" and not route.in_kernel(s.kernel)
-
-
-def converge_or_known_bug(agent: Agent, what: str, check: Callable[[Snapshot], list[str]], route: Route,
-                          facts: dict, scenario: str, timeout: float = 10) -> Snapshot:
-    """`agent.converge`, except that the exact symptom of ADDRESS_FLUSH_BUG makes the
-    test xfail (with the evidence kept in the facts); any other failure fails."""
-    import pytest  # only the tests use this helper
-    try:
-        return agent.converge(what, check, timeout=timeout)
-    except AssertionError:
-        s = agent.snapshot()
-        if not stale_present(s, route):
-            raise
-        facts.setdefault("known_bugs", {})["ADDRESS_FLUSH_BUG"] = ADDRESS_FLUSH_BUG
-        facts.setdefault("known_bug_hits", []).append({
-            "bug": "ADDRESS_FLUSH_BUG", "scenario": scenario, "expected": f"state missing ({what})",
-            "agent_route": s.route(route.destination), "kernel_main_table": s.kernel,
-            "agent_log_tail": agent.log_tail(1500).splitlines()[-4:]})
-        pytest.xfail(f"known agent bug ADDRESS_FLUSH_BUG (agent.py): {route.destination} flushed from the kernel "
-                     "with ens5's address, no RTM_DELROUTE, /drift still says present")

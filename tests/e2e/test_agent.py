@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from agent import (NM_UNIT, REPO, SEED_ROUTE, SEED_UNIT, converge_or_known_bug, count_complaints,
-                   intent_complaints, last_configured_usec, route_complaints, source_complaints, unit_complaints)
+from agent import (NM_UNIT, REPO, SEED_ROUTE, SEED_UNIT, count_complaints, intent_complaints, last_configured_usec,
+                   route_complaints, source_complaints, unit_complaints)
 from common import run, wait_for
 from nodeops import (delete_route, ensure_network, ip_link, run_seed_unit, seed_route_installed_after_config,
                      since, stop_networkmanager, unit_summary, wait_kernel_route, wait_monotonic_past)
@@ -161,11 +161,9 @@ def reactivate_and_check(node, agent, facts, scenario: str, wait_before_usec: in
     else:
         words = ("declared with non-persistent nmcli device modify: lost when ens5 is re-activated",)
     facts[f"agent_{scenario}_expected_words"] = words[-1]
-    converge_or_known_bug(
-        agent, "route missing, reason non-persistent, unit still ok",
-        lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"non-persistent"}, words=words)
-        + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + count_complaints(s),
-        SEED_ROUTE, facts, scenario)
+    agent.converge("route missing, reason non-persistent, unit still ok",
+                   lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"non-persistent"}, words=words)
+                   + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + count_complaints(s), timeout=10)
 
 
 def test_reactivation_right_after_the_unit(seed_node, agent, facts):
