@@ -116,10 +116,14 @@ class Route:
         return {"family": "ipv4", "destination": self.destination, "gateway": self.gateway,
                 "device": self.device, "table": self.table}
 
+    def matching(self, kernel_routes: list[dict]) -> list[dict]:
+        """The entries of `ip -j route show` that are this route (destination, gateway, device)."""
+        return [r for r in kernel_routes if r.get("dst") == self.destination and r.get("gateway") == self.gateway
+                and r.get("dev") == self.device]
+
     def in_kernel(self, kernel_routes: list[dict]) -> bool:
         """True if `ip -j route show` lists this route (destination, gateway, device)."""
-        return any(r.get("dst") == self.destination and r.get("gateway") == self.gateway
-                   and r.get("dev") == self.device for r in kernel_routes)
+        return bool(self.matching(kernel_routes))
 
 
 SEED_ROUTE = Route("192.168.1.0/24", "172.18.0.1", "ens5")

@@ -170,9 +170,13 @@ class Node:
         state = cp.stdout.strip()
         return state if state in ("running", "degraded") else None
 
+    def ens5_connected(self) -> bool:
+        """NetworkManager reports ens5 connected."""
+        out = self.run("nmcli", "-t", "-f", "DEVICE,STATE", "device", check=False).stdout
+        return "ens5:connected" in out.splitlines()
+
     def _wait_network(self) -> None:
-        wait_for(f"NetworkManager in node {self.name} to report ens5 connected",
-                 lambda: "ens5:connected" in self.run("nmcli", "-t", "-f", "DEVICE,STATE", "device", check=False).stdout.splitlines(),
+        wait_for(f"NetworkManager in node {self.name} to report ens5 connected", self.ens5_connected,
                  timeout=self.network_timeout, interval=0.3,
                  diagnose=lambda: self.diagnostics("NetworkManager.service"))
 

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Optional
+from typing import Callable, Optional
 
-from agent import NM_UNIT, SEED_ROUTE, SEED_UNIT, Route, last_configured_usec
+from agent import (NM_UNIT, SEED_ROUTE, SEED_UNIT, Route, Snapshot, last_configured_usec, route_complaints,
+                   source_complaints, unit_complaints)
 from common import HarnessError, wait_for
 from ifaddr import monotonic_usec
-
-
-def ens5_connected(node) -> bool:
-    """NetworkManager reports ens5 connected."""
-    out = node.run("nmcli", "-t", "-f", "DEVICE,STATE", "device", check=False).stdout
-    return "ens5:connected" in out.splitlines()
 
 
 def ensure_network(node, timeout: float = 30) -> None:
@@ -27,12 +22,12 @@ def ensure_network(node, timeout: float = 30) -> None:
     node.run("ip", "link", "set", "ens5", "up")
     node.run("systemctl", "start", NM_UNIT)
     try:
-        wait_for("ens5 connected", lambda: ens5_connected(node), timeout=10, interval=0.3)
+        wait_for("ens5 connected", node.ens5_connected, timeout=10, interval=0.3)
         return
     except HarnessError:
         pass
     node.run("nmcli", "--wait", str(int(timeout)), "connection", "up", "ens5", check=False, timeout=timeout + 5)
-    wait_for(f"ens5 connected in node {node.name}", lambda: ens5_connected(node), timeout=timeout, interval=0.3,
+    wait_for(f"ens5 connected in node {node.name}", node.ens5_connected, timeout=timeout, interval=0.3,
              diagnose=lambda: node.diagnostics(NM_UNIT))
 
 
@@ -57,6 +52,20 @@ def run_seed_unit(node, expect_success: bool = True) -> dict:
                              f"(systemctl restart exit {cp.returncode}): {unit_summary(show)}\n"
                              f"{node.diagnostics(SEED_UNIT)}")
     return show
+
+
+def seed_route_fine(agent, node, what: str = "route present, units ok, every source up",
+                    also: Optional[Callable[[Snapshot], list[str]]] = None) -> Snapshot:
+    """The network up, the seed's unit run fine, its route in the kernel, and the agent
+    agreeing: route present without reasons, the unit and NetworkManager ok, every
+    source up (plus whatever `also` complains of). Returns the agent's snapshot."""
+    ensure_network(node)
+    run_seed_unit(node)
+    wait_kernel_route(node, SEED_ROUTE, present=True)
+    return agent.converge(what, lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set())
+                          + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + unit_complaints(s, NM_UNIT, "active", "ok")
+                          + source_complaints(s, machineconfig=True, netlink=True, systemd=True)
+                          + (also(s) if also else []))
 
 
 def unit_summary(show: dict) -> dict:
@@ -113,8 +122,3 @@ def nm_connections(node) -> list[str]:
 def since(t0: float) -> float:
     """Seconds since `t0` (time.monotonic), rounded for facts."""
     return round(time.monotonic() - t0, 3)
-
-
-def first(items, pred) -> Optional[object]:
-    """The first item satisfying `pred`, or None."""
-    return next((i for i in items if pred(i)), None)

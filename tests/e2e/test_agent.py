@@ -22,8 +22,9 @@ import yaml
 from agent import (NM_UNIT, REPO, SEED_ROUTE, SEED_UNIT, count_complaints, intent_complaints, last_configured_usec,
                    route_complaints, source_complaints, unit_complaints)
 from common import run, wait_for
-from nodeops import (delete_route, ensure_network, ip_link, run_seed_unit, seed_route_installed_after_config,
-                     since, stop_networkmanager, unit_summary, wait_kernel_route, wait_monotonic_past)
+from nodeops import (delete_route, ensure_network, ip_link, run_seed_unit, seed_route_fine,
+                     seed_route_installed_after_config, since, stop_networkmanager, unit_summary, wait_kernel_route,
+                     wait_monotonic_past)
 from prom import Prometheus
 
 SEED_NAME = "worker-custom-route-configuration"
@@ -36,15 +37,6 @@ def everything_agrees(s, **sources) -> list[str]:
     """Route, both units, sources and counts agree with the node (no scenario expectation)."""
     return (route_complaints(s, SEED_ROUTE) + unit_complaints(s, SEED_UNIT, "succeeded")
             + unit_complaints(s, NM_UNIT, "active") + source_complaints(s, **sources) + count_complaints(s))
-
-
-def route_back(agent, node) -> None:
-    """Preconditions of most scenarios: network up, the unit run fine, the route there, the agent agreeing."""
-    ensure_network(node)
-    run_seed_unit(node)
-    wait_kernel_route(node, SEED_ROUTE, present=True)
-    agent.converge("route present, unit ok", lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set())
-                   + unit_complaints(s, SEED_UNIT, "succeeded", "ok"))
 
 
 # ---------------------------------------------------------------- 0: run as the DaemonSet runs it
@@ -117,15 +109,8 @@ def test_networkmanager_stopped_unit_fails(seed_node, agent):
 # ---------------------------------------------------------------- 3: NetworkManager back, unit run again
 
 def test_networkmanager_started_unit_succeeds(seed_node, agent):
-    ensure_network(seed_node)
-    run_seed_unit(seed_node)
-    wait_kernel_route(seed_node, SEED_ROUTE, present=True)
-    s = agent.converge("route present, unit ok, NetworkManager ok, no drift",
-                       lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set())
-                       + unit_complaints(s, SEED_UNIT, "succeeded", "ok")
-                       + unit_complaints(s, NM_UNIT, "active", "ok")
-                       + source_complaints(s, machineconfig=True, netlink=True, systemd=True)
-                       + count_complaints(s) + no_drift(s))
+    s = seed_route_fine(agent, seed_node, "route present, unit ok, NetworkManager ok, no drift",
+                        also=lambda s: count_complaints(s) + no_drift(s))
     assert s.metrics.series("routewarden_route_drift_reason") == {}, agent.explain()
 
 
@@ -141,7 +126,7 @@ def no_drift(s) -> list[str]:
 def reactivate_and_check(node, agent, facts, scenario: str, wait_before_usec: int) -> None:
     """Run the unit, wait `wait_before_usec` after its exit, `nmcli connection up ens5`,
     then check the agent's non-persistent verdict against the kernel's stamps."""
-    route_back(agent, node)
+    seed_route_fine(agent, node)
     done = int(node.systemctl_show(SEED_UNIT)["ExecMainExitTimestampMonotonic"])
     if wait_before_usec:
         wait_monotonic_past(done + wait_before_usec, f"{wait_before_usec / 1e6} s after the unit's exit")
@@ -232,7 +217,7 @@ def route_alerts(prom) -> list[dict]:
 
 def test_prometheus_alerts_on_deleted_route(seed_node, agent, tmp_path, facts):
     rules = rules_for_test(tmp_path)
-    route_back(agent, seed_node)
+    seed_route_fine(agent, seed_node)
     with Prometheus(seed_node.netns, f"127.0.0.1:{agent.port}", rule_files=[rules], job="routewarden") as prom:
         prom.wait_query(f'routewarden_route_present{{destination="{SEED_ROUTE.destination}"}}',
                         lambda r: [x["value"][1] for x in r] == ["1"], "== 1 (scraped)")

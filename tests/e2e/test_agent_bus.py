@@ -13,33 +13,22 @@ import time
 
 from agent import (NM_UNIT, SEED_ROUTE, SEED_UNIT, count_complaints, route_complaints, source_complaints,
                    unit_complaints)
-from nodeops import delete_route, ensure_network, run_seed_unit, since, wait_kernel_route
+from nodeops import delete_route, seed_route_fine, since, wait_kernel_route
 
 BUS_UNITS = ("dbus.socket", "dbus.service")
 
 
-def route_and_unit_fine(agent, node) -> None:
-    ensure_network(node)
-    run_seed_unit(node)
-    wait_kernel_route(node, SEED_ROUTE, present=True)
-    agent.converge("route present, unit ok, systemd source up",
-                   lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set())
-                   + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + unit_complaints(s, NM_UNIT, "active", "ok")
-                   + source_complaints(s, machineconfig=True, netlink=True, systemd=True))
-
-
 def sample(agent) -> dict:
     """One look at both endpoints: the systemd source and the seed route on each."""
-    drift, metrics = agent.drift(), agent.metrics()
-    route = next(r for r in drift["routes"] if r["destination"] == SEED_ROUTE.destination)
-    return {"t": time.monotonic(), "systemd_up": metrics.value("routewarden_source_up", source="systemd"),
-            "systemd": drift["sources"]["systemd"], "route_present": metrics.value(
-                "routewarden_route_present", **SEED_ROUTE.labels), "route_state": route["state"],
-            "unit": next(u["state"] for u in drift["units"] if u["name"] == SEED_UNIT)}
+    s = agent.snapshot(units=())
+    return {"t": time.monotonic(), "systemd_up": s.metrics.value("routewarden_source_up", source="systemd"),
+            "systemd": s.drift["sources"]["systemd"], "route_present": s.metrics.value(
+                "routewarden_route_present", **SEED_ROUTE.labels), "route_state": s.route(SEED_ROUTE.destination)["state"],
+            "unit": s.unit(SEED_UNIT)["state"]}
 
 
 def test_bus_restart_source_drops_and_recovers(seed_node, agent, facts):
-    route_and_unit_fine(agent, seed_node)
+    seed_route_fine(agent, seed_node)
     samples = []
     restart = subprocess.Popen(seed_node.node_argv(["systemctl", "restart", "dbus.service"]), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -85,7 +74,7 @@ def unknown_units(s) -> list[str]:
 
 
 def test_bus_down_routes_still_watched(seed_node, agent, facts):
-    route_and_unit_fine(agent, seed_node)
+    seed_route_fine(agent, seed_node)
     try:
         seed_node.run("systemctl", "stop", *BUS_UNITS)
         t0 = time.monotonic()

@@ -23,7 +23,7 @@ from agent import (SEED_ROUTE, SEED_UNIT, Route, intent_complaints, route_compla
 from common import wait_for
 from conftest import SEED_MC
 from node import ENS5_KEYFILE, KEYFILE_PATH
-from nodeops import ens5_connected, nm_connections, wait_kernel_route
+from nodeops import nm_connections, wait_kernel_route
 
 KEYFILE_ROUTE = Route("10.42.0.0/16", "172.18.0.1", "ens5")
 KEYFILE = ENS5_KEYFILE.replace("address1=172.18.0.2/16\n",
@@ -92,7 +92,7 @@ def test_keyfile_route_checked_once_applied(seed_node, agent, facts):
     facts["agent_keyfile_route_before_applied"] = s.route(KEYFILE_ROUTE.destination)["reasons"]
     seed_node.run("nmcli", "connection", "reload")
     seed_node.run("nmcli", "--wait", "30", "connection", "up", "ens5", timeout=40)
-    wait_for("ens5 connected", lambda: ens5_connected(seed_node), timeout=30)
+    wait_for("ens5 connected", seed_node.ens5_connected, timeout=30)
     routes = wait_kernel_route(seed_node, KEYFILE_ROUTE, present=True)
     kernel = next(r for r in routes if r["dst"] == KEYFILE_ROUTE.destination)
     assert kernel.get("protocol") == "static" and kernel.get("metric") == 100, kernel

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent import (NM_UNIT, SEED_ROUTE, SEED_UNIT, Agent, route_complaints, source_complaints,
-                   unit_complaints)
-from nodeops import delete_route, ensure_network, run_seed_unit, wait_kernel_route
+from agent import NM_UNIT, SEED_ROUTE, Agent, route_complaints, unit_complaints
+from nodeops import delete_route, ensure_network, seed_route_fine
 
 NOBODY = 65534
 
@@ -26,13 +25,7 @@ def test_unprivileged_agent_reads_routes_units_and_signals(seed_node, facts):
         cap_eff = next(line for line in status.splitlines() if line.startswith("CapEff:"))
         assert uid_line.split()[1:] == [str(NOBODY)] * 4, uid_line
         assert int(cap_eff.split()[1], 16) == 0, cap_eff
-        ensure_network(seed_node)
-        run_seed_unit(seed_node)
-        wait_kernel_route(seed_node, SEED_ROUTE, present=True)
-        a.converge("unprivileged: route present, units ok, every source up",
-                   lambda s: route_complaints(s, SEED_ROUTE, present=True, codes=set())
-                   + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + unit_complaints(s, NM_UNIT, "active", "ok")
-                   + source_complaints(s, machineconfig=True, netlink=True, systemd=True))
+        seed_route_fine(a, seed_node, "unprivileged: route present, units ok, every source up")
         delete_route(seed_node, SEED_ROUTE)
         a.converge("unprivileged: a netlink event reaches the report",
                    lambda s: route_complaints(s, SEED_ROUTE, present=False))

@@ -11,16 +11,12 @@ from __future__ import annotations
 import json
 
 import mcd
+from agent import SEED_ROUTE, SEED_UNIT
 from common import run, wait_for
 from ifaddr import monotonic_usec
+from nodeops import unit_summary, wait_kernel_route
 
-UNIT = "nmcli-dev-modify.service"
-ROUTE = {"dst": "192.168.1.0/24", "gateway": "172.18.0.1", "dev": "ens5"}
-
-
-def seed_route(routes: list[dict]) -> list[dict]:
-    """The routes matching the seed's declaration (destination, gateway, device)."""
-    return [r for r in routes if all(r.get(k) == v for k, v in ROUTE.items())]
+UNIT = SEED_UNIT
 
 
 def succeeded(show: dict) -> bool:
@@ -34,24 +30,10 @@ def failed(show: dict) -> bool:
     return show["ActiveState"] == "failed" and show["Result"] == "exit-code"
 
 
-def unit_summary(show: dict) -> dict:
-    keys = ("ActiveState", "SubState", "Result", "ExecMainStatus", "ExecMainExitTimestampMonotonic", "UnitFileState")
-    return {k: show.get(k) for k in keys}
-
-
 def ensure_networkmanager(node) -> None:
     node.run("systemctl", "start", "NetworkManager.service")
-    wait_for("ens5 connected", lambda: "ens5:connected" in node.run("nmcli", "-t", "-f", "DEVICE,STATE", "device").stdout,
-             timeout=30, diagnose=lambda: node.diagnostics("NetworkManager.service"))
-
-
-def wait_route(node, present: bool, timeout: float = 15) -> list[dict]:
-    """Wait until the seed route is (not) in the node's main table; return that table."""
-    def probe():
-        routes = node.ip_routes()
-        return {"routes": routes} if bool(seed_route(routes)) == present else None
-    what = f"route {ROUTE} to be {'present' if present else 'absent'} in the node's main table"
-    return wait_for(what, probe, timeout=timeout, diagnose=lambda: node.diagnostics(UNIT))["routes"]
+    wait_for("ens5 connected", node.ens5_connected, timeout=30,
+             diagnose=lambda: node.diagnostics("NetworkManager.service"))
 
 
 def test_seed_config_applied_like_mcd(seed_node):
@@ -87,13 +69,13 @@ def test_boot_state_consistent_with_routes(seed_node, facts):
     show, routes = seed_node.boot["unit"], seed_node.boot["routes"]
     ok, bad = succeeded(show), failed(show)
     facts["boot_unit_state"] = unit_summary(show)
-    facts["boot_route_present"] = bool(seed_route(routes))
+    facts["boot_route_present"] = SEED_ROUTE.in_kernel(routes)
     facts["boot_race"] = ("unit failed at boot (raced NetworkManager)" if bad else
                           "unit succeeded at boot" if ok else "unit in another state")
     facts["boot_unit_journal"] = seed_node.boot["journal"].strip().splitlines()[-5:]
     assert ok or bad, f"unit neither succeeded nor failed after boot: {unit_summary(show)}"
-    assert bool(seed_route(routes)) == ok, (
-        f"route present={bool(seed_route(routes))} but unit {unit_summary(show)}; routes: {routes}")
+    assert SEED_ROUTE.in_kernel(routes) == ok, (
+        f"route present={SEED_ROUTE.in_kernel(routes)} but unit {unit_summary(show)}; routes: {routes}")
 
 
 def test_restart_with_networkmanager_adds_route(seed_node):
@@ -102,14 +84,14 @@ def test_restart_with_networkmanager_adds_route(seed_node):
     show = seed_node.systemctl_show(UNIT)
     assert succeeded(show), unit_summary(show)
     assert show["UnitFileState"] == "enabled"
-    route = wait_route(seed_node, present=True)
-    assert seed_route(route)[0].get("protocol") == "static", route
+    route = wait_kernel_route(seed_node, SEED_ROUTE, present=True)
+    assert SEED_ROUTE.matching(route)[0].get("protocol") == "static", route
 
 
 def test_connection_up_drops_runtime_route(seed_node, facts):
     ensure_networkmanager(seed_node)
     seed_node.run("systemctl", "restart", UNIT)
-    wait_route(seed_node, present=True)
+    wait_kernel_route(seed_node, SEED_ROUTE, present=True)
     exit_usec = int(seed_node.systemctl_show(UNIT)["ExecMainExitTimestampMonotonic"])
     before = seed_node.addresses("ens5")
     # Re-activate well after the unit ran (1 s, beyond the jiffies/CLOCK_MONOTONIC skew)
@@ -119,7 +101,7 @@ def test_connection_up_drops_runtime_route(seed_node, facts):
     t0 = monotonic_usec()
     seed_node.run("nmcli", "connection", "up", "ens5")
     t1 = monotonic_usec()
-    wait_route(seed_node, present=False)
+    wait_kernel_route(seed_node, SEED_ROUTE, present=False)
     after = wait_for("ens5 to have its address back", lambda: seed_node.addresses("ens5"), timeout=15,
                      diagnose=lambda: seed_node.diagnostics("NetworkManager.service"))
     show = seed_node.systemctl_show(UNIT)
@@ -146,7 +128,7 @@ def record_cstamp_facts(facts, before, after, exit_usec, t0, t1) -> None:
 def test_unit_fails_without_networkmanager(seed_node):
     ensure_networkmanager(seed_node)
     seed_node.run("nmcli", "connection", "up", "ens5")
-    wait_route(seed_node, present=False)
+    wait_kernel_route(seed_node, SEED_ROUTE, present=False)
     try:
         seed_node.run("systemctl", "stop", "NetworkManager.service")
         seed_node.wait_unit("NetworkManager.service", lambda s: s["ActiveState"] == "inactive", "stopped")
@@ -155,7 +137,7 @@ def test_unit_fails_without_networkmanager(seed_node):
         show = seed_node.systemctl_show(UNIT)
         assert failed(show), unit_summary(show)
         assert show["ExecMainStatus"] == "8", unit_summary(show)
-        assert seed_route(seed_node.ip_routes()) == []
+        assert not SEED_ROUTE.in_kernel(seed_node.ip_routes())
         assert "NetworkManager is not running" in seed_node.journal(UNIT, lines=5)
     finally:
         ensure_networkmanager(seed_node)
