@@ -21,7 +21,7 @@ import yaml
 
 from agent import (NM_UNIT, REPO, SEED_ROUTE, SEED_UNIT, count_complaints, intent_complaints, last_configured_usec,
                    route_complaints, source_complaints, unit_complaints)
-from common import run, wait_for
+from common import run
 from nodeops import (delete_route, ensure_network, ip_link, run_seed_unit, seed_route_fine,
                      seed_route_installed_after_config, since, stop_networkmanager, unit_summary, wait_kernel_route,
                      wait_monotonic_past)
@@ -220,35 +220,34 @@ def rules_for_test(tmp_path: Path) -> Path:
     return out
 
 
-def route_alerts(prom) -> list[dict]:
-    """RoutewardenRouteMissing alerts for the seed route."""
-    return [a for a in prom.alerts() if a["labels"].get("alertname") == "RoutewardenRouteMissing"
-            and a["labels"].get("destination") == SEED_ROUTE.destination]
+ALERT = "RoutewardenRouteMissing"
+SEED_ALERT_LABELS = {"destination": SEED_ROUTE.destination}
 
 
 def test_prometheus_alerts_on_deleted_route(seed_node, agent, tmp_path, facts):
     rules = rules_for_test(tmp_path)
     seed_route_fine(agent, seed_node)
     with Prometheus(seed_node.netns, f"127.0.0.1:{agent.port}", rule_files=[rules], job="routewarden") as prom:
-        prom.wait_query(f'routewarden_route_present{{destination="{SEED_ROUTE.destination}"}}',
-                        lambda r: [x["value"][1] for x in r] == ["1"], "== 1 (scraped)")
-        groups = {g["name"] for g in prom.api("rules")["groups"]}
-        assert groups == {"routewarden.drift", "routewarden.agent"}, groups
-        assert route_alerts(prom) == [], route_alerts(prom)
+        scraped = prom.wait_query(f'routewarden_route_present{{destination="{SEED_ROUTE.destination}"}}',
+                                  lambda r: [x["value"][1] for x in r] == ["1"], "== 1 (scraped)")
+        # No alert must mean the rules saw the route present, not that they never ran.
+        groups = prom.wait_rules_evaluated(after=float(scraped[0]["value"][0]))
+        assert {g["name"] for g in groups} == {"routewarden.drift", "routewarden.agent"}, groups
+        unhealthy = [(r["name"], r["health"], r.get("lastError")) for g in groups for r in g["rules"]
+                     if r["health"] != "ok"]
+        assert unhealthy == [], unhealthy
+        assert prom.matching_alerts(ALERT, labels=SEED_ALERT_LABELS) == [], prom.alerts()
         t0 = time.monotonic()
         delete_route(seed_node)
         s = agent.converge("route missing", lambda s: route_complaints(s, SEED_ROUTE, present=False))
         codes = s.route(SEED_ROUTE.destination)["reason_codes"]
-        alert = wait_for("RoutewardenRouteMissing pending or firing for the seed route",
-                         lambda: next((a for a in route_alerts(prom) if a["state"] in ("pending", "firing")), None),
-                         timeout=30, interval=0.25, diagnose=lambda: prom._diagnose() + "\n" + agent.explain())
+        alert = prom.wait_alert(ALERT, states=("pending", "firing"), labels=SEED_ALERT_LABELS, interval=0.25,
+                                diagnose=agent.explain)
         facts["alert_pending_or_firing_after_s"] = since(t0)
-        want = {"alertname": "RoutewardenRouteMissing", "severity": "warning", "job": "routewarden",
+        want = {"alertname": ALERT, "severity": "warning", "job": "routewarden",
                 "instance": f"127.0.0.1:{agent.port}", **SEED_ROUTE.labels}
         assert alert["labels"] == want, f"alert labels {alert['labels']}, expected {want}\n{agent.explain()}"
-        firing = wait_for("RoutewardenRouteMissing firing", lambda: next(
-            (a for a in route_alerts(prom) if a["state"] == "firing"), None), timeout=30, interval=0.25,
-            diagnose=prom._diagnose)
+        firing = prom.wait_alert(ALERT, labels=SEED_ALERT_LABELS, interval=0.25)
         facts["alert_firing_after_s"] = since(t0)
         description = firing["annotations"]["description"]
         for text in (f"route {SEED_ROUTE.destination} via {SEED_ROUTE.gateway} dev {SEED_ROUTE.device} table 254",
@@ -256,8 +255,7 @@ def test_prometheus_alerts_on_deleted_route(seed_node, agent, tmp_path, facts):
             assert text in description, f"{text!r} not in the alert's description: {description!r}"
         run_seed_unit(seed_node)
         wait_kernel_route(seed_node, SEED_ROUTE, present=True)
-        wait_for("RoutewardenRouteMissing resolved", lambda: route_alerts(prom) == [], timeout=30, interval=0.25,
-                 diagnose=prom._diagnose)
+        prom.wait_alert_resolved(ALERT, labels=SEED_ALERT_LABELS, interval=0.25)
 
 
 # ---------------------------------------------------------------- 0: ended by PID
