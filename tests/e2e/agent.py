@@ -14,7 +14,7 @@ and with the node's truth (`systemctl show`, the kernel's routes and addresses),
 and a failure shows the agent's /drift, its log and the node's state:
 
     with Agent.start(node) as agent:
-        snap = agent.converge(node, "route missing, unit failed",
+        snap = agent.converge("route missing, unit failed",
                               lambda s: route_complaints(s, SEED_ROUTE, present=False,
                                                          codes={"unit-failed"}))
 """
@@ -287,8 +287,7 @@ class AgentDied(FatalError):
 class Agent:
     """One `routewarden serve` for one node; a context manager that ends it by PID."""
 
-    def __init__(self, node, port: int = PORT, extra_args: tuple[str, ...] = (), *,
-                 uid: Optional[int] = None):
+    def __init__(self, node, port: int = PORT, *, uid: Optional[int] = None):
         """`uid`: run as that user with every capability dropped (setpriv), as the
         DaemonSet's non-root, capability-less container does. A non-root process may
         not enter /proc/PID1/root, so it then runs in the node's mount namespace
@@ -307,9 +306,8 @@ class Agent:
             head = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
                     "--bounding-set=-all", inside, "serve", "--host-root", "/",
                     "--dbus-address", "unix:path=/run/dbus/system_bus_socket"]
-        self.argv = [*head, "--listen", f"127.0.0.1:{port}", "--node-name", node.name, *extra_args]
+        self.argv = [*head, "--listen", f"127.0.0.1:{port}", "--node-name", node.name]
         self.proc: Optional[subprocess.Popen] = None
-        self.started_at: Optional[float] = None
 
     @classmethod
     def start(cls, node, **kwargs) -> "Agent":
@@ -335,7 +333,6 @@ class Agent:
                 argv = ["nsenter", "-t", str(self.node.pid1), "-m", "-n", "--", *self.argv]
                 self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                              env=env, start_new_session=True)
-        self.started_at = time.monotonic()
 
     def _ready(self) -> bool:
         self.check_alive()
@@ -450,12 +447,14 @@ class Agent:
 
     def stop(self) -> None:
         """End the agent by PID (SIGTERM, SIGKILL after 5 s) and remove its directory."""
+        self.terminate(timeout=5)
         if self.running():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            self.proc.kill()
+            self.proc.wait(timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def assert_stops_on_sigterm(self, within: float = 1.0) -> None:
+        """SIGTERM by PID: the agent must exit 0 within `within` seconds."""
+        rc, seconds = self.terminate(timeout=within)
+        assert rc == 0 and seconds < within, \
+            f"SIGTERM: exit {rc} after {seconds:.3f}s (want 0 within {within} s)\n{self.log_tail()}"

@@ -11,7 +11,6 @@ them with each other and with the node (`systemctl show`, the kernel's table).
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 import time
@@ -209,8 +208,7 @@ def rules_for_test(tmp_path: Path) -> Path:
     """
     extracted = tmp_path / "rules-extracted.yaml"
     run([sys.executable, EXTRACT_RULES, PROMETHEUS_RULE, extracted])
-    spec = yaml.safe_load(extracted.read_text())
-    shortened = copy.deepcopy(spec)
+    shortened = yaml.safe_load(extracted.read_text())
     for group in shortened["groups"]:
         for rule in group["rules"]:
             if "for" in rule:
@@ -261,5 +259,5 @@ def test_prometheus_alerts_on_deleted_route(seed_node, agent, tmp_path, facts):
 # ---------------------------------------------------------------- 0: ended by PID
 
 def test_agent_stops_on_sigterm(agent):
-    rc, seconds = agent.terminate(timeout=1.0)
-    assert rc == 0 and seconds < 1.0, f"SIGTERM: exit {rc} after {seconds:.3f}s (want 0 within 1 s)\n{agent.log_tail()}"
+    """After every scenario above, the agent ends cleanly on SIGTERM."""
+    agent.assert_stops_on_sigterm()

@@ -103,6 +103,6 @@ def test_bus_down_routes_still_watched(seed_node, agent, facts):
 
 
 def test_agent_stops_on_sigterm(agent):
-    rc, seconds = agent.terminate(timeout=1.0)
-    assert rc == 0 and seconds < 1.0, f"SIGTERM: exit {rc} after {seconds:.3f}s (want 0 within 1 s)\n{agent.log_tail()}"
+    """After losing and regaining the bus twice, this module's agent still ends cleanly on SIGTERM."""
+    agent.assert_stops_on_sigterm()
 

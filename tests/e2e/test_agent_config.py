@@ -14,7 +14,6 @@ route appears once applied).
 
 from __future__ import annotations
 
-import copy
 import urllib.parse
 
 import mcd
@@ -33,7 +32,7 @@ assert KEYFILE != ENS5_KEYFILE
 
 def keyfile_config(name: str, mode: int) -> dict:
     """The seed's MachineConfig plus the ens5 keyfile with KEYFILE_ROUTE, with `mode`."""
-    mc = copy.deepcopy(mcd.load(SEED_MC))
+    mc = mcd.load(SEED_MC)
     mc["metadata"]["name"] = name
     mc["spec"]["config"]["storage"] = {"files": [{
         "path": KEYFILE_PATH, "mode": mode, "overwrite": True,
@@ -104,5 +103,5 @@ def test_keyfile_route_checked_once_applied(seed_node, agent, facts):
 
 
 def test_agent_stops_on_sigterm(agent):
-    rc, seconds = agent.terminate(timeout=1.0)
-    assert rc == 0 and seconds < 1.0, f"SIGTERM: exit {rc} after {seconds:.3f}s (want 0 within 1 s)\n{agent.log_tail()}"
+    """After the two rollouts, this module's agent still ends cleanly on SIGTERM."""
+    agent.assert_stops_on_sigterm()
