@@ -21,6 +21,7 @@ and a failure shows the agent's /drift, its log and the node's state:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -42,23 +43,33 @@ PORT = 9810
 SEED_UNIT = "nmcli-dev-modify.service"
 NM_UNIT = "NetworkManager.service"
 TMP_ROOT = Path("/tmp")
+# Where the unprivileged agent's copy of the binary goes in the node: named
+# routewarden, so the startup sweep (sweep.py) recognises it as an agent.
+NODE_BINARY = "/usr/local/bin/routewarden"
 UNIT_STATES = ("active", "activating", "deactivating", "inactive", "failed", "reloading")
 
 
 # ---------------------------------------------------------------- the binary
 
 def agent_binary() -> Path:
-    """$ROUTEWARDEN_BIN, else the worktree's target/debug/routewarden (built if missing)."""
+    """$ROUTEWARDEN_BIN as given (tests/run.sh builds it and sets it), else the worktree's
+    binary after `cargo build` (a no-op when up to date), so a stale binary is never tested."""
     env = os.environ.get("ROUTEWARDEN_BIN")
     if env:
         path = Path(env)
         if not path.is_absolute() or not os.access(path, os.X_OK):
             raise HarnessError(f"ROUTEWARDEN_BIN={env!r} is not an absolute path to an executable")
         return path
-    path = REPO / "target" / "debug" / "routewarden"
-    if not os.access(path, os.X_OK):
-        run(["cargo", "build", "--locked"], timeout=1800, env=dict(os.environ, CARGO_TERM_COLOR="never"))
-    return path
+    return _worktree_binary()
+
+
+@functools.cache
+def _worktree_binary() -> Path:
+    """`cargo build` once per session; the debug binary in the (possibly relocated) target dir."""
+    run(["cargo", "build", "--quiet", "--locked", "--manifest-path", REPO / "Cargo.toml"], timeout=1800,
+        env=dict(os.environ, CARGO_TERM_COLOR="never"))
+    # A relative CARGO_TARGET_DIR is relative to the working directory, as for cargo.
+    return Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target").resolve() / "debug" / "routewarden"
 
 
 # ---------------------------------------------------------------- /metrics, parsed
@@ -301,10 +312,9 @@ class Agent:
         if uid is None:
             head = [str(self.binary), "serve", "--host-root", str(node.root), "--dbus-address", node.bus_address]
         else:
-            inside = "/usr/local/bin/routewarden-under-test"
-            shutil.copy2(self.binary, f"{node.rootfs_dir}{inside}")
+            shutil.copy2(self.binary, f"{node.rootfs_dir}{NODE_BINARY}")
             head = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-                    "--bounding-set=-all", inside, "serve", "--host-root", "/",
+                    "--bounding-set=-all", NODE_BINARY, "serve", "--host-root", "/",
                     "--dbus-address", "unix:path=/run/dbus/system_bus_socket"]
         self.argv = [*head, "--listen", f"127.0.0.1:{port}", "--node-name", node.name]
         self.proc: Optional[subprocess.Popen] = None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import ifaddr
 import sweep
+from agent import NODE_BINARY
 from common import PREFIX, owner_alive, owner_pid, run, unique_name
 from netns import NetNS
 
@@ -72,16 +73,19 @@ def test_address_dump_in_a_namespace_matches_ip(facts):
 
 
 def test_sweep_ends_agents_of_dead_runs():
-    """An agent names its node with --node-name: one left by a dead run is ended, a live run's is kept."""
-    dead, live = f"{PREFIX}-{dead_pid():x}-0", unique_name()
-    # A stand-in with argv[0] "routewarden" and the agent's arguments.
-    procs = {name: subprocess.Popen(["routewarden", "-c", "import time; time.sleep(60)", "serve", "--node-name", name],
+    """An agent names its node with --node-name: one left by a dead run is ended (run from
+    the host, or as the unprivileged copy inside a node), a live run's is kept."""
+    pid = dead_pid()
+    dead, dead_copy, live = f"{PREFIX}-{pid:x}-0", f"{PREFIX}-{pid:x}-1", unique_name()
+    # Stand-ins with the agents' argv[0] and arguments.
+    procs = {name: subprocess.Popen([argv0, "-c", "import time; time.sleep(60)", "serve", "--node-name", name],
                                     executable=sys.executable, stdin=subprocess.DEVNULL)
-             for name in (dead, live)}
+             for name, argv0 in ((dead, "routewarden"), (dead_copy, NODE_BINARY), (live, "routewarden"))}
     try:
         removed = sweep.kill_leftovers()
-        assert any(f"routewarden of {dead}" in r for r in removed), removed
-        assert procs[dead].wait(timeout=10) == -9
+        for name in (dead, dead_copy):
+            assert any(f"routewarden of {name}" in r for r in removed), removed
+            assert procs[name].wait(timeout=10) == -9
         assert procs[live].poll() is None, "a live run's agent must survive the sweep"
     finally:
         for p in procs.values():
