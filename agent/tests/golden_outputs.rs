@@ -58,12 +58,10 @@ fn status(name: &str, active: &str, sub: &str, result: &str, code: i32, st: i32)
 }
 
 fn links() -> Vec<Link> {
-    let link = |index, name: &str, up| Link {
-        index,
-        name: IfName::new(name).expect("name"),
-        up,
-        carrier: up,
-        last_configured_usec: Some(2_000_000),
+    let link = |index, name: &str, up| {
+        let mut l = Link::new(index, IfName::new(name).expect("name"), up, up);
+        l.last_configured_usec = Some(2_000_000);
+        l
     };
     vec![link(1, "lo", true), link(2, "ens5", true), link(3, "ens6", false)]
 }

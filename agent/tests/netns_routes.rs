@@ -179,6 +179,39 @@ fn links_report_state_and_when_an_address_was_last_added() {
     );
 }
 
+#[test]
+fn links_report_their_subnets_master_and_kind() {
+    let (ns, ens5, _) = node();
+    ns.ip("link add br0 type bridge");
+    ns.ip("link set br0 up");
+    ns.ip("addr add 10.9.0.1/24 dev br0");
+    ns.ip("addr add fd00:9::1/64 dev br0 nodad");
+    ns.ip("link add ens7 type veth peer name ens7p");
+    ns.ip("link set ens7 master br0");
+    let links = ns.block_on(|| async { dump_links().await }).expect("dump links");
+    let get = |name: &str| {
+        links
+            .iter()
+            .find(|l| l.name.as_str() == name)
+            .cloned()
+            .expect("link listed")
+    };
+    let (br0, ens7, e) = (get("br0"), get("ens7"), get("ens5"));
+    assert_eq!(br0.kind.as_deref(), Some("bridge"), "{br0:?}");
+    assert_eq!(ens7.kind.as_deref(), Some("veth"), "{ens7:?}");
+    assert_eq!(ens7.master, Some(br0.index), "ens7 is a port of br0");
+    assert_eq!((e.index, e.master), (ens5, None));
+    let nets: Vec<String> = br0.addresses.iter().map(|a| a.to_string()).collect();
+    assert!(
+        nets.contains(&"10.9.0.1/24".to_owned()) && nets.contains(&"fd00:9::1/64".to_owned()),
+        "{nets:?}"
+    );
+    assert!(br0.reaches(&"10.9.0.200".parse().expect("ip")));
+    assert!(!br0.reaches(&"10.9.1.1".parse().expect("ip")));
+    assert!(e.reaches(&"172.18.0.1".parse().expect("ip")), "{e:?}");
+    assert!(ens7.addresses.is_empty(), "a port holds no address: {ens7:?}");
+}
+
 /// Microseconds since boot, from /proc/uptime.
 fn uptime_usec() -> u64 {
     let text = std::fs::read_to_string("/proc/uptime").expect("read /proc/uptime");

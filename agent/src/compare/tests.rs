@@ -24,13 +24,9 @@ fn route(dest: &str, gw: Option<&str>, ifindex: u32, metric: Option<u32>) -> Obs
 }
 
 fn link(index: u32, name: &str, up: bool, configured: Option<u64>) -> Link {
-    Link {
-        index,
-        name: IfName::new(name).expect("name"),
-        up,
-        carrier: up,
-        last_configured_usec: configured,
-    }
+    let mut l = Link::new(index, IfName::new(name).expect("name"), up, up);
+    l.last_configured_usec = configured;
+    l
 }
 
 fn status(name: &str, active: &str, result: &str, code: i32, st: i32, exit_usec: u64) -> UnitStatus {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde::{Serialize, Serializer};
 
 use super::{IfName, RouteKey, UnitName};
@@ -91,6 +92,36 @@ pub struct Link {
     /// When an address was last added to it, in microseconds of CLOCK_MONOTONIC
     /// (from IFA_CACHEINFO), when it has any: tells when it was last configured.
     pub last_configured_usec: Option<u64>,
+    /// The index of the device it is enslaved to (IFLA_MASTER: a bridge, a bond,
+    /// `ovs-system`), when it is a port.
+    pub master: Option<u32>,
+    /// The link kind (IFLA_INFO_KIND: `veth`, `bridge`, `bond`, `openvswitch`...),
+    /// when the kernel names one.
+    pub kind: Option<String>,
+    /// Its IPv4 and IPv6 addresses with their prefix lengths (host bits kept):
+    /// the subnets it is connected to.
+    pub addresses: Vec<IpNet>,
+}
+
+impl Link {
+    /// A link with nothing known but its index, name and state.
+    pub fn new(index: u32, name: IfName, up: bool, carrier: bool) -> Link {
+        Link {
+            index,
+            name,
+            up,
+            carrier,
+            last_configured_usec: None,
+            master: None,
+            kind: None,
+            addresses: Vec::new(),
+        }
+    }
+
+    /// True when `gateway` is on one of its connected subnets.
+    pub fn reaches(&self, gateway: &IpAddr) -> bool {
+        self.addresses.iter().any(|a| a.contains(gateway))
+    }
 }
 
 /// `ActiveState` of a systemd unit.

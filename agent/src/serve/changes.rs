@@ -81,13 +81,7 @@ mod tests {
     use crate::model::IfName;
 
     fn link(index: u32, up: bool) -> Link {
-        Link {
-            index,
-            name: IfName::new(&format!("eth{index}")).expect("name"),
-            up,
-            carrier: up,
-            last_configured_usec: None,
-        }
+        Link::new(index, IfName::new(&format!("eth{index}")).expect("name"), up, up)
     }
 
     #[test]
