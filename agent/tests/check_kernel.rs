@@ -1,6 +1,7 @@
 //! `routewarden check` against the real kernel in a namespace the test makes:
 //! present, missing, mismatched, other tables, multipath, IPv6, a route found on
-//! another device, link down. Run as root.
+//! another device or on the bridge its device became a port of, link down. Run
+//! as root.
 
 mod support;
 
@@ -103,15 +104,47 @@ fn states_tables_multipath_ipv6_moved_device() {
     let v6 = verdict(&r, "fd00:1::/64", 254);
     assert_eq!(v6["state"], "present");
     assert_eq!(v6["family"], "ipv6");
-    let moved = verdict(&r, "10.7.0.0/24", 254);
-    assert_eq!(moved["state"], "present", "the device is a soft field");
-    assert_eq!(moved["observed"][0]["device"], "br-ex");
+    let elsewhere = verdict(&r, "10.7.0.0/24", 254);
     assert_eq!(
-        verdict(&r, "10.8.0.0/24", 254)["state"],
-        "missing",
-        "only unicast routes count"
+        elsewhere["state"], "mismatched",
+        "another device is another route: ens5 is no port of br-ex"
     );
+    assert_eq!(elsewhere["observed"][0]["device"], "br-ex");
+    let black = verdict(&r, "10.8.0.0/24", 254);
+    assert_eq!(
+        black["state"], "mismatched",
+        "a blackhole is not the unicast route"
+    );
+    assert_eq!(black["observed"][0]["type"], "blackhole");
     assert_eq!(verdict(&r, "10.1.0.0/24", 300)["state"], "missing");
+}
+
+#[test]
+fn a_port_s_route_on_its_bridge_is_present() {
+    let ns = NetNs::new();
+    ns.ip("link add br0 type bridge");
+    ns.ip("link set br0 up");
+    ns.veth("ens7", "ens7p", &[]);
+    ns.ip("link set ens7 master br0");
+    ns.ip("addr add 10.30.0.2/16 dev br0");
+    ns.ip("route add 10.31.0.0/24 via 10.30.0.1 dev br0");
+    ns.ip("route add 10.32.0.0/24 via 172.18.0.1 dev ens5");
+    let mc = machineconfig(&[
+        "route add 10.31.0.0/24 via 10.30.0.1 dev ens7",
+        "route add 10.32.0.0/24 via 172.18.0.1 dev ens6",
+    ]);
+    let (_, r) = check(&ns, &mc);
+    let bridged = verdict(&r, "10.31.0.0/24", 254);
+    assert_eq!(bridged["state"], "present", "{bridged}");
+    assert_eq!(bridged["observed"][0]["device"], "br0");
+    let other = verdict(&r, "10.32.0.0/24", 254);
+    assert_eq!(other["state"], "mismatched", "{other}");
+    assert!(
+        other["reason_codes"]
+            .as_array()
+            .is_some_and(|c| c.contains(&"device-missing".into())),
+        "{other}"
+    );
 }
 
 #[test]

@@ -67,15 +67,16 @@ fn links() -> Vec<Link> {
 }
 
 fn route(table: u32, dest: &str, gw: &str, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
-    ObservedRoute {
-        key: RouteKey::new(table, dest.parse().expect("net")),
-        next_hops: vec![NextHop {
-            gateway: Some(gw.parse().expect("ip")),
-            ifindex: Some(ifindex),
-        }],
+    let hop = NextHop {
+        gateway: Some(gw.parse().expect("ip")),
+        ifindex: Some(ifindex),
+    };
+    ObservedRoute::unicast(
+        RouteKey::new(table, dest.parse().expect("net")),
+        vec![hop],
         metric,
-        protocol: Protocol(4),
-    }
+        Protocol(4),
+    )
 }
 
 fn sources() -> Sources {

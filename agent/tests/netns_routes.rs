@@ -245,7 +245,9 @@ fn watcher_sees_route_link_and_address_changes() {
         let mut w = Watcher::new().expect("watcher");
         ns.ip("route add 10.50.0.0/24 via 172.18.0.1 dev ens5 metric 30");
         let added = expect(&mut w, "RouteAdded", |e| match e {
-            Event::RouteAdded { route, replace } if route.key == wanted => Some((route.clone(), *replace)),
+            Event::RouteAdded { route, replace, .. } if route.key == wanted => {
+                Some((route.clone(), *replace))
+            }
             _ => None,
         })
         .await;
@@ -254,7 +256,9 @@ fn watcher_sees_route_link_and_address_changes() {
 
         ns.ip("route replace 10.50.0.0/24 via 172.19.0.1 dev ens6 metric 30");
         let replaced = expect(&mut w, "replacing RouteAdded", |e| match e {
-            Event::RouteAdded { route, replace: true } if route.key == wanted => Some(route.clone()),
+            Event::RouteAdded {
+                route, replace: true, ..
+            } if route.key == wanted => Some(route.clone()),
             _ => None,
         })
         .await;

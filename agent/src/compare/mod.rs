@@ -6,6 +6,7 @@
 //! lookups go through [`RouteIndex`], so an evaluation costs O(expected routes x
 //! log(observed matches)), never a walk of the kernel table.
 
+mod matching;
 mod reasons;
 #[cfg(test)]
 mod tests;
@@ -14,11 +15,14 @@ mod units;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::model::{
-    Diagnostic, ExpectedRoute, IfName, Intent, Link, ObservedRoute, Protocol, RouteKey, UnitName, UnitStatus,
+    Diagnostic, ExpectedRoute, IfName, Intent, Link, ObservedRoute, Protocol, RouteKey, RouteType, UnitName,
+    UnitStatus,
 };
+use matching::Found;
 
 pub use reasons::{Reason, ReasonKind, Reasons};
 pub use units::{UnitState, UnitVerdict};
@@ -111,18 +115,61 @@ impl RouteState {
 }
 
 /// One next hop of a kernel route, as shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct ObservedHop {
+    /// The route's type (`unicast`, `blackhole`...).
+    #[serde(rename = "type")]
+    pub kind: RouteType,
+    /// Metric.
+    pub metric: Option<u32>,
+    /// The route's TOS selector (IPv4), when it has one.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tos: u8,
+    /// The route's source prefix selector (IPv6 `from`), when it has one.
+    #[serde(rename = "from", skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpNet>,
     /// Gateway.
     pub gateway: Option<IpAddr>,
     /// Device name (or `if<N>` when the index has no known name).
     pub device: Option<String>,
-    /// Metric.
-    pub metric: Option<u32>,
     /// Table.
     pub table: u32,
     /// Protocol.
     pub protocol: Protocol,
+    /// The next-hop object the route uses, when it uses one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nhid: Option<u32>,
+}
+
+impl ObservedHop {
+    /// `blackhole tos 0x10 from P via G dev D metric M`, as `ip route` shows it.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.kind != RouteType::Unicast {
+            parts.push(self.kind.to_string());
+        }
+        if self.tos != 0 {
+            parts.push(format!("tos {:#04x}", self.tos));
+        }
+        if let Some(from) = self.source {
+            parts.push(format!("from {from}"));
+        }
+        if let Some(id) = self.nhid {
+            parts.push(format!("nhid {id}"));
+        }
+        if let Some(gw) = self.gateway {
+            parts.push(format!("via {gw}"));
+        }
+        if let Some(dev) = &self.device {
+            parts.push(format!("dev {dev}"));
+        }
+        parts.push(format!("metric {}", self.metric.unwrap_or(0)));
+        parts.join(" ")
+    }
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 /// The verdict on one expected route.
@@ -225,17 +272,21 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
 
 fn route_verdict(expected: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> RouteVerdict {
     let candidates = seen.routes.get(&expected.key());
-    let state = if candidates.iter().any(|c| matches(expected, c)) {
-        RouteState::Present
-    } else if candidates.is_empty() {
-        RouteState::Missing
-    } else {
-        RouteState::Mismatched
+    let found = matching::find(expected, candidates, seen.links);
+    let state = match found {
+        Found::Carries => RouteState::Present,
+        Found::NoMatch if candidates.is_empty() => RouteState::Missing,
+        Found::NoMatch | Found::Shadowed(_) => RouteState::Mismatched,
     };
-    let observed: Vec<ObservedHop> = candidates.iter().flat_map(|c| hops(c, seen.links)).collect();
-    let reasons = match state {
-        RouteState::Present => Vec::new(),
-        _ => reasons::explain(expected, state, &observed, seen, units),
+    let mut observed: Vec<ObservedHop> = candidates.iter().flat_map(|c| hops(c, seen.links)).collect();
+    observed.sort();
+    let reasons = match found {
+        Found::Carries => Vec::new(),
+        Found::Shadowed(by) => {
+            let shadow = hops(by, seen.links).swap_remove(0);
+            reasons::explain(expected, state, &observed, Some(&shadow), seen, units)
+        }
+        Found::NoMatch => reasons::explain(expected, state, &observed, None, seen, units),
     };
     RouteVerdict {
         expected: expected.clone(),
@@ -245,24 +296,19 @@ fn route_verdict(expected: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerd
     }
 }
 
-/// Same gateway (any next hop) and metric, where the intent names them. The kernel
-/// omits RTA_PRIORITY for metric 0.
-fn matches(expected: &ExpectedRoute, c: &ObservedRoute) -> bool {
-    let gateway_ok = match expected.gateway {
-        None => true,
-        Some(gw) => c.next_hops.iter().any(|h| h.gateway == Some(gw)),
-    };
-    let metric_ok = expected.metric.is_none_or(|m| c.metric.unwrap_or(0) == m);
-    gateway_ok && metric_ok
-}
-
+/// The route's hops as shown (one, without gateway or device, for a route that
+/// has none).
 fn hops(route: &ObservedRoute, links: Option<&[Link]>) -> Vec<ObservedHop> {
     let hop = |gateway, ifindex: Option<u32>| ObservedHop {
+        kind: route.kind,
+        metric: route.metric,
+        tos: route.tos,
+        source: route.source,
         gateway,
         device: ifindex.map(|i| link_name(links, i)),
-        metric: route.metric,
         table: route.key.table,
         protocol: route.protocol,
+        nhid: route.nhid,
     };
     if route.next_hops.is_empty() {
         return vec![hop(None, None)];

@@ -107,12 +107,15 @@ pub fn explain(
     r: &ExpectedRoute,
     state: RouteState,
     observed: &[ObservedHop],
+    shadowed_by: Option<&ObservedHop>,
     seen: Observed<'_>,
     units: &[UnitVerdict],
 ) -> Vec<Reason> {
     let mut out = Vec::new();
-    if state == RouteState::Mismatched {
-        out.push(different_route(observed));
+    match shadowed_by {
+        Some(by) => out.push(shadowed(by)),
+        None if state == RouteState::Mismatched => out.push(different_route(observed)),
+        None => {}
     }
     let asked = !matches!(seen.units, super::UnitsSeen::Skipped);
     if let Some(name) = r.source.unit.as_ref().filter(|_| asked) {
@@ -135,21 +138,22 @@ pub fn explain(
 }
 
 fn different_route(observed: &[ObservedHop]) -> Reason {
-    let found: Vec<String> = observed
-        .iter()
-        .map(|h| {
-            let via = h.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-            let dev = h.device.as_ref().map(|d| format!(" dev {d}")).unwrap_or_default();
-            format!("{via}{dev} metric {}", h.metric.unwrap_or(0))
-                .trim()
-                .to_owned()
-        })
-        .collect();
+    let found: Vec<String> = observed.iter().map(ObservedHop::describe).collect();
     reason(
         ReasonKind::DifferentRoute,
         format!(
-            "a route to this destination is in the table with another gateway or metric: {}",
+            "a route to this destination is in the table, but not this one (another type, gateway, device, metric or selector): {}",
             found.join("; ")
+        ),
+    )
+}
+
+fn shadowed(by: &ObservedHop) -> Reason {
+    reason(
+        ReasonKind::DifferentRoute,
+        format!(
+            "the route is in the table, but a route that drops its traffic comes first: {}",
+            by.describe()
         ),
     )
 }

@@ -12,15 +12,16 @@ fn seed() -> Intent {
 }
 
 fn route(dest: &str, gw: Option<&str>, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
-    ObservedRoute {
-        key: RouteKey::new(254, dest.parse().expect("net")),
-        next_hops: vec![NextHop {
-            gateway: gw.map(|g| g.parse().expect("ip")),
-            ifindex: Some(ifindex),
-        }],
+    let hop = NextHop {
+        gateway: gw.map(|g| g.parse().expect("ip")),
+        ifindex: Some(ifindex),
+    };
+    ObservedRoute::unicast(
+        RouteKey::new(254, dest.parse().expect("net")),
+        vec![hop],
         metric,
-        protocol: Protocol(4),
-    }
+        Protocol(4),
+    )
 }
 
 fn link(index: u32, name: &str, up: bool, configured: Option<u64>) -> Link {
@@ -183,13 +184,28 @@ fn other_gateway_is_mismatched() {
 
 #[test]
 fn device_moved_to_br_ex_is_present_and_shown() {
-    let r = run(
-        vec![route("192.168.1.0/24", Some("172.18.0.1"), 7, Some(48))],
-        vec![link(ENS5, "ens5", true, Some(1)), link(7, "br-ex", true, Some(1))],
-        healthy_units(),
-    );
+    // OVN-Kubernetes: ens5 became a port of ovs-system, br-ex holds its address.
+    let mut ens5 = link(ENS5, "ens5", true, Some(1));
+    ens5.master = Some(6);
+    let mut ovs = link(6, "ovs-system", false, None);
+    ovs.kind = Some("openvswitch".into());
+    let mut br_ex = link(7, "br-ex", true, Some(1));
+    br_ex.kind = Some("openvswitch".into());
+    br_ex.addresses = vec!["172.18.0.2/16".parse().expect("net")];
+    let moved = || vec![route("192.168.1.0/24", Some("172.18.0.1"), 7, Some(48))];
+    let r = run(moved(), vec![ens5, ovs, br_ex.clone()], healthy_units());
     assert_eq!(r.routes[0].state, RouteState::Present);
     assert_eq!(r.routes[0].observed[0].device.as_deref(), Some("br-ex"));
+    let r = run(
+        moved(),
+        vec![link(ENS5, "ens5", true, Some(1)), br_ex],
+        healthy_units(),
+    );
+    assert_eq!(
+        r.routes[0].state,
+        RouteState::Mismatched,
+        "ens5 is no port: br-ex is another device"
+    );
 }
 
 #[test]

@@ -8,14 +8,23 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::model::{
-    ExpectedRoute, Family, IfName, Manager, Source, Traits, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
+    ExpectedRoute, Family, IfName, Manager, RouteType, Source, Traits, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
 };
+
+/// The metric the kernel gives an IPv6 route declared with metric 0 (or none).
+pub const IPV6_DEFAULT_METRIC: u32 = 1024;
 
 /// A route as a declaration states it, before its source is attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteSpec {
     /// Destination, host bits cleared.
     pub destination: IpNet,
+    /// Type (unicast unless declared otherwise).
+    pub kind: RouteType,
+    /// TOS selector (IPv4), 0 when none.
+    pub tos: u8,
+    /// Source prefix selector (IPv6 `from`).
+    pub source_prefix: Option<IpNet>,
     /// Next hop.
     pub gateway: Option<IpAddr>,
     /// Output device.
@@ -33,6 +42,9 @@ impl RouteSpec {
     pub fn to(destination: IpNet) -> RouteSpec {
         RouteSpec {
             destination: destination.trunc(),
+            kind: RouteType::Unicast,
+            tos: 0,
+            source_prefix: None,
             gateway: None,
             device: None,
             table: None,
@@ -41,15 +53,24 @@ impl RouteSpec {
         }
     }
 
-    /// Attach where it came from.
+    /// Attach where it came from. An IPv6 metric of 0 becomes 1024, as the
+    /// kernel stores it.
     pub fn into_expected(self, source: Source, traits: Traits) -> ExpectedRoute {
+        let family = Family::of_net(&self.destination);
+        let metric = match (family, self.metric) {
+            (Family::Ipv6, Some(0)) => Some(IPV6_DEFAULT_METRIC),
+            (_, m) => m,
+        };
         ExpectedRoute {
-            family: Family::of_net(&self.destination),
+            family,
             destination: self.destination,
+            kind: self.kind,
             gateway: self.gateway,
             device: self.device,
             table: self.table.unwrap_or(TABLE_MAIN),
-            metric: self.metric,
+            metric,
+            tos: self.tos,
+            source_prefix: self.source_prefix,
             source,
             notes: self.notes,
             traits,
@@ -102,8 +123,8 @@ pub struct FileRoutes {
 pub fn traits(manager: Manager, non_persistent: bool) -> Traits {
     Traits {
         non_persistent,
-        refused_file: None,
         manager,
+        ..Traits::default()
     }
 }
 

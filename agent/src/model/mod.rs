@@ -14,7 +14,9 @@ mod names;
 mod observed;
 
 pub use names::{IfName, InvalidName, UnitName};
-pub use observed::{ActiveState, Link, NextHop, ObservedRoute, Protocol, ServiceStatus, UnitStatus};
+pub use observed::{
+    ActiveState, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
+};
 
 /// The main routing table (`ip route` calls it `main`).
 pub const TABLE_MAIN: u32 = 254;
@@ -126,6 +128,21 @@ pub struct Source {
     pub unit: Option<UnitName>,
 }
 
+/// Which `Exec*=` command of a unit declares a route: systemd reports each
+/// command's last exit status in the `ExecStartPre`, `ExecStart` and
+/// `ExecStartPost` properties, in the order the unit lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRef {
+    /// `ExecStartPre`, `ExecStart` or `ExecStartPost`.
+    pub property: &'static str,
+    /// Its position among the commands of that property (0-based).
+    pub index: usize,
+    /// Behind systemd's `-` prefix: a failure does not fail the unit.
+    pub ignore_failure: bool,
+    /// Where it is written (`unit NAME line N`).
+    pub origin: String,
+}
+
 /// Facts about a declaration that explain drift later; not part of the JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Traits {
@@ -137,6 +154,9 @@ pub struct Traits {
     pub refused_file: Option<(String, u32)>,
     /// Which program keeps the route in place.
     pub manager: Manager,
+    /// The unit command that runs the declaration, when a unit's own command
+    /// line does (not a script it calls).
+    pub exec: Option<ExecRef>,
 }
 
 /// A route the MachineConfig says the node must have.
@@ -147,14 +167,28 @@ pub struct ExpectedRoute {
     /// Destination, normalized.
     #[serde(serialize_with = "ser_display")]
     pub destination: IpNet,
+    /// The route's type: `unicast`, or `blackhole`, `unreachable`... as declared.
+    #[serde(rename = "type")]
+    pub kind: RouteType,
     /// Next hop, when the declaration names one.
     pub gateway: Option<IpAddr>,
     /// Output device, when known (a connection name is not a device name).
     pub device: Option<IfName>,
     /// Routing table (254 = main).
     pub table: u32,
-    /// Metric, when the declaration names one (unknown is not 0).
+    /// Metric, when the declaration names one (unknown is not 0; an IPv6
+    /// metric of 0 is stored as 1024, as the kernel stores it).
     pub metric: Option<u32>,
+    /// The TOS it selects (IPv4 `tos`; 0 = any).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tos: u8,
+    /// The source prefix it selects (IPv6 `from`).
+    #[serde(
+        rename = "from",
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_display"
+    )]
+    pub source_prefix: Option<IpNet>,
     /// Where it was declared.
     pub source: Source,
     /// Plain-words remarks about the declaration.
@@ -252,6 +286,17 @@ pub struct Intent {
 
 fn ser_display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
+}
+
+fn ser_opt_display<T: fmt::Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 #[cfg(test)]

@@ -56,6 +56,95 @@ impl Serialize for Protocol {
     }
 }
 
+/// A route's type (`rtm_type`), named as iproute2 names it. Only `unicast`
+/// routes forward through a next hop; `blackhole`, `unreachable` and `prohibit`
+/// drop the traffic, `throw` ends the lookup in this table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum RouteType {
+    /// `RTN_UNICAST`: a gateway or a directly connected route.
+    #[default]
+    Unicast,
+    /// `RTN_LOCAL`: a local address.
+    Local,
+    /// `RTN_BROADCAST`.
+    Broadcast,
+    /// `RTN_ANYCAST`.
+    Anycast,
+    /// `RTN_MULTICAST`.
+    Multicast,
+    /// `RTN_BLACKHOLE`: silently dropped.
+    Blackhole,
+    /// `RTN_UNREACHABLE`: dropped with "host unreachable".
+    Unreachable,
+    /// `RTN_PROHIBIT`: dropped with "administratively prohibited".
+    Prohibit,
+    /// `RTN_THROW`: the lookup continues with the next rule.
+    Throw,
+    /// `RTN_NAT`.
+    Nat,
+    /// A number iproute2 has no name for.
+    Other(u8),
+}
+
+impl RouteType {
+    /// From the kernel's `rtm_type` number.
+    pub fn from_number(n: u8) -> RouteType {
+        match n {
+            1 => RouteType::Unicast,
+            2 => RouteType::Local,
+            3 => RouteType::Broadcast,
+            4 => RouteType::Anycast,
+            5 => RouteType::Multicast,
+            6 => RouteType::Blackhole,
+            7 => RouteType::Unreachable,
+            8 => RouteType::Prohibit,
+            9 => RouteType::Throw,
+            10 => RouteType::Nat,
+            other => RouteType::Other(other),
+        }
+    }
+
+    /// iproute2's name (`unicast`, `blackhole`...); a number for others.
+    pub fn name(self) -> String {
+        let name = match self {
+            RouteType::Unicast => "unicast",
+            RouteType::Local => "local",
+            RouteType::Broadcast => "broadcast",
+            RouteType::Anycast => "anycast",
+            RouteType::Multicast => "multicast",
+            RouteType::Blackhole => "blackhole",
+            RouteType::Unreachable => "unreachable",
+            RouteType::Prohibit => "prohibit",
+            RouteType::Throw => "throw",
+            RouteType::Nat => "nat",
+            RouteType::Other(n) => return n.to_string(),
+        };
+        name.to_owned()
+    }
+
+    /// True for the types that take a route's traffic without forwarding it
+    /// (blackhole, unreachable, prohibit, throw): such a route ahead of an
+    /// expected one means the expected one carries nothing.
+    pub fn drops(self) -> bool {
+        matches!(
+            self,
+            RouteType::Blackhole | RouteType::Unreachable | RouteType::Prohibit | RouteType::Throw
+        )
+    }
+}
+
+impl fmt::Display for RouteType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for RouteType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One next hop of a kernel route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextHop {
@@ -65,17 +154,60 @@ pub struct NextHop {
     pub ifindex: Option<u32>,
 }
 
-/// A unicast route read from the kernel that can match the intent.
+/// A route read from the kernel whose key the intent names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedRoute {
     /// Family, table (from RTA_TABLE) and destination.
     pub key: RouteKey,
-    /// Next hops (several for a multipath route).
+    /// Its type: unicast, blackhole, unreachable...
+    pub kind: RouteType,
+    /// The TOS it selects (IPv4; 0 = any): a route with a TOS carries only
+    /// that traffic.
+    pub tos: u8,
+    /// The source prefix it selects (IPv6 `from`), when it has one: such a
+    /// route carries only traffic from there.
+    pub source: Option<IpNet>,
+    /// Next hops (several for a multipath route; none for blackhole and the
+    /// like), resolved from the next-hop object when the route uses one.
     pub next_hops: Vec<NextHop>,
+    /// The next-hop object it uses (RTA_NH_ID), when it uses one.
+    pub nhid: Option<u32>,
     /// RTA_PRIORITY, when the kernel sent one.
     pub metric: Option<u32>,
     /// Who installed it.
     pub protocol: Protocol,
+}
+
+impl ObservedRoute {
+    /// A unicast route with nothing but its key, hops, metric and protocol.
+    pub fn unicast(
+        key: RouteKey,
+        next_hops: Vec<NextHop>,
+        metric: Option<u32>,
+        protocol: Protocol,
+    ) -> ObservedRoute {
+        ObservedRoute {
+            key,
+            kind: RouteType::Unicast,
+            tos: 0,
+            source: None,
+            next_hops,
+            nhid: None,
+            metric,
+            protocol,
+        }
+    }
+
+    /// The metric the kernel uses: RTA_PRIORITY, 0 when absent.
+    pub fn kernel_metric(&self) -> u32 {
+        self.metric.unwrap_or(0)
+    }
+
+    /// What the kernel tells same-key routes apart by, besides the key: the TOS
+    /// (IPv4) or source prefix (IPv6), and the metric.
+    pub fn slot(&self) -> (u8, Option<IpNet>, u32) {
+        (self.tos, self.source, self.kernel_metric())
+    }
 }
 
 /// A network interface as the kernel reports it.

@@ -4,6 +4,8 @@
 //!   that keeps only the wanted keys, in flat memory (blocking).
 //! - [`route_from_message`]: the pure conversion of a route message.
 //! - [`dump_links`]: links with their state and when they were last configured.
+//! - [`dump_nexthops`], [`NexthopTable`]: next-hop objects, which routes added
+//!   with `nhid` forward through.
 //! - [`Watcher`]: route, link and address notifications as [`Event`]s, lost
 //!   notifications as [`Event::Overrun`] (dump again).
 //!
@@ -15,6 +17,7 @@ mod error;
 mod events;
 mod frames;
 mod links;
+mod nexthops;
 mod socket;
 mod watch;
 
@@ -31,4 +34,5 @@ pub use error::RouteError;
 pub use events::Event;
 pub use frames::RouteDump;
 pub use links::dump_links;
+pub use nexthops::{dump_nexthops, parse_nexthop, Nexthop, NexthopObject, NexthopTable, Resolved};
 pub use watch::{Watcher, WATCH_RECEIVE_BUFFER};

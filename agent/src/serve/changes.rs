@@ -31,10 +31,12 @@ pub(super) fn drift_items(report: &DriftReport) -> Vec<String> {
     routes.chain(units).collect()
 }
 
-/// Events worth replaying on top of a dump: wanted routes only.
+/// Events worth replaying on top of a dump: wanted routes, and next-hop
+/// objects (which wanted routes may use).
 pub(super) fn keeps(event: &Event, wanted: &HashSet<RouteKey>) -> bool {
     match event {
         Event::RouteAdded { route, .. } | Event::RouteRemoved(route) => wanted.contains(&route.key),
+        Event::Nexthop { .. } => true,
         _ => false,
     }
 }

@@ -10,12 +10,13 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::changes::{drift_items, keeps, link_flips};
+use super::index::{self, Insert};
 use super::systemd::{self, UnitsUpdate};
-use super::{index, mcwatch::FileWatch, Config};
+use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::input::{self, InputPath};
 use crate::model::{Intent, Link, RouteKey, UnitName};
-use crate::observe::routes::{self, Event, RouteDump, RouteError, Watcher};
+use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Watcher};
 use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
 
 /// Events taken from the socket at once; one evaluation per batch.
@@ -36,6 +37,8 @@ pub(super) struct Daemon {
     wanted: Arc<HashSet<RouteKey>>,
     machineconfig: SourceState,
     routes: RouteIndex,
+    /// Next-hop objects, which routes added with `nhid` forward through.
+    nexthops: NexthopTable,
     netlink: SourceState,
     links: Option<Vec<Link>>,
     units: UnitsSeen,
@@ -76,6 +79,7 @@ impl Daemon {
             wanted: Arc::new(HashSet::new()),
             machineconfig: SourceState::Down("not read yet".into()),
             routes: RouteIndex::default(),
+            nexthops: NexthopTable::default(),
             netlink: SourceState::Down(NOT_READ.into()),
             links: None,
             units,
@@ -139,7 +143,9 @@ impl Daemon {
         let mut links_dirty = false;
         for event in events {
             match &event {
-                Event::RouteAdded { .. } | Event::RouteRemoved(_) => changed |= self.apply_route(&event),
+                Event::RouteAdded { .. } | Event::RouteRemoved(_) | Event::Nexthop { .. } => {
+                    changed |= self.apply_route(&event)
+                }
                 Event::Link { .. } | Event::LinkRemoved { .. } | Event::Address { removed: false, .. } => {
                     links_dirty = true
                 }
@@ -164,15 +170,29 @@ impl Daemon {
         }
     }
 
-    /// Apply a route notification to the index of wanted routes; true when it changed.
+    /// Apply a route or next-hop notification to the index of wanted routes;
+    /// true when it changed.
     fn apply_route(&mut self, event: &Event) -> bool {
         match event {
             // Most notifications on a busy node are for routes nobody expects:
             // look before copying.
-            Event::RouteAdded { route, replace } if self.wanted.contains(&route.key) => {
-                index::add(&mut self.routes, &self.wanted, route.clone(), *replace)
+            Event::RouteAdded {
+                route,
+                replace,
+                append,
+            } if self.wanted.contains(&route.key) => {
+                let Some(route) = self.nexthops.resolve(route.clone(), true) else {
+                    return false;
+                };
+                let how = Insert::from_flags(*replace, *append);
+                index::add(&mut self.routes, &self.wanted, route, how)
             }
             Event::RouteRemoved(route) => index::remove(&mut self.routes, &self.wanted, route),
+            Event::Nexthop { object, removed } => {
+                let before = self.nexthops.clone();
+                self.nexthops.apply(object.clone(), *removed);
+                index::nexthop_changed(&mut self.routes, &self.wanted, &before, &self.nexthops, object.id)
+            }
             _ => false,
         }
     }
@@ -297,6 +317,7 @@ impl Daemon {
     ) {
         match result {
             Ok(Ok(dump)) => {
+                self.nexthops = dump.nexthops;
                 self.routes =
                     RouteIndex::from_routes(dump.routes.into_iter().filter(|r| self.wanted.contains(&r.key)));
                 for event in std::mem::take(&mut self.replay) {

@@ -1,49 +1,141 @@
 //! Daemon: keeping the [`RouteIndex`] current from kernel notifications, between
-//! full dumps. Only routes whose key the intent names are held, so each event
-//! costs O(log n) of the expected routes.
+//! full dumps, with the kernel's own semantics. Only routes whose key the intent
+//! names are held, so each event costs O(log n) of the expected routes.
+//!
+//! Within a key, the kernel tells routes apart by their *slot*: the TOS (IPv4)
+//! or source prefix (IPv6) and the metric. IPv4 keeps several routes per slot in
+//! order: `add` and `prepend` go first, `append` last, and `replace` takes the
+//! place of the first one. IPv6 merges gateway routes of one slot into one
+//! multipath route (`append` adds a hop) and `replace` replaces the whole route.
 
 use std::collections::HashSet;
 
 use crate::compare::RouteIndex;
-use crate::model::{Family, ObservedRoute, RouteKey};
+use crate::model::{Family, ObservedRoute, RouteKey, RouteType};
+use crate::observe::routes::NexthopTable;
 
-/// Apply an added route. `replace` (NLM_F_REPLACE) replaces the route with the
-/// same key and metric; otherwise IPv6 merges next hops into a route with the
-/// same metric (multipath routes grow one hop at a time), IPv4 keeps both.
-pub fn add(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, route: ObservedRoute, replace: bool) -> bool {
+/// How a notified route entered the table (the flags of its `RTM_NEWROUTE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// `NLM_F_REPLACE`: in place of the first route of its slot.
+    Replace,
+    /// `NLM_F_APPEND`: after the routes of its slot.
+    Append,
+    /// Neither (`add`, `prepend`): before the routes of its slot.
+    First,
+}
+
+impl Insert {
+    /// From the notification's flags.
+    pub fn from_flags(replace: bool, append: bool) -> Insert {
+        match (replace, append) {
+            (true, _) => Insert::Replace,
+            (false, true) => Insert::Append,
+            (false, false) => Insert::First,
+        }
+    }
+}
+
+/// Apply an added route; true when the index changed (or might have).
+pub fn add(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, route: ObservedRoute, how: Insert) -> bool {
     if !wanted.contains(&route.key) {
         return false;
     }
-    let key = route.key;
-    let entries = index.entry(key);
-    let same_metric = entries.iter().position(|r| r.metric == route.metric);
-    match same_metric {
-        Some(i) if replace => entries[i] = route,
-        Some(i) if key.family == Family::Ipv6 => {
-            for hop in route.next_hops {
-                if !entries[i].next_hops.contains(&hop) {
-                    entries[i].next_hops.push(hop);
-                }
-            }
-        }
-        _ if entries.contains(&route) => {}
-        _ => entries.push(route),
+    let entries = index.entry(route.key);
+    match route.key.family {
+        Family::Ipv4 => add_ipv4(entries, route, how),
+        Family::Ipv6 => add_ipv6(entries, route, how),
     }
     true
 }
 
+/// A route through a next-hop object is the same route when its object is:
+/// its hops may have changed with the object (a replayed or late notification).
+fn same_object(entries: &mut [ObservedRoute], route: &ObservedRoute) -> Option<usize> {
+    route.nhid?;
+    entries
+        .iter()
+        .position(|r| r.slot() == route.slot() && r.nhid == route.nhid && r.kind == route.kind)
+}
+
+fn add_ipv4(entries: &mut Vec<ObservedRoute>, route: ObservedRoute, how: Insert) {
+    // The kernel refuses an exact duplicate of a route of the slot (and a
+    // replace by one is a no-op): a replayed notification changes nothing.
+    if entries.contains(&route) {
+        return;
+    }
+    if let Some(i) = same_object(entries, &route) {
+        entries[i] = route;
+        return;
+    }
+    let slot = route.slot();
+    let first = entries.iter().position(|r| r.slot() == slot);
+    let last = entries.iter().rposition(|r| r.slot() == slot);
+    match (how, first, last) {
+        (Insert::Replace, Some(i), _) => entries[i] = route,
+        (Insert::Append, _, Some(i)) => entries.insert(i + 1, route),
+        (Insert::First, Some(i), _) => entries.insert(i, route),
+        _ => entries.push(route),
+    }
+}
+
+/// A route the kernel merges with others of its slot into one multipath route:
+/// unicast through gateways, without a next-hop object.
+fn ecmp(route: &ObservedRoute) -> bool {
+    route.kind == RouteType::Unicast
+        && route.nhid.is_none()
+        && !route.next_hops.is_empty()
+        && route.next_hops.iter().all(|h| h.gateway.is_some())
+}
+
+fn add_ipv6(entries: &mut Vec<ObservedRoute>, route: ObservedRoute, how: Insert) {
+    if let Some(i) = same_object(entries, &route) {
+        entries[i] = route;
+        return;
+    }
+    let slot = route.slot();
+    let same_kind = |r: &ObservedRoute| r.slot() == slot && ecmp(r) == ecmp(&route);
+    if how == Insert::Replace {
+        match entries.iter().position(same_kind) {
+            Some(i) => entries[i] = route,
+            None => entries.push(route),
+        }
+        return;
+    }
+    if ecmp(&route) {
+        if let Some(existing) = entries.iter_mut().find(|r| r.slot() == slot && ecmp(r)) {
+            for hop in route.next_hops {
+                if !existing.next_hops.contains(&hop) {
+                    existing.next_hops.push(hop);
+                }
+            }
+            return;
+        }
+    }
+    if !entries.contains(&route) {
+        entries.push(route);
+    }
+}
+
 /// Apply a deleted route: the exact route if held, else (IPv6) its next hops out
-/// of the route with the same metric, else the first route with that metric.
+/// of the multipath route of its slot, else the first route of its slot and type.
 pub fn remove(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, route: &ObservedRoute) -> bool {
     if !wanted.contains(&route.key) {
         return false;
     }
     let key = route.key;
     let entries = index.entry(key);
+    let slot = route.slot();
     if let Some(i) = entries.iter().position(|r| r == route) {
         entries.remove(i);
-    } else if let Some(i) = entries.iter().position(|r| r.metric == route.metric) {
-        if key.family == Family::Ipv6 && entries[i].next_hops.len() > route.next_hops.len() {
+    } else if let Some(i) = same_object(entries, route) {
+        entries.remove(i);
+    } else if let Some(i) = entries
+        .iter()
+        .position(|r| r.slot() == slot && r.kind == route.kind)
+    {
+        let multipath = key.family == Family::Ipv6 && entries[i].next_hops.len() > route.next_hops.len();
+        if multipath && !route.next_hops.is_empty() {
             entries[i].next_hops.retain(|h| !route.next_hops.contains(h));
         } else {
             entries.remove(i);
@@ -67,25 +159,88 @@ pub fn link_down(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, ifindex: u3
     changed
 }
 
+/// What the kernel does, silently for IPv4, when next-hop object `id` changes
+/// or goes: the routes using it (directly or through a group that held it, as
+/// `before` knew the groups) forward through its new hops, or are deleted.
+/// Resolves them again against `after`; true when any was held.
+pub fn nexthop_changed(
+    index: &mut RouteIndex,
+    wanted: &HashSet<RouteKey>,
+    before: &NexthopTable,
+    after: &NexthopTable,
+    id: u32,
+) -> bool {
+    let mut changed = false;
+    for key in wanted {
+        let entries = index.entry(*key);
+        let uses = |r: &ObservedRoute| {
+            r.nhid
+                .is_some_and(|n| before.depends_on(n, id) || after.depends_on(n, id))
+        };
+        if !entries.iter().any(uses) {
+            index.prune(key);
+            continue;
+        }
+        changed = true;
+        let held = std::mem::take(entries);
+        *entries = held
+            .into_iter()
+            .filter_map(|r| {
+                if uses(&r) {
+                    after.resolve(r, false)
+                } else {
+                    Some(r)
+                }
+            })
+            .collect();
+        index.prune(key);
+    }
+    changed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{NextHop, Protocol};
+    use crate::observe::routes::{Nexthop, NexthopObject};
 
     fn r(dest: &str, gw: &str, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
-        ObservedRoute {
-            key: RouteKey::new(254, dest.parse().expect("net")),
-            next_hops: vec![NextHop {
-                gateway: Some(gw.parse().expect("ip")),
-                ifindex: Some(ifindex),
-            }],
+        let hop = NextHop {
+            gateway: Some(gw.parse().expect("ip")),
+            ifindex: Some(ifindex),
+        };
+        ObservedRoute::unicast(
+            RouteKey::new(254, dest.parse().expect("net")),
+            vec![hop],
             metric,
-            protocol: Protocol(4),
-        }
+            Protocol(4),
+        )
     }
 
     fn wanted(routes: &[&ObservedRoute]) -> HashSet<RouteKey> {
         routes.iter().map(|r| r.key).collect()
+    }
+
+    fn gateways(idx: &RouteIndex, key: &RouteKey) -> Vec<String> {
+        idx.get(key)
+            .iter()
+            .map(|r| {
+                let gws: Vec<String> = r
+                    .next_hops
+                    .iter()
+                    .filter_map(|h| h.gateway.map(|g| g.to_string()))
+                    .collect();
+                format!(
+                    "{}{}",
+                    r.kind,
+                    if gws.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", gws.join("+"))
+                    }
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -93,19 +248,77 @@ mod tests {
         let a = r("10.0.0.0/8", "1.1.1.1", 2, None);
         let w = wanted(&[&a]);
         let mut idx = RouteIndex::default();
-        assert!(add(&mut idx, &w, a.clone(), false));
-        assert!(add(&mut idx, &w, a.clone(), false));
+        assert!(add(&mut idx, &w, a.clone(), Insert::First));
+        assert!(add(&mut idx, &w, a.clone(), Insert::First));
         assert_eq!(idx.len(), 1, "a duplicate notification is not a second route");
         let b = r("10.0.0.0/8", "1.1.1.2", 2, None);
-        add(&mut idx, &w, b.clone(), true);
+        add(&mut idx, &w, b.clone(), Insert::Replace);
         assert_eq!(idx.get(&a.key), std::slice::from_ref(&b));
         assert!(remove(&mut idx, &w, &b));
         assert!(idx.is_empty());
         assert!(
-            !add(&mut idx, &w, r("10.9.0.0/16", "1.1.1.1", 2, None), false),
+            !add(&mut idx, &w, r("10.9.0.0/16", "1.1.1.1", 2, None), Insert::First),
             "unwanted keys are not held"
         );
         assert!(idx.is_empty());
+    }
+
+    #[test]
+    fn ipv4_prepend_then_replace_replaces_the_first_of_the_slot() {
+        // ip route add via .1; ip route prepend via .9; ip route replace via .8
+        let one = r("10.0.0.0/8", "172.18.0.1", 2, None);
+        let w = wanted(&[&one]);
+        let mut idx = RouteIndex::default();
+        add(&mut idx, &w, one.clone(), Insert::First);
+        add(
+            &mut idx,
+            &w,
+            r("10.0.0.0/8", "172.18.0.9", 2, None),
+            Insert::First,
+        );
+        add(
+            &mut idx,
+            &w,
+            r("10.0.0.0/8", "172.18.0.8", 2, None),
+            Insert::Replace,
+        );
+        assert_eq!(
+            gateways(&idx, &one.key),
+            ["unicast 172.18.0.8", "unicast 172.18.0.1"]
+        );
+        add(
+            &mut idx,
+            &w,
+            r("10.0.0.0/8", "172.18.0.7", 2, None),
+            Insert::Append,
+        );
+        add(
+            &mut idx,
+            &w,
+            r("10.0.0.0/8", "172.18.0.6", 2, Some(5)),
+            Insert::Replace,
+        );
+        assert_eq!(
+            gateways(&idx, &one.key),
+            [
+                "unicast 172.18.0.8",
+                "unicast 172.18.0.1",
+                "unicast 172.18.0.7",
+                "unicast 172.18.0.6"
+            ],
+            "append goes last; a replace in another slot adds"
+        );
+    }
+
+    #[test]
+    fn a_blackhole_replacing_a_unicast_route_is_held() {
+        let one = r("192.168.1.0/24", "172.18.0.1", 2, None);
+        let w = wanted(&[&one]);
+        let mut idx = RouteIndex::from_routes(vec![one.clone()]);
+        let mut black = ObservedRoute::unicast(one.key, Vec::new(), None, Protocol(3));
+        black.kind = RouteType::Blackhole;
+        add(&mut idx, &w, black.clone(), Insert::Replace);
+        assert_eq!(idx.get(&one.key), std::slice::from_ref(&black));
     }
 
     #[test]
@@ -114,11 +327,23 @@ mod tests {
         let b = r("fd00::/64", "fd00::2", 3, Some(1024));
         let w = wanted(&[&a]);
         let mut idx = RouteIndex::default();
-        add(&mut idx, &w, a.clone(), false);
-        add(&mut idx, &w, b.clone(), false);
+        add(&mut idx, &w, a.clone(), Insert::First);
+        add(&mut idx, &w, b.clone(), Insert::Append);
         assert_eq!(idx.get(&a.key)[0].next_hops.len(), 2);
         remove(&mut idx, &w, &b);
         assert_eq!(idx.get(&a.key), std::slice::from_ref(&a));
+        add(&mut idx, &w, b.clone(), Insert::Append);
+        add(
+            &mut idx,
+            &w,
+            r("fd00::/64", "fd00::9", 2, Some(1024)),
+            Insert::Replace,
+        );
+        assert_eq!(
+            gateways(&idx, &a.key),
+            ["unicast fd00::9"],
+            "replace takes the whole route"
+        );
     }
 
     #[test]
@@ -131,5 +356,39 @@ mod tests {
         assert_eq!(idx.get(&a.key), []);
         assert_eq!(idx.get(&b.key), std::slice::from_ref(&b));
         assert!(!link_down(&mut idx, &w, 2));
+    }
+
+    #[test]
+    fn a_deleted_nexthop_object_takes_its_routes() {
+        let hop = |gw: &str| {
+            Nexthop::Hop(NextHop {
+                gateway: Some(gw.parse().expect("ip")),
+                ifindex: Some(2),
+            })
+        };
+        let object = |id, nexthop| NexthopObject { id, nexthop };
+        let before = NexthopTable::from_objects([
+            object(10, hop("172.18.0.1")),
+            object(11, hop("172.18.0.3")),
+            object(20, Nexthop::Group(vec![10, 11])),
+        ]);
+        let mut a = r("10.1.0.0/16", "172.18.0.1", 2, None);
+        a.nhid = Some(10);
+        let mut b = r("10.2.0.0/16", "172.18.0.1", 2, None);
+        b.nhid = Some(20);
+        let w = wanted(&[&a, &b]);
+        let mut idx =
+            RouteIndex::from_routes([a.clone(), b.clone()].map(|r| before.resolve(r, true).expect("known")));
+        assert_eq!(idx.get(&b.key)[0].next_hops.len(), 2);
+        let mut after = before.clone();
+        after.apply(object(11, hop("172.18.0.3")), true);
+        after.apply(object(20, Nexthop::Group(vec![10])), false);
+        assert!(nexthop_changed(&mut idx, &w, &before, &after, 20));
+        assert_eq!(idx.get(&b.key)[0].next_hops.len(), 1, "the group lost a member");
+        let mut gone = after.clone();
+        gone.apply(object(10, hop("172.18.0.1")), true);
+        gone.apply(object(20, Nexthop::Group(vec![])), true);
+        nexthop_changed(&mut idx, &w, &after, &gone, 10);
+        assert!(idx.is_empty(), "both routes went with their objects: {idx:?}");
     }
 }

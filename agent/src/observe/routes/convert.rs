@@ -7,29 +7,31 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use netlink_packet_core::{DecodeError, NlasIterator};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteType, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHop, RouteVia,
 };
 use netlink_packet_route::AddressFamily;
 
-use crate::model::{NextHop, ObservedRoute, Protocol, RouteKey};
+use crate::model::{NextHop, ObservedRoute, Protocol, RouteKey, RouteType};
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 const RTN_UNICAST: u8 = 1;
 const RTA_DST: u16 = 1;
 const RTA_TABLE: u16 = 15;
+/// `RTM_F_CLONED` in `rtm_flags`: a cached (exception) route, not a table entry.
+const RTM_F_CLONED: u32 = 0x200;
 /// Length of `struct rtmsg`, the header of a route message.
 pub(crate) const RTMSG_LEN: usize = 12;
 
 /// Convert a kernel route message into an [`ObservedRoute`].
 ///
-/// Returns `None` for what is not a unicast (`RTN_UNICAST`) IPv4 or IPv6 route:
-/// local, broadcast, blackhole, unreachable, multicast routes, and other families.
-/// The table comes from `RTA_TABLE` (the 8-bit header field only when it is
-/// absent); a missing `RTA_DST` is the default route.
+/// Every type of IPv4 and IPv6 route converts (unicast, blackhole, local...:
+/// [`ObservedRoute::kind`] says which); `None` for other families and for cached
+/// (`RTM_F_CLONED`) routes. The table comes from `RTA_TABLE` (the 8-bit header
+/// field only when it is absent); a missing `RTA_DST` is the default route.
 pub fn route_from_message(msg: &RouteMessage) -> Option<ObservedRoute> {
     let header = &msg.header;
-    if header.kind != RouteType::Unicast {
+    if header.flags.contains(RouteFlags::Cloned) {
         return None;
     }
     let attrs = Attrs::collect(&msg.attributes);
@@ -38,10 +40,18 @@ pub fn route_from_message(msg: &RouteMessage) -> Option<ObservedRoute> {
         attrs.destination,
         header.destination_prefix_length,
     )?;
+    let source = match header.source_prefix_length {
+        0 => None,
+        len => Some(destination_or_source(header.address_family, attrs.source, len)?),
+    };
     let table = attrs.table.unwrap_or(u32::from(header.table));
     Some(ObservedRoute {
         key: RouteKey::new(table, destination),
+        kind: RouteType::from_number(u8::from(header.kind)),
+        tos: header.tos,
+        source: source.map(|s| s.trunc()),
         next_hops: attrs.next_hops(),
+        nhid: attrs.nhid,
         metric: attrs.metric,
         protocol: Protocol(u8::from(header.protocol)),
     })
@@ -52,9 +62,11 @@ pub fn route_from_message(msg: &RouteMessage) -> Option<ObservedRoute> {
 struct Attrs<'a> {
     table: Option<u32>,
     destination: Option<&'a RouteAddress>,
+    source: Option<&'a RouteAddress>,
     gateway: Option<IpAddr>,
     oif: Option<u32>,
     metric: Option<u32>,
+    nhid: Option<u32>,
     multipath: Option<&'a [RouteNextHop]>,
 }
 
@@ -65,6 +77,8 @@ impl<'a> Attrs<'a> {
             match attr {
                 RouteAttribute::Table(t) => attrs.table = Some(*t),
                 RouteAttribute::Destination(a) => attrs.destination = Some(a),
+                RouteAttribute::Source(a) => attrs.source = Some(a),
+                RouteAttribute::NhId(id) => attrs.nhid = Some(*id),
                 RouteAttribute::Oif(i) => attrs.oif = Some(*i),
                 RouteAttribute::Priority(p) => attrs.metric = Some(*p),
                 RouteAttribute::MultiPath(hops) => attrs.multipath = Some(hops),
@@ -116,6 +130,11 @@ fn address(a: &RouteAddress) -> Option<IpAddr> {
 
 /// The destination network, `0.0.0.0/0` or `::/0` when `RTA_DST` is absent.
 fn destination(family: AddressFamily, dst: Option<&RouteAddress>, len: u8) -> Option<IpNet> {
+    destination_or_source(family, dst, len)
+}
+
+/// A prefix from an `RTA_DST` or `RTA_SRC` attribute and its length.
+fn destination_or_source(family: AddressFamily, dst: Option<&RouteAddress>, len: u8) -> Option<IpNet> {
     let addr = match (family, dst) {
         (AddressFamily::Inet, None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         (AddressFamily::Inet6, None) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -126,23 +145,36 @@ fn destination(family: AddressFamily, dst: Option<&RouteAddress>, len: u8) -> Op
     IpNet::new(addr, len).ok()
 }
 
+/// What a peek at a route message tells without decoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Peeked {
+    /// The key [`route_from_message`] would give.
+    pub key: RouteKey,
+    /// An `RTN_UNICAST` route (the ones the dump counts).
+    pub unicast: bool,
+}
+
 /// The key of a route message, read straight from its bytes (`struct rtmsg` and
 /// attributes, without the netlink header) without decoding it.
 ///
 /// `Ok(None)` exactly when [`route_from_message`] would return `None`; otherwise
 /// the key it would give.
-pub(crate) fn peek_key(payload: &[u8]) -> Result<Option<RouteKey>, DecodeError> {
+pub(crate) fn peek_key(payload: &[u8]) -> Result<Option<Peeked>, DecodeError> {
     let Some(header) = payload.get(..RTMSG_LEN) else {
         return Err(DecodeError::buffer_too_small(payload.len(), RTMSG_LEN));
     };
     let (family, dst_len, table, kind) = (header[0], header[1], header[4], header[7]);
-    if kind != RTN_UNICAST || (family != AF_INET && family != AF_INET6) {
+    let flags = u32::from_ne_bytes([header[8], header[9], header[10], header[11]]);
+    if (family != AF_INET && family != AF_INET6) || flags & RTM_F_CLONED != 0 {
         return Ok(None);
     }
     let (dst, table) = peek_dst_table(&payload[RTMSG_LEN..], table)?;
     let addr = peek_address(family, dst)?;
     let net = IpNet::new(addr, dst_len).map_err(|_| DecodeError::from("route prefix length too long"))?;
-    Ok(Some(RouteKey::new(table, net)))
+    Ok(Some(Peeked {
+        key: RouteKey::new(table, net),
+        unicast: kind == RTN_UNICAST,
+    }))
 }
 
 /// `RTA_DST` bytes (empty when absent) and `RTA_TABLE` (else the header table).

@@ -12,7 +12,7 @@ use netlink_packet_route::AddressFamily;
 
 use super::convert::{peek_key, route_from_message};
 use super::fixtures::{payload, MESSAGES};
-use crate::model::{Family, NextHop, ObservedRoute, Protocol, RouteKey};
+use crate::model::{Family, NextHop, ObservedRoute, Protocol, RouteKey, RouteType as Kind};
 
 fn parse(name: &str) -> RouteMessage {
     RouteMessage::parse(&payload(name)).expect("fixture parses")
@@ -98,15 +98,17 @@ fn ipv6_routes_single_and_multipath() {
 }
 
 #[test]
-fn non_unicast_routes_are_none() {
-    for name in [
-        "ipv4-blackhole",
-        "ipv4-local",
-        "ipv4-broadcast",
-        "ipv6-local",
-        "ipv6-multicast",
+fn every_type_converts_with_its_type() {
+    for (name, kind, hops) in [
+        ("ipv4-blackhole", Kind::Blackhole, 0),
+        ("ipv4-local", Kind::Local, 1),
+        ("ipv4-broadcast", Kind::Broadcast, 1),
+        ("ipv6-local", Kind::Local, 1),
+        ("ipv6-multicast", Kind::Multicast, 1),
+        ("ipv4-gateway", Kind::Unicast, 1),
     ] {
-        assert_eq!(convert(name), None, "{name}");
+        let route = convert(name).expect(name);
+        assert_eq!((route.kind, route.next_hops.len()), (kind, hops), "{name}");
     }
 }
 
@@ -120,7 +122,13 @@ fn a_unicast_route_in_the_local_table_is_kept() {
 fn peek_agrees_with_the_full_conversion_on_every_capture() {
     for name in MESSAGES {
         let peeked = peek_key(&payload(name)).expect("peek");
-        assert_eq!(peeked, convert(name).map(|r| r.key), "{name}");
+        let converted = convert(name);
+        assert_eq!(peeked.map(|p| p.key), converted.as_ref().map(|r| r.key), "{name}");
+        assert_eq!(
+            peeked.map(|p| p.unicast),
+            converted.map(|r| r.kind == Kind::Unicast),
+            "{name}"
+        );
     }
 }
 
@@ -157,7 +165,10 @@ fn constructed_route_without_rta_table_uses_the_header_and_clears_host_bits() {
             ifindex: Some(7)
         }]
     );
-    assert_eq!(peek_key(&emitted(&msg)).expect("peek"), Some(route.key));
+    assert_eq!(
+        peek_key(&emitted(&msg)).expect("peek").map(|p| p.key),
+        Some(route.key)
+    );
 }
 
 #[test]
@@ -190,7 +201,10 @@ fn constructed_multipath_with_via_and_rta_table() {
             }
         ]
     );
-    assert_eq!(peek_key(&emitted(&msg)).expect("peek"), Some(route.key));
+    assert_eq!(
+        peek_key(&emitted(&msg)).expect("peek").map(|p| p.key),
+        Some(route.key)
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ use netlink_sys::Socket;
 
 use super::error::RouteError;
 use super::frames::{DumpState, Progress, RouteDump};
+use super::nexthops::dump_nexthops;
 use super::socket::{self, READ_BUFFER};
 use crate::model::RouteKey;
 
@@ -22,13 +23,25 @@ pub const DUMP_ATTEMPTS: u32 = 5;
 const REQUEST: &str = "RTM_GETROUTE dump";
 
 /// Dump all routing tables, IPv4 and IPv6, of the calling thread's network
-/// namespace, keeping the unicast routes whose key is in `wanted` and counting
-/// the others.
+/// namespace, keeping the routes (of every type) whose key is in `wanted` and
+/// counting the unicast ones; the next-hop objects are read first and the kept
+/// routes that use one forward through its hops.
 ///
 /// Blocking: call it from `tokio::task::spawn_blocking` in async code. A dump the
 /// kernel marks interrupted (`NLM_F_DUMP_INTR`) is started over, up to
 /// [`DUMP_ATTEMPTS`] times, then fails with [`RouteError::DumpInterrupted`].
 pub fn dump_routes(wanted: &HashSet<RouteKey>) -> Result<RouteDump, RouteError> {
+    let nexthops = dump_nexthops()?;
+    let mut dump = dump_route_table(wanted)?;
+    dump.routes = std::mem::take(&mut dump.routes)
+        .into_iter()
+        .filter_map(|r| nexthops.resolve(r, true))
+        .collect();
+    dump.nexthops = nexthops;
+    Ok(dump)
+}
+
+fn dump_route_table(wanted: &HashSet<RouteKey>) -> Result<RouteDump, RouteError> {
     let socket = socket::open("route dump")?;
     let mut buf = Vec::with_capacity(READ_BUFFER);
     // The sequence number of each request is its attempt number.

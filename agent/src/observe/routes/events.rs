@@ -1,12 +1,13 @@
 //! Observe stage, kernel side: the pure decoding of rtnetlink notifications
 //! (route, link and address changes) into [`Event`]s.
 
-use netlink_packet_core::{Parseable, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_REPLACE};
+use netlink_packet_core::{Parseable, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_APPEND, NLM_F_REPLACE};
 use netlink_packet_route::route::RouteMessage;
 
 use super::convert::route_from_message;
 use super::error::RouteError;
 use super::frames::{errno, frames, RTM_NEWROUTE};
+use super::nexthops::{parse_nexthop, NexthopObject, RTM_DELNEXTHOP, RTM_NEWNEXTHOP};
 use crate::model::ObservedRoute;
 
 const RTM_NEWLINK: u16 = 16;
@@ -18,17 +19,31 @@ const RTM_DELROUTE: u16 = 25;
 /// A change the kernel announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A unicast route was added (`RTM_NEWROUTE`); `replace` when it replaced one
-    /// with the same key (`NLM_F_REPLACE`), e.g. a changed gateway or metric.
+    /// A route of any type was added (`RTM_NEWROUTE`); `replace` when it
+    /// replaced the first route with the same key, TOS (IPv6: source) and metric
+    /// (`NLM_F_REPLACE`), `append` when it went after those (`NLM_F_APPEND`);
+    /// neither: before them (`ip route add`, `prepend`).
     RouteAdded {
         /// The route as the kernel announced it.
         route: ObservedRoute,
         /// Set when the kernel flagged the change `NLM_F_REPLACE`.
         replace: bool,
+        /// Set when the kernel flagged the change `NLM_F_APPEND`.
+        append: bool,
     },
-    /// A unicast route was deleted (`RTM_DELROUTE`). Not sent for the IPv4 routes
-    /// of a link set down: watch [`Event::Link`] for those.
+    /// A route was deleted (`RTM_DELROUTE`). Not sent for the IPv4 routes of a
+    /// link set down, nor for the IPv4 routes of a next-hop object deleted:
+    /// watch [`Event::Link`] and [`Event::Nexthop`] for those.
     RouteRemoved(ObservedRoute),
+    /// A next-hop object was added, changed (a group losing a member) or
+    /// (`removed`) deleted (`RTM_NEWNEXTHOP`, `RTM_DELNEXTHOP`). The kernel
+    /// changes or deletes the IPv4 routes using it silently.
+    Nexthop {
+        /// The object as announced.
+        object: NexthopObject,
+        /// `RTM_DELNEXTHOP`.
+        removed: bool,
+    },
     /// A link was added or changed (`RTM_NEWLINK`): up/down, carrier, name.
     /// Setting a link down removes its IPv4 routes without any `RTM_DELROUTE`.
     Link {
@@ -55,9 +70,9 @@ pub enum Event {
     Overrun,
 }
 
-/// Append the events of one notification datagram to `out`. Non-unicast routes
-/// are ignored. On a message that does not decode, the events before it are kept
-/// and the error is returned.
+/// Append the events of one notification datagram to `out`. Cached routes and
+/// other families are ignored. On a message that does not decode, the events
+/// before it are kept and the error is returned.
 pub(crate) fn decode_datagram(datagram: &[u8], out: &mut impl Extend<Event>) -> Result<(), RouteError> {
     for frame in frames(datagram) {
         let frame = frame?;
@@ -73,8 +88,13 @@ fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteE
         RTM_NEWROUTE => route(payload)?.map(|route| Event::RouteAdded {
             route,
             replace: flags & NLM_F_REPLACE != 0,
+            append: flags & NLM_F_APPEND != 0,
         }),
         RTM_DELROUTE => route(payload)?.map(Event::RouteRemoved),
+        RTM_NEWNEXTHOP | RTM_DELNEXTHOP => Some(Event::Nexthop {
+            object: parse_nexthop(payload).map_err(|e| RouteError::parse("next-hop notification", e))?,
+            removed: kind == RTM_DELNEXTHOP,
+        }),
         RTM_NEWLINK => Some(Event::Link {
             index: index(payload, "RTM_NEWLINK message")?,
         }),

@@ -10,6 +10,7 @@ use netlink_packet_route::route::RouteMessage;
 
 use super::convert::{peek_key, route_from_message};
 use super::error::RouteError;
+use super::nexthops::NexthopTable;
 use crate::model::{Family, ObservedRoute, RouteKey};
 
 /// `RTM_NEWROUTE`.
@@ -73,8 +74,8 @@ pub(crate) fn errno(payload: &[u8]) -> i32 {
 /// What a whole route dump found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteDump {
-    /// The unicast routes whose key was wanted, in kernel order (a key can
-    /// appear several times, e.g. with different metrics).
+    /// The routes whose key was wanted, of every type, in kernel order (a key
+    /// can appear several times, e.g. with different metrics or types).
     pub routes: Vec<ObservedRoute>,
     /// Unicast IPv4 and IPv6 routes seen in every table (`ipv4 + ipv6`).
     pub total: u64,
@@ -88,6 +89,9 @@ pub struct RouteDump {
     /// How many dumps it took: 1, more when the kernel flagged one as
     /// interrupted by concurrent changes (`NLM_F_DUMP_INTR`).
     pub attempts: u32,
+    /// The next-hop objects, read just before the routes; `routes` already
+    /// forward through their objects' hops.
+    pub nexthops: NexthopTable,
 }
 
 /// Where a dump stands after a datagram.
@@ -186,14 +190,18 @@ impl DumpState {
     }
 
     fn route(&mut self, payload: &[u8]) -> Result<(), RouteError> {
-        let key = peek_key(payload).map_err(|e| RouteError::parse("RTM_NEWROUTE message", e))?;
-        let Some(key) = key else {
+        let peeked = peek_key(payload).map_err(|e| RouteError::parse("RTM_NEWROUTE message", e))?;
+        let Some(peeked) = peeked else {
             self.dump.skipped += 1;
             return Ok(());
         };
-        self.count(key.family);
-        if self.wanted.contains(&key) {
-            self.dump.routes.push(decode(payload, &key)?);
+        if peeked.unicast {
+            self.count(peeked.key.family);
+        } else {
+            self.dump.skipped += 1;
+        }
+        if self.wanted.contains(&peeked.key) {
+            self.dump.routes.push(decode(payload, &peeked.key)?);
         }
         Ok(())
     }
@@ -213,5 +221,5 @@ fn decode(payload: &[u8], key: &RouteKey) -> Result<ObservedRoute, RouteError> {
     let msg = RouteMessage::parse(payload)
         .map_err(|e| RouteError::parse(what, format!("{}: {e}", key.destination)))?;
     route_from_message(&msg)
-        .ok_or_else(|| RouteError::parse(what, format!("{}: not a unicast route", key.destination)))
+        .ok_or_else(|| RouteError::parse(what, format!("{}: not an IPv4 or IPv6 route", key.destination)))
 }

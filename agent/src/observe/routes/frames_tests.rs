@@ -20,7 +20,7 @@ fn wanted() -> HashSet<RouteKey> {
         key(255, "10.70.0.0/24"),
         key(254, "2001:db8:2::/48"),
         key(254, "10.99.0.0/24"), // absent
-        key(254, "10.60.0.0/24"), // a blackhole: not unicast
+        key(254, "10.60.0.0/24"), // a blackhole
     ]
     .into_iter()
     .collect()
@@ -44,6 +44,7 @@ fn captured_dump_keeps_wanted_routes_and_counts_the_rest() {
     let mut found: Vec<_> = dump.routes.iter().map(|r| r.key).collect();
     found.sort();
     let mut expected = vec![
+        key(254, "10.60.0.0/24"), // the blackhole: wanted keys are kept whatever their type
         key(254, "192.168.1.0/24"),
         key(1000, "10.20.0.0/16"),
         key(255, "10.70.0.0/24"),
@@ -153,6 +154,7 @@ fn route_notifications_become_added_replaced_removed() {
         [Event::RouteAdded {
             route,
             replace: false,
+            append: false,
         }] => route.clone(),
         other => panic!("{other:?}"),
     };
@@ -162,16 +164,20 @@ fn route_notifications_become_added_replaced_removed() {
         events(&msg),
         vec![Event::RouteAdded {
             route: route.clone(),
-            replace: true
+            replace: true,
+            append: false,
         }]
     );
     msg[4] = 25; // RTM_DELROUTE
     assert_eq!(events(&msg), vec![Event::RouteRemoved(route)]);
-    assert_eq!(
-        events(&message("ipv4-blackhole")),
-        vec![],
-        "non-unicast routes are not events"
-    );
+    match events(&message("ipv4-blackhole")).as_slice() {
+        [Event::RouteAdded { route, .. }] => assert_eq!(
+            (route.key, route.kind, route.next_hops.len()),
+            (key(254, "10.60.0.0/24"), crate::model::RouteType::Blackhole, 0),
+            "a blackhole is an event of its own type"
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A link or address message: 16-byte header, then index at offset 4.

@@ -1,5 +1,6 @@
 //! Observe stage, kernel side: the subscription to rtnetlink notifications of
-//! routes (IPv4, IPv6), links and addresses, on a socket of its own.
+//! routes (IPv4, IPv6), next-hop objects, links and addresses, on a socket of
+//! its own.
 //!
 //! Lost notifications are not an error: the kernel reports them as `ENOBUFS`,
 //! which becomes [`Event::Overrun`], and the consumer dumps again. Until the
@@ -21,12 +22,14 @@ const RTNLGRP_IPV4_IFADDR: u32 = 5;
 const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTNLGRP_IPV6_IFADDR: u32 = 9;
 const RTNLGRP_IPV6_ROUTE: u32 = 11;
-const GROUPS: [u32; 5] = [
+const RTNLGRP_NEXTHOP: u32 = 32;
+const GROUPS: [u32; 6] = [
     RTNLGRP_LINK,
     RTNLGRP_IPV4_IFADDR,
     RTNLGRP_IPV4_ROUTE,
     RTNLGRP_IPV6_IFADDR,
     RTNLGRP_IPV6_ROUTE,
+    RTNLGRP_NEXTHOP,
 ];
 
 /// Receive buffer asked for the watcher socket: about ten thousand route
@@ -46,8 +49,8 @@ impl Watcher {
     /// Open the socket, raise its receive buffer to [`WATCH_RECEIVE_BUFFER`]
     /// (`SO_RCVBUFFORCE` when privileged, else `SO_RCVBUF` up to
     /// `net.core.rmem_max`) and join the multicast groups `RTNLGRP_LINK`,
-    /// `RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV6_IFADDR`, `RTNLGRP_IPV4_ROUTE` and
-    /// `RTNLGRP_IPV6_ROUTE`. Must be called inside a Tokio runtime with I/O
+    /// `RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV6_IFADDR`, `RTNLGRP_IPV4_ROUTE`,
+    /// `RTNLGRP_IPV6_ROUTE` and `RTNLGRP_NEXTHOP`. Must be called inside a Tokio runtime with I/O
     /// enabled.
     pub fn new() -> Result<Watcher, RouteError> {
         tokio::runtime::Handle::try_current()
@@ -57,10 +60,16 @@ impl Watcher {
         inner.bind_auto().map_err(RouteError::socket("bind", PURPOSE))?;
         socket::raise_receive_buffer(inner, WATCH_RECEIVE_BUFFER);
         for group in GROUPS {
-            inner.add_membership(group).map_err(RouteError::socket(
-                format!("join multicast group {group} on"),
-                PURPOSE,
-            ))?;
+            match inner.add_membership(group) {
+                // Kernels before 5.3 have no next-hop objects, so no route uses one.
+                Err(e) if group == RTNLGRP_NEXTHOP => {
+                    tracing::debug!(error = %e, "no next-hop notifications on this kernel")
+                }
+                joined => joined.map_err(RouteError::socket(
+                    format!("join multicast group {group} on"),
+                    PURPOSE,
+                ))?,
+            }
         }
         Ok(Watcher {
             socket,

@@ -1,0 +1,298 @@
+//! Compare stage: when a kernel route is the expected one, and when it carries
+//! the traffic. The rules, as the kernel applies them:
+//!
+//! - Same key (family, table, destination), same type (a `blackhole` is not a
+//!   `unicast` route), same TOS (IPv4) and source prefix (IPv6 `from`): a route
+//!   that selects only some traffic is a different route.
+//! - Same metric when the intent names one (IPv6 0 is 1024, done by the intent).
+//! - For unicast routes, one next hop with the expected gateway (none when the
+//!   intent names none: a device route is not a gateway route) and the expected
+//!   device. The device is compared by name, strictly, except in one shape: the
+//!   declared device became a port (of a bridge, a bond, or `ovs-system` as
+//!   OVN-Kubernetes does with `br-ex`) and the route is on the device that now
+//!   carries its addresses: the master itself, or an Open vSwitch device with an
+//!   address on the gateway's subnet.
+//! - A matching route carries the traffic unless a route that drops it
+//!   (`blackhole`, `unreachable`, `prohibit`, `throw`) of the same TOS/source has
+//!   a lower metric, or the same metric and comes first.
+
+use std::net::IpAddr;
+
+use crate::model::{ExpectedRoute, IfName, Link, NextHop, ObservedRoute, RouteType};
+
+/// What the kernel holds for an expected route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found<'a> {
+    /// A matching route that carries the traffic.
+    Carries,
+    /// A matching route, but this one comes first and drops its traffic.
+    Shadowed(&'a ObservedRoute),
+    /// No route matches.
+    NoMatch,
+}
+
+/// Judge the kernel's routes with the expected route's key, in kernel order.
+pub(crate) fn find<'a>(
+    expected: &ExpectedRoute,
+    candidates: &'a [ObservedRoute],
+    links: Option<&[Link]>,
+) -> Found<'a> {
+    let Some((at, matched)) = candidates
+        .iter()
+        .enumerate()
+        .find(|(_, c)| matches(expected, c, links))
+    else {
+        return Found::NoMatch;
+    };
+    let shadow = candidates.iter().enumerate().find(|(i, s)| {
+        s.kind.drops()
+            && s.tos == matched.tos
+            && s.source == matched.source
+            && (s.kernel_metric() < matched.kernel_metric()
+                || (s.kernel_metric() == matched.kernel_metric() && *i < at))
+    });
+    match shadow {
+        Some((_, s)) => Found::Shadowed(s),
+        None => Found::Carries,
+    }
+}
+
+/// The kernel route is the expected one.
+fn matches(expected: &ExpectedRoute, c: &ObservedRoute, links: Option<&[Link]>) -> bool {
+    let selects_same = c.kind == expected.kind && c.tos == expected.tos && c.source == expected.source_prefix;
+    let metric_ok = expected.metric.is_none_or(|m| c.kernel_metric() == m);
+    let hops_ok =
+        expected.kind != RouteType::Unicast || c.next_hops.iter().any(|h| hop_matches(expected, h, links));
+    selects_same && metric_ok && hops_ok
+}
+
+fn hop_matches(expected: &ExpectedRoute, hop: &NextHop, links: Option<&[Link]>) -> bool {
+    hop.gateway == expected.gateway
+        && expected
+            .device
+            .as_ref()
+            .is_none_or(|dev| device_matches(dev, hop.ifindex, expected.gateway, links))
+}
+
+/// The hop leaves through the declared device, or through the device that took
+/// over its addresses when it became a port. Without links nothing can be
+/// compared, and nothing is refused.
+fn device_matches(
+    declared: &IfName,
+    ifindex: Option<u32>,
+    gateway: Option<IpAddr>,
+    links: Option<&[Link]>,
+) -> bool {
+    let Some(links) = links else { return true };
+    let by_index = |i: u32| links.iter().find(|l| l.index == i);
+    let Some(hop) = ifindex.and_then(by_index) else {
+        return false;
+    };
+    if &hop.name == declared {
+        return true;
+    }
+    let Some(port) = links.iter().find(|l| &l.name == declared) else {
+        return false;
+    };
+    let Some(master) = port.master else {
+        return false;
+    };
+    if master == hop.index {
+        return true;
+    }
+    let is_ovs = |l: &Link| l.kind.as_deref() == Some("openvswitch");
+    let carries = match gateway {
+        Some(gw) => hop.reaches(&gw),
+        None => !hop.addresses.is_empty(),
+    };
+    by_index(master).is_some_and(is_ovs) && is_ovs(hop) && carries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Family, Protocol, RouteKey, Source, SourceKind, Traits};
+
+    fn expected(dest: &str, gw: Option<&str>, dev: Option<&str>) -> ExpectedRoute {
+        let destination: ipnet::IpNet = dest.parse().expect("net");
+        ExpectedRoute {
+            family: Family::of_net(&destination),
+            destination,
+            kind: RouteType::Unicast,
+            gateway: gw.map(|g| g.parse().expect("ip")),
+            device: dev.map(|d| IfName::new(d).expect("name")),
+            table: 254,
+            metric: None,
+            tos: 0,
+            source_prefix: None,
+            source: Source {
+                kind: SourceKind::IpRoute,
+                origin: "test".into(),
+                unit: None,
+            },
+            notes: Vec::new(),
+            traits: Traits::default(),
+        }
+    }
+
+    fn observed(dest: &str, gw: Option<&str>, ifindex: u32) -> ObservedRoute {
+        let hop = NextHop {
+            gateway: gw.map(|g| g.parse().expect("ip")),
+            ifindex: Some(ifindex),
+        };
+        ObservedRoute::unicast(
+            RouteKey::new(254, dest.parse().expect("net")),
+            vec![hop],
+            None,
+            Protocol(4),
+        )
+    }
+
+    fn link(index: u32, name: &str, kind: &str, master: Option<u32>, addrs: &[&str]) -> Link {
+        let mut l = Link::new(index, IfName::new(name).expect("name"), true, true);
+        l.kind = Some(kind.to_owned());
+        l.master = master;
+        l.addresses = addrs.iter().map(|a| a.parse().expect("net")).collect();
+        l
+    }
+
+    fn links() -> Vec<Link> {
+        vec![
+            link(2, "ens5", "veth", None, &["172.18.0.2/16"]),
+            link(3, "ens6", "veth", None, &["172.19.0.2/16"]),
+        ]
+    }
+
+    fn found(e: &ExpectedRoute, c: &[ObservedRoute], l: &[Link]) -> bool {
+        find(e, c, Some(l)) == Found::Carries
+    }
+
+    #[test]
+    fn the_device_is_compared() {
+        let e = expected("10.50.0.0/16", None, Some("ens5"));
+        assert!(found(&e, &[observed("10.50.0.0/16", None, 2)], &links()));
+        assert!(
+            !found(&e, &[observed("10.50.0.0/16", None, 3)], &links()),
+            "another device"
+        );
+        assert!(
+            !found(&e, &[observed("10.50.0.0/16", Some("172.19.0.1"), 3)], &links()),
+            "a gateway route on another device"
+        );
+        assert!(
+            !found(&e, &[observed("10.50.0.0/16", Some("172.18.0.1"), 2)], &links()),
+            "a device route is not a gateway route"
+        );
+        let gw = expected("2001:db8::/64", Some("fe80::1"), Some("ens5"));
+        assert!(!found(
+            &gw,
+            &[observed("2001:db8::/64", Some("fe80::1"), 3)],
+            &links()
+        ));
+        let mut renamed = links();
+        renamed[0].name = IfName::new("ens9").expect("name");
+        assert!(
+            !found(&e, &[observed("10.50.0.0/16", None, 2)], &renamed),
+            "renamed away"
+        );
+        assert!(
+            find(&e, &[observed("10.50.0.0/16", None, 3)], None) == Found::Carries,
+            "no links: not compared"
+        );
+    }
+
+    #[test]
+    fn a_port_s_route_may_be_on_the_device_that_took_its_addresses() {
+        let e = expected("10.60.0.0/16", Some("172.18.0.1"), Some("ens5"));
+        let ovn = vec![
+            link(2, "ens5", "veth", Some(7), &[]),
+            link(7, "ovs-system", "openvswitch", None, &[]),
+            link(8, "br-ex", "openvswitch", None, &["172.18.0.2/16"]),
+            link(9, "br-int", "openvswitch", None, &[]),
+        ];
+        assert!(
+            found(&e, &[observed("10.60.0.0/16", Some("172.18.0.1"), 8)], &ovn),
+            "br-ex"
+        );
+        assert!(
+            !found(&e, &[observed("10.60.0.0/16", Some("172.18.0.1"), 9)], &ovn),
+            "an OVS device without the gateway's subnet"
+        );
+        let bridged = vec![
+            link(2, "ens5", "veth", Some(5), &[]),
+            link(5, "br0", "bridge", None, &["172.18.0.2/16"]),
+            link(3, "ens6", "veth", None, &["172.18.0.3/16"]),
+        ];
+        assert!(
+            found(&e, &[observed("10.60.0.0/16", Some("172.18.0.1"), 5)], &bridged),
+            "its bridge"
+        );
+        assert!(
+            !found(&e, &[observed("10.60.0.0/16", Some("172.18.0.1"), 3)], &bridged),
+            "not any device on the subnet"
+        );
+        assert!(
+            !found(&e, &[observed("10.60.0.0/16", Some("172.18.0.1"), 5)], &links()),
+            "not when the declared device is no port"
+        );
+    }
+
+    #[test]
+    fn types_tos_and_source_prefixes_select_other_traffic() {
+        let e = expected("10.12.0.0/16", None, Some("ens5"));
+        let mut tos = observed("10.12.0.0/16", None, 2);
+        tos.tos = 0x10;
+        assert!(!found(&e, &[tos], &links()));
+        let e6 = expected("2001:db8:1::/64", None, Some("ens5"));
+        let mut from = observed("2001:db8:1::/64", None, 2);
+        from.source = Some("2001:db8:9::/64".parse().expect("net"));
+        assert!(!found(&e6, &[from], &links()));
+        let mut black = expected("10.4.0.0/16", None, None);
+        black.kind = RouteType::Blackhole;
+        let mut kernel = ObservedRoute::unicast(
+            RouteKey::new(254, "10.4.0.0/16".parse().expect("net")),
+            Vec::new(),
+            None,
+            Protocol(3),
+        );
+        assert!(
+            !found(&black, &[kernel.clone()], &links()),
+            "unicast is not blackhole"
+        );
+        kernel.kind = RouteType::Blackhole;
+        assert!(found(&black, &[kernel], &links()));
+    }
+
+    #[test]
+    fn a_dropping_route_ahead_shadows() {
+        let e = expected("192.168.1.0/24", Some("172.18.0.1"), Some("ens5"));
+        let mut good = observed("192.168.1.0/24", Some("172.18.0.1"), 2);
+        good.metric = Some(100);
+        let mut black = ObservedRoute::unicast(good.key, Vec::new(), Some(10), Protocol(3));
+        black.kind = RouteType::Blackhole;
+        let both = [good.clone(), black.clone()];
+        assert!(
+            matches!(find(&e, &both, Some(&links())), Found::Shadowed(s) if s.kind == RouteType::Blackhole)
+        );
+        black.metric = Some(200);
+        assert!(
+            found(&e, &[good.clone(), black.clone()], &links()),
+            "a higher metric does not"
+        );
+        black.metric = Some(100);
+        assert!(
+            found(&e, &[good.clone(), black.clone()], &links()),
+            "same metric, after it"
+        );
+        assert!(
+            !found(&e, &[black.clone(), good.clone()], &links()),
+            "same metric, before it"
+        );
+        black.tos = 0x10;
+        black.metric = Some(1);
+        assert!(
+            found(&e, &[black, good], &links()),
+            "another TOS selects other traffic"
+        );
+    }
+}
