@@ -32,29 +32,52 @@ pub(crate) enum Found<'a> {
 }
 
 /// Judge the kernel's routes with the expected route's key, in kernel order.
+/// Present when any matching route carries the traffic; shadowed when every
+/// matching route has a dropping route ahead (the one ahead of the best match
+/// is named).
 pub(crate) fn find<'a>(
     expected: &ExpectedRoute,
     candidates: &'a [ObservedRoute],
     links: Option<&[Link]>,
 ) -> Found<'a> {
-    let Some((at, matched)) = candidates
+    let mut best: Option<(u32, &'a ObservedRoute)> = None;
+    for (at, matched) in candidates.iter().enumerate() {
+        if !matches(expected, matched, links) {
+            continue;
+        }
+        let Some(shadow) = shadow(candidates, at, matched) else {
+            return Found::Carries;
+        };
+        if best.is_none_or(|(metric, _)| matched.kernel_metric() < metric) {
+            best = Some((matched.kernel_metric(), shadow));
+        }
+    }
+    match best {
+        Some((_, shadow)) => Found::Shadowed(shadow),
+        None => Found::NoMatch,
+    }
+}
+
+/// The dropping route that takes the traffic of `candidates[at]`: of the same
+/// TOS and source prefix, with a lower metric, or the same metric and ahead of
+/// it; the lowest metric, then the first.
+fn shadow<'a>(
+    candidates: &'a [ObservedRoute],
+    at: usize,
+    matched: &ObservedRoute,
+) -> Option<&'a ObservedRoute> {
+    candidates
         .iter()
         .enumerate()
-        .find(|(_, c)| matches(expected, c, links))
-    else {
-        return Found::NoMatch;
-    };
-    let shadow = candidates.iter().enumerate().find(|(i, s)| {
-        s.kind.drops()
-            && s.tos == matched.tos
-            && s.source == matched.source
-            && (s.kernel_metric() < matched.kernel_metric()
-                || (s.kernel_metric() == matched.kernel_metric() && *i < at))
-    });
-    match shadow {
-        Some((_, s)) => Found::Shadowed(s),
-        None => Found::Carries,
-    }
+        .filter(|(i, s)| {
+            s.kind.drops()
+                && s.tos == matched.tos
+                && s.source == matched.source
+                && (s.kernel_metric() < matched.kernel_metric()
+                    || (s.kernel_metric() == matched.kernel_metric() && *i < at))
+        })
+        .min_by_key(|(i, s)| (s.kernel_metric(), *i))
+        .map(|(_, s)| s)
 }
 
 /// The kernel route is the expected one.

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::changes::{drift_items, keeps, link_flips};
-use super::index::{self, Insert};
+use super::index::{self, Applied, Insert};
 use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
@@ -185,15 +185,31 @@ impl Daemon {
                     return false;
                 };
                 let how = Insert::from_flags(*replace, *append);
-                index::add(&mut self.routes, &self.wanted, route, how)
+                let applied = index::add(&mut self.routes, &self.wanted, route, how);
+                self.applied(applied)
             }
-            Event::RouteRemoved(route) => index::remove(&mut self.routes, &self.wanted, route),
+            Event::RouteRemoved(route) => {
+                let applied = index::remove(&mut self.routes, &self.wanted, route);
+                self.applied(applied)
+            }
             Event::Nexthop { object, removed } => {
                 let before = self.nexthops.clone();
                 self.nexthops.apply(object.clone(), *removed);
                 index::nexthop_changed(&mut self.routes, &self.wanted, &before, &self.nexthops, object.id)
             }
             _ => false,
+        }
+    }
+
+    /// True when the index changed; a change only the table tells re-reads it.
+    fn applied(&mut self, applied: Applied) -> bool {
+        match applied {
+            Applied::Unchanged => false,
+            Applied::Changed => true,
+            Applied::Reread => {
+                self.start_dump("route");
+                false
+            }
         }
     }
 
@@ -320,9 +336,7 @@ impl Daemon {
                 self.nexthops = dump.nexthops;
                 self.routes =
                     RouteIndex::from_routes(dump.routes.into_iter().filter(|r| self.wanted.contains(&r.key)));
-                for event in std::mem::take(&mut self.replay) {
-                    self.apply_route(&event);
-                }
+                self.replay_after_dump();
                 self.netlink = SourceState::Up;
             }
             Ok(Err(e)) => {
@@ -337,6 +351,20 @@ impl Daemon {
             self.start_dump(cause);
         }
         self.evaluate_after(read);
+    }
+
+    /// Apply the notifications that arrived while the dump ran. Some may be
+    /// older than what the dump saw, which does no harm to the changes that
+    /// name a route (adding one held, removing one gone), but a replace takes
+    /// the place of whatever route leads its slot: the table is read again.
+    fn replay_after_dump(&mut self) {
+        for event in std::mem::take(&mut self.replay) {
+            if matches!(&event, Event::RouteAdded { replace: true, .. }) {
+                self.start_dump("route");
+                return;
+            }
+            self.apply_route(&event);
+        }
     }
 
     async fn refresh_links(&mut self) {

@@ -6,7 +6,9 @@
 //! or source prefix (IPv6) and the metric. IPv4 keeps several routes per slot in
 //! order: `add` and `prepend` go first, `append` last, and `replace` takes the
 //! place of the first one. IPv6 merges gateway routes of one slot into one
-//! multipath route (`append` adds a hop) and `replace` replaces the whole route.
+//! multipath route (`append` adds a hop) and `replace` replaces the whole route;
+//! where single and multipath routes share a slot, its dumps hide what lies
+//! between siblings, so such changes ask for a re-read ([`Applied::Reread`]).
 
 use std::collections::HashSet;
 
@@ -36,17 +38,28 @@ impl Insert {
     }
 }
 
-/// Apply an added route; true when the index changed (or might have).
-pub fn add(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, route: ObservedRoute, how: Insert) -> bool {
+/// What applying a notification did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Not a wanted route, or already held.
+    Unchanged,
+    /// The index changed.
+    Changed,
+    /// Only a re-read of the table tells what the kernel made of it: the index
+    /// is left as it was.
+    Reread,
+}
+
+/// Apply an added route.
+pub fn add(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, route: ObservedRoute, how: Insert) -> Applied {
     if !wanted.contains(&route.key) {
-        return false;
+        return Applied::Unchanged;
     }
     let entries = index.entry(route.key);
     match route.key.family {
         Family::Ipv4 => add_ipv4(entries, route, how),
         Family::Ipv6 => add_ipv6(entries, route, how),
     }
-    true
 }
 
 /// A route through a next-hop object is the same route when its object is:
@@ -58,25 +71,29 @@ fn same_object(entries: &mut [ObservedRoute], route: &ObservedRoute) -> Option<u
         .position(|r| r.slot() == route.slot() && r.nhid == route.nhid && r.kind == route.kind)
 }
 
-fn add_ipv4(entries: &mut Vec<ObservedRoute>, route: ObservedRoute, how: Insert) {
+fn add_ipv4(entries: &mut Vec<ObservedRoute>, route: ObservedRoute, how: Insert) -> Applied {
     // The kernel refuses an exact duplicate of a route of the slot (and a
     // replace by one is a no-op): a replayed notification changes nothing.
     if entries.contains(&route) {
-        return;
+        return Applied::Unchanged;
     }
     if let Some(i) = same_object(entries, &route) {
         entries[i] = route;
-        return;
+        return Applied::Changed;
     }
     let slot = route.slot();
     let first = entries.iter().position(|r| r.slot() == slot);
     let last = entries.iter().rposition(|r| r.slot() == slot);
     match (how, first, last) {
+        // A next-hop object that changed makes the kernel notify its routes as
+        // replaced: one not held here is not a replace of the slot's first.
+        (Insert::Replace, Some(_), _) if route.nhid.is_some() => return Applied::Reread,
         (Insert::Replace, Some(i), _) => entries[i] = route,
         (Insert::Append, _, Some(i)) => entries.insert(i + 1, route),
         (Insert::First, Some(i), _) => entries.insert(i, route),
         _ => entries.push(route),
     }
+    Applied::Changed
 }
 
 /// A route the kernel merges with others of its slot into one multipath route:
@@ -88,61 +105,82 @@ fn ecmp(route: &ObservedRoute) -> bool {
         && route.next_hops.iter().all(|h| h.gateway.is_some())
 }
 
-fn add_ipv6(entries: &mut Vec<ObservedRoute>, route: ObservedRoute, how: Insert) {
-    if let Some(i) = same_object(entries, &route) {
-        entries[i] = route;
-        return;
+/// IPv6 keeps the routes of a slot in one list in which multipath siblings and
+/// single routes may interleave, and its dumps skip what lies between siblings
+/// (so a dump may not show every route of a slot that holds a multipath route).
+/// Only changes that leave no doubt are applied: a route into an empty slot, a
+/// single route replaced by a single route of its kind, a gateway route joining
+/// a lone gateway route. Anything else asks for a re-read.
+fn add_ipv6(entries: &mut Vec<ObservedRoute>, route: ObservedRoute, how: Insert) -> Applied {
+    if how != Insert::Replace {
+        if let Some(i) = same_object(entries, &route) {
+            entries[i] = route;
+            return Applied::Changed;
+        }
+    }
+    // A replace may leave two equal routes in a slot; anything else never does.
+    if how != Insert::Replace && entries.contains(&route) {
+        return Applied::Unchanged;
     }
     let slot = route.slot();
-    let same_kind = |r: &ObservedRoute| r.slot() == slot && ecmp(r) == ecmp(&route);
-    if how == Insert::Replace {
-        match entries.iter().position(same_kind) {
-            Some(i) => entries[i] = route,
-            None => entries.push(route),
+    let in_slot: Vec<usize> = (0..entries.len())
+        .filter(|i| entries[*i].slot() == slot)
+        .collect();
+    let single = |r: &ObservedRoute| r.next_hops.len() <= 1;
+    match (how, in_slot.as_slice()) {
+        (_, []) => entries.push(route),
+        (Insert::Replace, [only])
+            if single(&entries[*only]) && single(&route) && ecmp(&route) == ecmp(&entries[*only]) =>
+        {
+            entries[*only] = route
         }
-        return;
-    }
-    if ecmp(&route) {
-        if let Some(existing) = entries.iter_mut().find(|r| r.slot() == slot && ecmp(r)) {
+        (Insert::First | Insert::Append, [only])
+            if single(&entries[*only]) && ecmp(&entries[*only]) && ecmp(&route) =>
+        {
+            let existing = &mut entries[*only];
             for hop in route.next_hops {
                 if !existing.next_hops.contains(&hop) {
                     existing.next_hops.push(hop);
                 }
             }
-            return;
         }
+        _ => return Applied::Reread,
     }
-    if !entries.contains(&route) {
-        entries.push(route);
-    }
+    Applied::Changed
 }
 
-/// Apply a deleted route: the exact route if held, else (IPv6) its next hops out
-/// of the multipath route of its slot, else the first route of its slot and type.
-pub fn remove(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, route: &ObservedRoute) -> bool {
+/// Apply a deleted route: the exact route if held (or the route through the
+/// same next-hop object), else the route of its slot and type holding its hops
+/// (a multipath route, hops in another order). An IPv6 multipath route asks for
+/// a re-read instead: its dump may have hidden routes of its slot, which its
+/// removal shows. A route is never taken for another.
+pub fn remove(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, route: &ObservedRoute) -> Applied {
     if !wanted.contains(&route.key) {
-        return false;
+        return Applied::Unchanged;
     }
     let key = route.key;
     let entries = index.entry(key);
-    let slot = route.slot();
-    if let Some(i) = entries.iter().position(|r| r == route) {
-        entries.remove(i);
-    } else if let Some(i) = same_object(entries, route) {
-        entries.remove(i);
-    } else if let Some(i) = entries
+    let holds = |r: &ObservedRoute| {
+        r.slot() == route.slot()
+            && r.kind == route.kind
+            && r.nhid == route.nhid
+            && route.next_hops.iter().all(|h| r.next_hops.contains(h))
+    };
+    let found = entries
         .iter()
-        .position(|r| r.slot() == slot && r.kind == route.kind)
-    {
-        let multipath = key.family == Family::Ipv6 && entries[i].next_hops.len() > route.next_hops.len();
-        if multipath && !route.next_hops.is_empty() {
-            entries[i].next_hops.retain(|h| !route.next_hops.contains(h));
-        } else {
+        .position(|r| r == route)
+        .or_else(|| same_object(entries, route))
+        .or_else(|| entries.iter().position(holds));
+    let applied = match found {
+        Some(i) if key.family == Family::Ipv6 && entries[i].next_hops.len() > 1 => Applied::Reread,
+        Some(i) => {
             entries.remove(i);
+            Applied::Changed
         }
-    }
+        None => Applied::Unchanged,
+    };
     index.prune(&key);
-    true
+    applied
 }
 
 /// What the kernel does, silently, when a link goes down: its IPv4 routes go.
@@ -248,16 +286,17 @@ mod tests {
         let a = r("10.0.0.0/8", "1.1.1.1", 2, None);
         let w = wanted(&[&a]);
         let mut idx = RouteIndex::default();
-        assert!(add(&mut idx, &w, a.clone(), Insert::First));
-        assert!(add(&mut idx, &w, a.clone(), Insert::First));
+        assert_eq!(add(&mut idx, &w, a.clone(), Insert::First), Applied::Changed);
+        add(&mut idx, &w, a.clone(), Insert::First);
         assert_eq!(idx.len(), 1, "a duplicate notification is not a second route");
         let b = r("10.0.0.0/8", "1.1.1.2", 2, None);
         add(&mut idx, &w, b.clone(), Insert::Replace);
         assert_eq!(idx.get(&a.key), std::slice::from_ref(&b));
-        assert!(remove(&mut idx, &w, &b));
+        assert_eq!(remove(&mut idx, &w, &b), Applied::Changed);
         assert!(idx.is_empty());
-        assert!(
-            !add(&mut idx, &w, r("10.9.0.0/16", "1.1.1.1", 2, None), Insert::First),
+        assert_eq!(
+            add(&mut idx, &w, r("10.9.0.0/16", "1.1.1.1", 2, None), Insert::First),
+            Applied::Unchanged,
             "unwanted keys are not held"
         );
         assert!(idx.is_empty());
@@ -322,28 +361,54 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_multipath_grows_and_shrinks_by_hop() {
+    fn ipv6_applies_what_leaves_no_doubt_and_rereads_the_rest() {
         let a = r("fd00::/64", "fd00::1", 2, Some(1024));
         let b = r("fd00::/64", "fd00::2", 3, Some(1024));
         let w = wanted(&[&a]);
         let mut idx = RouteIndex::default();
-        add(&mut idx, &w, a.clone(), Insert::First);
-        add(&mut idx, &w, b.clone(), Insert::Append);
-        assert_eq!(idx.get(&a.key)[0].next_hops.len(), 2);
-        remove(&mut idx, &w, &b);
-        assert_eq!(idx.get(&a.key), std::slice::from_ref(&a));
-        add(&mut idx, &w, b.clone(), Insert::Append);
-        add(
-            &mut idx,
-            &w,
-            r("fd00::/64", "fd00::9", 2, Some(1024)),
-            Insert::Replace,
+        assert_eq!(add(&mut idx, &w, a.clone(), Insert::First), Applied::Changed);
+        assert_eq!(
+            add(
+                &mut idx,
+                &w,
+                r("fd00::/64", "fd00::9", 2, Some(1024)),
+                Insert::Replace
+            ),
+            Applied::Changed,
+            "a lone route replaced"
+        );
+        assert_eq!(gateways(&idx, &a.key), ["unicast fd00::9"]);
+        assert_eq!(
+            add(&mut idx, &w, b.clone(), Insert::Append),
+            Applied::Changed,
+            "a gateway route joining a lone one"
+        );
+        assert_eq!(gateways(&idx, &a.key), ["unicast fd00::9+fd00::2"]);
+        assert_eq!(
+            remove(&mut idx, &w, &b),
+            Applied::Reread,
+            "a hop out of a multipath route: its dump may have hidden others"
         );
         assert_eq!(
-            gateways(&idx, &a.key),
-            ["unicast fd00::9"],
-            "replace takes the whole route"
+            add(&mut idx, &w, a.clone(), Insert::Append),
+            Applied::Reread,
+            "a hop into a multipath route"
         );
+        let mut device = ObservedRoute::unicast(a.key, a.next_hops.clone(), Some(1024), Protocol(4));
+        device.next_hops[0].gateway = None;
+        assert_eq!(add(&mut idx, &w, device, Insert::Append), Applied::Reread);
+        assert_eq!(
+            gateways(&idx, &a.key),
+            ["unicast fd00::9+fd00::2"],
+            "left as it was"
+        );
+        let mut other_slot = a.clone();
+        other_slot.metric = Some(50);
+        assert_eq!(
+            add(&mut idx, &w, other_slot.clone(), Insert::First),
+            Applied::Changed
+        );
+        assert_eq!(remove(&mut idx, &w, &other_slot), Applied::Changed);
     }
 
     #[test]

@@ -23,8 +23,11 @@ use crate::intent::Options;
 use crate::publish::http::{self, HttpState};
 use crate::publish::metrics::{CauseLabels, Metrics};
 
-/// Why a full re-read of the routing table happened (`resyncs_total{cause}`).
-pub const RESYNC_CAUSES: [&str; 6] = ["startup", "periodic", "overrun", "link", "address", "intent"];
+/// Why a full re-read of the routing table happened (`resyncs_total{cause}`):
+/// `route` is a change to a wanted route whose effect only the table tells.
+pub const RESYNC_CAUSES: [&str; 7] = [
+    "startup", "periodic", "overrun", "link", "address", "intent", "route",
+];
 
 /// What `serve` was told.
 #[derive(Debug, Clone)]

@@ -63,25 +63,38 @@ impl NetNs {
         run("ip", &all);
     }
 
+    /// `ip -n NS -force -batch FILE` with these lines: every line is tried, those
+    /// the kernel refuses (a duplicate, a route to delete that is not there) are
+    /// skipped.
+    pub fn ip_batch_force(&self, lines: &str) {
+        self.batch(lines, true);
+    }
+
     /// `ip -n NS -batch FILE` with these lines.
     pub fn ip_batch(&self, lines: &str) {
+        let out = self.batch(lines, false);
+        assert!(
+            out.status.success(),
+            "ip -batch: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn batch(&self, lines: &str, force: bool) -> std::process::Output {
         let path = std::env::temp_dir().join(format!(
             "{}-batch-{}",
             self.name,
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, lines).expect("write batch file");
-        let result = Command::new("ip")
-            .args(["-n", &self.name, "-batch"])
-            .arg(&path)
-            .output();
+        let mut command = Command::new("ip");
+        command.args(["-n", &self.name]);
+        if force {
+            command.arg("-force");
+        }
+        let result = command.arg("-batch").arg(&path).output();
         let _ = std::fs::remove_file(&path);
-        let out = result.expect("spawn ip");
-        assert!(
-            out.status.success(),
-            "ip -batch: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        result.expect("spawn ip")
     }
 
     /// A command run inside the namespace.
@@ -234,7 +247,10 @@ impl Agent {
                 &listen,
             ])
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("RW_AGENT_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()

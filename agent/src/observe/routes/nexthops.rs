@@ -104,8 +104,9 @@ pub struct NexthopTable(BTreeMap<u32, Nexthop>);
 pub enum Resolved {
     /// The object is known: these hops, or a blackhole.
     Known {
-        /// The route type it gives (`blackhole` for a blackhole object).
-        kind: Option<RouteType>,
+        /// The route type it gives (`blackhole` for a blackhole object, else
+        /// `unicast`).
+        kind: RouteType,
         /// Its hops.
         hops: Vec<NextHop>,
     },
@@ -147,27 +148,20 @@ impl NexthopTable {
             || matches!(self.0.get(&id), Some(Nexthop::Group(members)) if members.contains(&changed))
     }
 
-    /// What the object `id` forwards to.
+    /// What the object `id` forwards to. Only unicast routes use objects: the
+    /// kernel shows a route through a blackhole object as a blackhole route.
     pub fn lookup(&self, id: u32) -> Resolved {
         let hop = |member: &u32| match self.0.get(member) {
             Some(Nexthop::Hop(h)) => Some(h.clone()),
             _ => None,
         };
-        match self.0.get(&id) {
-            None => Resolved::Unknown,
-            Some(Nexthop::Blackhole) => Resolved::Known {
-                kind: Some(RouteType::Blackhole),
-                hops: Vec::new(),
-            },
-            Some(Nexthop::Hop(h)) => Resolved::Known {
-                kind: None,
-                hops: vec![h.clone()],
-            },
-            Some(Nexthop::Group(members)) => Resolved::Known {
-                kind: None,
-                hops: members.iter().filter_map(hop).collect(),
-            },
-        }
+        let (kind, hops) = match self.0.get(&id) {
+            None => return Resolved::Unknown,
+            Some(Nexthop::Blackhole) => (RouteType::Blackhole, Vec::new()),
+            Some(Nexthop::Hop(h)) => (RouteType::Unicast, vec![h.clone()]),
+            Some(Nexthop::Group(members)) => (RouteType::Unicast, members.iter().filter_map(hop).collect()),
+        };
+        Resolved::Known { kind, hops }
     }
 
     /// The route with the hops of its object. `None` when the object is gone
@@ -179,9 +173,7 @@ impl NexthopTable {
         };
         match self.lookup(id) {
             Resolved::Known { kind, hops } => {
-                if let Some(kind) = kind {
-                    route.kind = kind;
-                }
+                route.kind = kind;
                 route.next_hops = hops;
                 Some(route)
             }
@@ -373,6 +365,27 @@ mod tests {
             table.resolve(route.clone(), false),
             None,
             "the object is gone, so is the route"
+        );
+        let mut black = route.clone();
+        black.kind = RouteType::Blackhole;
+        table.apply(
+            NexthopObject {
+                id: 20,
+                nexthop: hop("172.18.0.9"),
+            },
+            false,
+        );
+        assert_eq!(
+            table.resolve(black, false).map(|r| r.kind),
+            Some(RouteType::Unicast),
+            "a blackhole object replaced by a hop"
+        );
+        table.apply(
+            NexthopObject {
+                id: 20,
+                nexthop: Nexthop::Blackhole,
+            },
+            true,
         );
         assert_eq!(
             table.resolve(route.clone(), true),
