@@ -115,7 +115,7 @@ build_image() {
     bah bud --quiet -f Containerfile --platform "linux/$arch" --build-arg "TARGET=$TARGET" \
         --build-arg "VERSION=$version" -t "$tag" . >"$work/bud.log" 2>&1 ||
         { cat "$work/bud.log"; return 1; }
-    echo "   built $(bah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep routewarden-imagetest)"
+    echo "   built $(bah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -F "$tag ")"
 }
 
 # The Containerfile copies target/<TARGET>/release/routewarden for the TARGET it
