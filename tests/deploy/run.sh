@@ -11,7 +11,8 @@
 #      its series at an instant instead of over a window) makes those unit tests
 #      fail;
 #   6. the overlay of your own that the README's Install section shows builds,
-#      with the SCC and RBAC still before the DaemonSet.
+#      with the SCC and RBAC still before the DaemonSet, and its patches (severity,
+#      architecture) do what it says.
 # Installs what it needs if missing (PyPI: kubernetes-validate; Debian: prometheus
 # for promtool); kubectl must be installed. Exits non-zero on any failure and ends
 # with "N passed, M failed".
@@ -139,23 +140,19 @@ check_mutations() {
 }
 
 # The README's own overlay (Install, "Choose the image"), built from this
-# checkout: it must build, and keep the SCC and RBAC before the DaemonSet.
+# checkout: it must build and keep the SCC and RBAC before the DaemonSet; with the
+# README's patches added, they must do what it says.
 check_readme_overlay() {
     local dir=$work/my-routewarden
-    mkdir -p "$dir"
     step "README's overlay of your own: extracted" \
-        python3 - "$repo/README.md" "$repo" "$dir/kustomization.yaml" <<'PY'
-import re, sys
-readme, repo, out = sys.argv[1:4]
-text = open(readme).read()
-found = re.findall(r"cat > kustomization.yaml <<'EOF'\n(.*?)\nEOF\n", text, re.S)
-if len(found) != 1:
-    sys.exit(f"{readme}: expected one `cat > kustomization.yaml <<'EOF'` block, found {len(found)}")
-open(out, "w").write(found[0].replace("../manifests/", repo + "/manifests/"))
-PY
-    step "README's overlay of your own builds" kubectl kustomize "$dir" -o "$work/my-routewarden.yaml"
+        python3 "$here/readme_overlay.py" write "$repo/README.md" "$repo" "$dir"
+    step "README's overlay of your own builds" kubectl kustomize "$dir/plain" -o "$work/readme.yaml"
     step "README's overlay of your own: apply order" \
-        python3 "$here/check_policy.py" order "$work/my-routewarden.yaml"
+        python3 "$here/check_policy.py" order "$work/readme.yaml"
+    step "README's patches (severity, architecture) build" \
+        kubectl kustomize "$dir/patched" -o "$work/readme-patched.yaml"
+    step "README's patches do what it says" \
+        python3 "$here/readme_overlay.py" check-patched "$work/readme-patched.yaml"
 }
 
 main() {
