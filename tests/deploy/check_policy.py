@@ -2,79 +2,58 @@
 """Check a built overlay against what routewarden's deployment promises.
 
 Schemas say a manifest is well formed; this says it is the deployment we mean:
-host network, every taint tolerated, read-only host mounts of exactly what the
-agent reads under /host, no capabilities, probes that reach the listener, metrics
-wired from a container port through the Service to the ServiceMonitor, alerts
-with severities, summaries and runbooks that exist, and on OpenShift the TLS proxy,
-its RBAC and an SCC that grants nothing more.
+host network, every taint tolerated, the image's architecture selected, read-only
+host mounts that start the pod on every kind of node without creating anything
+on it and reach every file the agent reads there, no capabilities, a declared
+listener the probes reach, metrics wired from a container port through the
+Service to the ServiceMonitor, objects written in an order that lets the first
+pods start, alerts with severities, summaries and runbooks that exist
+(policy_alerts.py), and on OpenShift the TLS proxy, its authorization and an SCC
+that grants nothing more (policy_openshift.py).
 
 usage: check_policy.py kubernetes|openshift BUILT.yaml
+       check_policy.py order BUILT.yaml     (the apply order only, for any build)
 """
 
-import pathlib
-import re
 import sys
 
 import yaml
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-RUNBOOK_URL = "https://github.com/routewarden/routewarden/blob/main/docs/runbooks/{}.md"
-HOST_PATHS = {"/run/dbus", "/etc/machine-config-daemon"}
-AGENT = "routewarden"
-PROXY = "kube-rbac-proxy"
-# The agent's metric contract (the names the alerts may use).
-METRICS = {
-    "routewarden_route_present", "routewarden_route_drift_reason", "routewarden_routes",
-    "routewarden_expected_routes", "routewarden_unit_ok", "routewarden_unit_state",
-    "routewarden_source_up", "routewarden_machineconfig_info", "routewarden_build_info",
-    "routewarden_evaluations_total", "routewarden_evaluation_duration_seconds",
-    "routewarden_last_evaluation_timestamp_seconds", "routewarden_route_events_total",
-    "routewarden_resyncs_total",
+from policy_alerts import check_rules
+from policy_common import AGENT, PROXY, Checker, arg_value, containers, env_field, index
+from policy_openshift import check_openshift
+
+# What is on each kind of node, as far as the pod's host mounts are concerned,
+# and which files the agent reads there (under --host-root). A file the agent
+# reads may be missing (plain Kubernetes has none; /etc/mcd-currentconfig.json
+# appears after the first in-place update): it must still be reachable, through
+# a mounted directory, as soon as it appears.
+MACHINECONFIG_FILES = ["/etc/machine-config-daemon/currentconfig",
+                       "/etc/machine-config-daemon/currentimage",
+                       "/etc/mcd-currentconfig.json", "/etc/mcs-machine-config-content.json"]
+NODE_KINDS = {
+    "OpenShift": {"/etc", "/run/dbus", "/etc/machine-config-daemon"},
+    "HyperShift": {"/etc", "/run/dbus", "/etc/machine-config-daemon"},
+    "plain Kubernetes": {"/etc", "/run/dbus"},
 }
-REQUIRED_ALERTS = {
-    "RoutewardenRouteMissing", "RoutewardenRouteUnitFailed", "RoutewardenSourceDown",
-    "RoutewardenAgentDown", "RoutewardenAgentAbsent",
-}
-
-
-class Checker:
-    """Collects named pass/fail results and prints them."""
-
-    def __init__(self):
-        self.failed = 0
-        self.passed = 0
-
-    def check(self, ok, what):
-        print(f"  {'ok  ' if ok else 'FAIL'} {what}")
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-        return ok
-
-
-def index(docs):
-    """(kind, name) -> object."""
-    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
-
-
-def containers(ds):
-    return {c["name"]: c for c in ds["spec"]["template"]["spec"]["containers"]}
-
-
-def env_field(container, name):
-    for e in container.get("env", []):
-        if e["name"] == name:
-            return e.get("value") or e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
-    return None
+AGENT_READS = ["/run/dbus/system_bus_socket"] + MACHINECONFIG_FILES
+# hostPath types that make the kubelet or the container runtime create the path
+# when it is missing ("" is no check at all: the runtime creates a directory).
+CREATING_TYPES = {"", "DirectoryOrCreate", "FileOrCreate"}
+# Kinds the DaemonSet's pods need before they can be created and run.
+BEFORE_DAEMONSET = {"Namespace", "ServiceAccount", "SecurityContextConstraints", "Role",
+                    "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap", "Secret",
+                    "Service"}
 
 
 def check_pod(c, ds):
     pod = ds["spec"]["template"]["spec"]
     c.check(pod.get("hostNetwork") is True, "DaemonSet: hostNetwork (the node's routing table)")
     c.check(pod.get("tolerations") == [{"operator": "Exists"}], "DaemonSet: tolerates every taint")
-    c.check(pod.get("priorityClassName") == "system-node-critical",
-            "DaemonSet: priorityClassName system-node-critical")
+    c.check(pod.get("priorityClassName") == "system-cluster-critical",
+            "DaemonSet: priorityClassName system-cluster-critical (an add-on, as node-exporter)")
+    c.check(pod.get("nodeSelector") == {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+            "DaemonSet: selects linux nodes of the image's architecture (amd64)")
     strategy = ds["spec"].get("updateStrategy", {})
     c.check(strategy.get("type") == "RollingUpdate"
             and "maxUnavailable" in strategy.get("rollingUpdate", {}),
@@ -114,35 +93,72 @@ def check_agent(c, ds):
     check_host_mounts(c, ds, agent)
 
 
+def host_volumes(ds):
+    """name -> (host path, type) of the pod's hostPath volumes."""
+    return {v["name"]: (v["hostPath"]["path"].rstrip("/") or "/", v["hostPath"].get("type", ""))
+            for v in ds["spec"]["template"]["spec"].get("volumes", []) if "hostPath" in v}
+
+
 def check_host_mounts(c, ds, agent):
-    volumes = {v["name"]: v for v in ds["spec"]["template"]["spec"].get("volumes", [])}
-    host = {n: v["hostPath"]["path"] for n, v in volumes.items() if "hostPath" in v}
-    c.check(set(host.values()) == HOST_PATHS,
-            f"pod: hostPath volumes are exactly {sorted(HOST_PATHS)}")
+    host = host_volumes(ds)
     mounts = {m["name"]: m for m in agent.get("volumeMounts", [])}
-    for name, path in host.items():
+    for name, (path, kind) in host.items():
         m = mounts.get(name, {})
         c.check(m.get("readOnly") is True and m.get("mountPath") == "/host" + path,
                 f"agent: {path} mounted read-only at /host{path}")
+        c.check(kind not in CREATING_TYPES,
+                f"pod: hostPath {path} has type {kind or '(empty)'}, which never creates it on the host")
     others = [ctr for n, ctr in containers(ds).items() if n != AGENT]
     c.check(not any(m["name"] in host for o in others for m in o.get("volumeMounts", [])),
             "pod: only the agent mounts host paths")
+    for node, dirs in NODE_KINDS.items():
+        check_node_kind(c, node, dirs, host, mounts)
 
 
-def probe_hosts(agent):
-    return {agent[p]["httpGet"].get("host") for p in ("livenessProbe", "readinessProbe")}
+def check_node_kind(c, node, dirs, host, mounts):
+    """The pod starts on this kind of node, creates nothing there, and sees what the agent reads."""
+    missing = {name: (p, kind) for name, (p, kind) in host.items() if p not in dirs}
+    stops = sorted(p for p, kind in missing.values() if kind not in CREATING_TYPES)
+    creates = sorted(p for p, kind in missing.values() if kind in CREATING_TYPES)
+    c.check(not stops and not creates,
+            f"{node} node: the pod starts and creates nothing on the host"
+            + (f" (missing, the pod does not start: {stops})" if stops else "")
+            + (f" (created on the host: {creates})" if creates else ""))
+    visible = [p for name, (p, _) in host.items()
+               if p in dirs and mounts.get(name, {}).get("readOnly") is True]
+    unreachable = [f for f in AGENT_READS if not any(f.startswith(d + "/") for d in visible)]
+    c.check(not unreachable,
+            f"{node} node: every file the agent reads is under a read-only mounted directory"
+            + (f" (not: {unreachable})" if unreachable else ""))
+
+
+def probe(agent, which):
+    return agent.get(which, {}).get("httpGet", {})
 
 
 def check_listener(c, overlay, ds):
     agent = containers(ds)[AGENT]
     listen = [a for a in agent["args"] if a.startswith("--listen")]
+    declared = {p["containerPort"] for p in agent.get("ports", [])}
+    probes = [probe(agent, p) for p in ("livenessProbe", "readinessProbe")]
     if overlay == "kubernetes":
         c.check(listen == ["--listen=$(HOST_IP):9810"] and env_field(agent, "HOST_IP") == "status.hostIP",
                 "agent: listens on the node IP (status.hostIP), port 9810")
-        c.check(probe_hosts(agent) == {None}, "agent: probes go to the pod (node) IP it listens on")
-    else:
-        c.check(listen == [], "agent: keeps the default --listen=127.0.0.1:9810")
-        c.check(probe_hosts(agent) == {"127.0.0.1"}, "agent: probes go to 127.0.0.1")
+        c.check(all(p.get("host") is None and p.get("port") == 9810 for p in probes),
+                "agent: probes go to the pod (node) IP and port it listens on")
+        c.check(9810 in declared, "agent: its port 9810 is declared in the pod spec")
+        return
+    address = arg_value(agent, "--listen") or ""
+    host, _, port = address.rpartition(":")
+    port = int(port) if port.isdigit() else None
+    c.check(host == "127.0.0.1" and port is not None and not 9000 <= port <= 9999,
+            f"agent: listens on loopback only, outside 9000-9999 (OpenShift's host port "
+            f"registry keeps that range for reachable ports): --listen={address}")
+    c.check(port in declared, f"agent: its loopback port {port} is declared in the pod spec")
+    c.check(all(p.get("host") == "127.0.0.1" and p.get("port") == port for p in probes),
+            f"agent: probes go to 127.0.0.1:{port}")
+    c.check(arg_value(containers(ds)[PROXY], "--upstream") == f"http://127.0.0.1:{port}/",
+            f"kube-rbac-proxy: upstream is the agent's listener http://127.0.0.1:{port}/")
 
 
 def check_metrics_path(c, overlay, docs):
@@ -167,154 +183,30 @@ def check_metrics_path(c, overlay, docs):
     c.check(ep.get("scheme") == scheme, f"ServiceMonitor: scheme {scheme}")
 
 
-def metric_names(expr):
-    return set(re.findall(r"\b(routewarden_[a-z_]+?)(?:_bucket|_sum|_count)?\b", expr))
-
-
-def check_alert(c, rule):
-    name, labels, ann = rule["alert"], rule.get("labels", {}), rule.get("annotations", {})
-    c.check(re.fullmatch(r"Routewarden[A-Z][A-Za-z]+", name) is not None,
-            f"{name}: CamelCase with the Routewarden prefix")
-    c.check(labels.get("severity") in ("warning", "critical"), f"{name}: severity warning|critical")
-    c.check(bool(ann.get("summary")) and bool(ann.get("description")),
-            f"{name}: summary and description")
-    url = ann.get("runbook_url")
-    book = REPO / "docs" / "runbooks" / f"{name}.md"
-    c.check(url == RUNBOOK_URL.format(name) and book.is_file(),
-            f"{name}: runbook_url -> docs/runbooks/{name}.md (exists)")
-    unknown = metric_names(rule["expr"] + "".join(ann.values())) - METRICS
-    c.check(not unknown, f"{name}: uses only the agent's metric names {sorted(unknown) or ''}")
-
-
-def check_rules(c, docs):
-    rules = [r for g in docs[("PrometheusRule", "routewarden")]["spec"]["groups"]
-             for r in g["rules"]]
-    alerts = {r["alert"] for r in rules if "alert" in r}
-    c.check(REQUIRED_ALERTS <= alerts, f"alerts include {sorted(REQUIRED_ALERTS)}")
-    for rule in rules:
-        check_alert(c, rule)
-        desc = rule["annotations"]["description"]
-        if rule["alert"].startswith("RoutewardenRoute") or rule["alert"] in (
-                "RoutewardenSourceDown", "RoutewardenAgentDown"):
-            c.check("$labels.node" in desc, f"{rule['alert']}: description names the node")
-    missing = next(r for r in rules if r["alert"] == "RoutewardenRouteMissing")
-    text = missing["annotations"]["description"]
-    c.check(all(f"$labels.{k}" in text for k in ("destination", "gateway", "device", "table"))
-            and "routewarden_route_drift_reason" in text,
-            "RoutewardenRouteMissing: description names the route and its drift reasons")
-
-
-def check_openshift(c, docs):
-    ns = docs[("Namespace", "routewarden")]["metadata"]
-    c.check(ns["labels"].get("openshift.io/user-monitoring") == "true"
-            and "openshift.io/cluster-monitoring" not in ns["labels"],
-            "Namespace: user workload monitoring, not cluster-monitoring")
-    ds = docs[("DaemonSet", "routewarden")]
-    ctrs = containers(ds)
-    c.check(ctrs[AGENT]["securityContext"].get("seLinuxOptions") == {"type": "spc_t"}
-            and "seLinuxOptions" not in ctrs[PROXY]["securityContext"],
-            "SELinux: spc_t on the agent only")
-    check_proxy(c, docs, ds, ctrs[PROXY])
-    check_scraper(c, docs)
-    check_scc(c, docs, ds)
-
-
-def check_proxy(c, docs, ds, proxy):
-    args = proxy["args"]
-    c.check("--upstream=http://127.0.0.1:9810/" in args
-            and "--secure-listen-address=[$(HOST_IP)]:9810" in args
-            and env_field(proxy, "HOST_IP") == "status.hostIP",
-            "kube-rbac-proxy: node IP :9810 (TLS) -> 127.0.0.1:9810")
-    c.check("--allow-paths=/metrics" in args, "kube-rbac-proxy: lets through /metrics only")
-    svc = docs[("Service", "routewarden")]
-    secret = svc["metadata"].get("annotations", {}).get(
-        "service.beta.openshift.io/serving-cert-secret-name")
-    vols = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
-    tls = [m for m in proxy["volumeMounts"] if m["mountPath"] == "/etc/tls/private"]
-    c.check(bool(secret) and bool(tls) and vols[tls[0]["name"]]["secret"]["secretName"] == secret,
-            "kube-rbac-proxy: serves the service CA certificate of the Service's annotation")
-    sa = ds["spec"]["template"]["spec"]["serviceAccountName"]
-    c.check(bound_rules(docs, sa) >= {("authentication.k8s.io", "tokenreviews", "create"),
-                                      ("authorization.k8s.io", "subjectaccessreviews", "create")},
-            f"kube-rbac-proxy: ServiceAccount {sa} may create TokenReviews and SubjectAccessReviews")
-    token = [m for m in proxy["volumeMounts"]
-             if m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"]
-    c.check(bool(token) and "projected" in vols[token[0]["name"]],
-            "kube-rbac-proxy: API token projected into the proxy only")
-
-
-def bound_rules(docs, sa):
-    """(apiGroup|nonResourceURL, resource, verb) granted to ServiceAccount sa by ClusterRoles."""
-    granted = set()
-    for (kind, _), b in docs.items():
-        if kind not in ("ClusterRoleBinding", "RoleBinding"):
-            continue
-        if not any(s["kind"] == "ServiceAccount" and s["name"] == sa for s in b["subjects"]):
-            continue
-        role = docs.get((b["roleRef"]["kind"], b["roleRef"]["name"]), {"rules": []})
-        for r in role["rules"]:
-            for verb in r["verbs"]:
-                granted |= {(g, res, verb) for g in r.get("apiGroups", [])
-                            for res in r.get("resources", [])}
-                granted |= {("nonResourceURL", u, verb) for u in r.get("nonResourceURLs", [])}
-    return granted
-
-
-def check_scraper(c, docs):
-    ep = docs[("ServiceMonitor", "routewarden")]["spec"]["endpoints"][0]
-    tls = ep.get("tlsConfig", {})
-    cm = docs.get(("ConfigMap", tls.get("ca", {}).get("configMap", {}).get("name")), {})
-    c.check(cm.get("metadata", {}).get("annotations", {}).get(
-        "service.beta.openshift.io/inject-cabundle") == "true"
-        and tls["ca"]["configMap"]["key"] == "service-ca.crt",
-        "ServiceMonitor: CA from the service CA bundle ConfigMap")
-    c.check(tls.get("serverName") == "routewarden.routewarden.svc",
-            "ServiceMonitor: serverName routewarden.routewarden.svc")
-    c.check("caFile" not in tls and "bearerTokenFile" not in ep,
-            "ServiceMonitor: no file paths (user workload monitoring refuses them)")
-    cred = ep.get("authorization", {}).get("credentials", {})
-    secret = docs.get(("Secret", cred.get("name")), {})
-    sa = secret.get("metadata", {}).get("annotations", {}).get("kubernetes.io/service-account.name")
-    c.check(secret.get("type") == "kubernetes.io/service-account-token" and cred.get("key") == "token",
-            "ServiceMonitor: bearer token from a service-account-token Secret")
-    c.check(bool(sa) and ("nonResourceURL", "/metrics", "get") in bound_rules(docs, sa),
-            f"ServiceMonitor: the token's ServiceAccount {sa} may get /metrics")
-
-
-def check_scc(c, docs, ds):
-    scc = next(d for (k, _), d in docs.items() if k == "SecurityContextConstraints")
-    name = scc["metadata"]["name"]
-    c.check(scc["allowHostNetwork"] and scc["allowHostDirVolumePlugin"]
-            and scc["readOnlyRootFilesystem"] and not scc["allowPrivilegedContainer"]
-            and not scc["allowHostPID"] and not scc["allowHostIPC"]
-            and scc.get("allowPrivilegeEscalation") is False,
-            f"SCC {name}: hostNetwork, hostPath, read-only root; not privileged, no host PID/IPC")
-    c.check(not scc["allowedCapabilities"] and not scc["defaultAddCapabilities"]
-            and scc["requiredDropCapabilities"] == ["ALL"], f"SCC {name}: no capabilities")
-    c.check(scc["runAsUser"]["type"] in ("MustRunAsNonRoot", "MustRunAsRange"),
-            f"SCC {name}: non-root users only")
-    c.check(not scc.get("users") and not scc.get("groups"), f"SCC {name}: granted by RBAC only")
-    pod = ds["spec"]["template"]["spec"]
-    kinds = {k for v in pod["volumes"] for k in v if k != "name"}
-    c.check(kinds <= set(scc["volumes"]) and set(scc["volumes"]) <= kinds,
-            f"SCC {name}: volume types are exactly the pod's {sorted(kinds)}")
-    sa = pod["serviceAccountName"]
-    c.check(("security.openshift.io", "securitycontextconstraints", "use") in bound_rules(docs, sa),
-            f"SCC {name}: ServiceAccount {sa} may use it")
-    c.check(ds["spec"]["template"]["metadata"]["annotations"].get("openshift.io/required-scc") == name,
-            f"DaemonSet: openshift.io/required-scc {name}")
+def check_order(c, ordered):
+    """`kubectl apply` writes objects in the order of the build: what the pods need comes first."""
+    kinds = [d["kind"] for d in ordered]
+    last = kinds.index("DaemonSet")
+    late = sorted({k for k in kinds[last + 1:] if k in BEFORE_DAEMONSET})
+    c.check(not late, "order: the Namespace, service accounts, SCC, RBAC, ConfigMaps, Secrets and "
+            f"Service come before the DaemonSet {('(after it: ' + ', '.join(late) + ')') if late else ''}")
 
 
 def main():
     overlay, built = sys.argv[1], sys.argv[2]
     with open(built) as f:
-        docs = index(d for d in yaml.safe_load_all(f) if d)
+        ordered = [d for d in yaml.safe_load_all(f) if d]
+    docs = index(ordered)
     c = Checker()
+    if overlay == "order":
+        check_order(c, ordered)
+        return 1 if c.failed else 0
     ds = docs[("DaemonSet", "routewarden")]
     check_pod(c, ds)
     check_agent(c, ds)
     check_listener(c, overlay, ds)
     check_metrics_path(c, overlay, docs)
+    check_order(c, ordered)
     check_rules(c, docs)
     if overlay == "openshift":
         check_openshift(c, docs)

@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
 # Build routewarden's image from the Containerfile and check it, without a registry:
-#   1. a static binary (glibc, crt-static) built on the host;
-#   2. `buildah bud` (vfs storage in a private directory, so nothing else on the
-#      machine is touched);
-#   3. the image's config: user 65532, entrypoint /routewarden, cmd serve, the
-#      OpenShift labels with the crate's version;
-#   4. its filesystem holds /routewarden only, and `/routewarden --version` runs
-#      from it as UID/GID 65532 (chroot --userspec; podman run does not work here).
+#   1. a static binary (glibc, crt-static) built on the host for the Rust target
+#      given (default x86_64-unknown-linux-gnu; the target and its linker must be
+#      installed for any other);
+#   2. `buildah bud --platform linux/<arch> --build-arg TARGET=<target>` (vfs
+#      storage in a private directory, so nothing else on the machine is touched);
+#   3. the image's config: the target's architecture, user 65532, entrypoint
+#      /routewarden, cmd serve, the OpenShift labels with the crate's version;
+#   4. its filesystem holds /routewarden only, the very binary built for the
+#      target (the Containerfile follows TARGET), and `/routewarden --version`
+#      runs from it as UID/GID 65532 (chroot --userspec; podman run does not work
+#      here) when the machine can run that architecture.
 # Removes the container, the image and the storage it created, even on failure.
 # Installs buildah (Debian) if missing. Exits non-zero on any failure and ends with
 # "N passed, M failed".
+#
+# usage: image.sh [RUST_TARGET]     e.g. image.sh aarch64-unknown-linux-gnu
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-TARGET=x86_64-unknown-linux-gnu
+TARGET=${1:-x86_64-unknown-linux-gnu}
 BINARY=target/$TARGET/release/routewarden
 LABELS=(name summary description io.k8s.display-name io.k8s.description io.openshift.tags
         maintainer version)
 work=$(mktemp -d)
 tag=localhost/routewarden-imagetest:$$
+standin_tag=localhost/routewarden-imagetest-standin:$$
 container=""
+standin=""
 passed=0
 failed=0
 
@@ -34,7 +42,11 @@ cleanup() {
         bah umount "$container" >/dev/null 2>&1
         bah rm "$container" >/dev/null
     fi
-    bah rmi -f "$tag" >/dev/null 2>&1
+    if [ -n "$standin" ]; then
+        bah umount "$standin" >/dev/null 2>&1
+        bah rm "$standin" >/dev/null
+    fi
+    bah rmi -f "$tag" "$standin_tag" >/dev/null 2>&1
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -69,17 +81,60 @@ is_static() {
     ! readelf --program-headers --wide "$1" | grep -q INTERP
 }
 
+# oci_arch TARGET: the image architecture (GOARCH names) of a Rust target triple.
+oci_arch() {
+    case ${1%%-*} in
+        x86_64) echo amd64 ;;
+        aarch64) echo arm64 ;;
+        powerpc64le) echo ppc64le ;;
+        s390x) echo s390x ;;
+        *) echo "image.sh: no image architecture known for the Rust target $1" >&2; return 1 ;;
+    esac
+}
+
+# elf_machine FILE: the ELF header's machine, in the same names.
+elf_machine() {
+    case $(readelf --file-header "$1" | sed -n 's/^ *Machine: *//p') in
+        *X86-64*) echo amd64 ;;
+        AArch64) echo arm64 ;;
+        PowerPC64*) echo ppc64le ;;
+        *S/390*) echo s390x ;;
+        *) echo unknown ;;
+    esac
+}
+
 build_binary() {
-    echo "== static binary: $BINARY"
+    echo "== static binary for $TARGET: $BINARY"
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$TARGET" 2>&1 | tail -2
     check "binary is static (no program interpreter)" is_static "$BINARY"
+    check "binary is built for $arch ($(elf_machine "$BINARY"))" test "$(elf_machine "$BINARY")" = "$arch"
 }
 
 build_image() {
-    echo "== buildah bud -f Containerfile -t $tag (vfs)"
-    bah bud --quiet -f Containerfile --build-arg "VERSION=$version" -t "$tag" . >"$work/bud.log" 2>&1 ||
+    echo "== buildah bud -f Containerfile --platform linux/$arch --build-arg TARGET=$TARGET -t $tag (vfs)"
+    bah bud --quiet -f Containerfile --platform "linux/$arch" --build-arg "TARGET=$TARGET" \
+        --build-arg "VERSION=$version" -t "$tag" . >"$work/bud.log" 2>&1 ||
         { cat "$work/bud.log"; return 1; }
-    echo "   built $(bah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep routewarden-imagetest)"
+    echo "   built $(bah images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -F "$tag ")"
+}
+
+# The Containerfile copies target/<TARGET>/release/routewarden for the TARGET it
+# is given: a build context holding only a stand-in file for another target.
+check_target_argument() {
+    local other=riscv64gc-unknown-linux-gnu ctx=$work/standin-context root
+    echo "== the Containerfile follows --build-arg TARGET (a stand-in for $other)"
+    mkdir -p "$ctx/target/$other/release"
+    echo "stand-in binary for $other" >"$ctx/target/$other/release/routewarden"
+    if ! bah bud --quiet -f "$repo/Containerfile" --build-arg "TARGET=$other" -t "$standin_tag" \
+        "$ctx" >"$work/bud-standin.log" 2>&1; then
+        sed 's/^/   /' "$work/bud-standin.log"
+        check "TARGET=$other builds from target/$other/release/routewarden" false
+        return
+    fi
+    standin=$(bah from "$standin_tag")
+    root=$(bah mount "$standin")
+    check "TARGET=$other copies target/$other/release/routewarden" \
+        cmp -s "$root/routewarden" "$ctx/target/$other/release/routewarden"
 }
 
 # config KEY [LABEL]: the image config's KEY (JSON), or the value of one label.
@@ -98,6 +153,7 @@ inspect_image() {
     entrypoint=$(config Entrypoint)
     cmd=$(config Cmd)
     echo "   user=$user entrypoint=$entrypoint cmd=$cmd"
+    check "architecture $arch, os linux" test "$(image_platform)" = "linux/$arch"
     check "runs as user 65532" test "${user%%:*}" = 65532
     check 'entrypoint ["/routewarden"]' test "$entrypoint" = '["/routewarden"]'
     check 'cmd ["serve"]' test "$cmd" = '["serve"]'
@@ -108,6 +164,13 @@ inspect_image() {
     check "label version is the crate's ($version)" test "$(config label version)" = "$version"
 }
 
+# os/architecture of the image (the OCI image config's fields).
+image_platform() {
+    python3 -c 'import json, sys
+o = json.load(open(sys.argv[1]))["OCIv1"]
+print(o.get("os", "") + "/" + o.get("architecture", ""))' "$work/inspect.json"
+}
+
 run_from_image() {
     echo "== run from the image's filesystem as 65532:65532"
     container=$(bah from "$tag")
@@ -116,6 +179,11 @@ run_from_image() {
     files=$(cd "$root" && find . -mindepth 1 -not -type d | sort | tr '\n' ' ')
     echo "   files: $files"
     check "the image holds /routewarden only" test "$files" = "./routewarden "
+    check "/routewarden is the binary built for $TARGET" cmp -s "$root/routewarden" "$BINARY"
+    if [ "$arch" != "$(oci_arch "$(uname -m)-host")" ]; then
+        echo "   (not run: this machine is $(uname -m), the image $arch)"
+        return
+    fi
     out=$(chroot --userspec=65532:65532 "$root" /routewarden --version)
     echo "   /routewarden --version: $out"
     check "--version prints \"routewarden $version\"" test "$out" = "routewarden $version"
@@ -123,8 +191,10 @@ run_from_image() {
 
 main() {
     cd "$repo"
+    arch=$(oci_arch "$TARGET")
     ensure_buildah
     version=$(crate_version)
+    check_target_argument
     build_binary
     build_image
     inspect_image

@@ -6,13 +6,20 @@ Modes:
            expects it to fire must fail.
   instant  the alert's `for` is removed: a test that expects it to stay quiet
            through a short blip must fail.
+  window   every last_over_time(x[w]) becomes x, an instant read: a test with
+           failed scrapes (stale series) must fail.
 
-usage: mutate_rules.py RULES.yaml ALERT never|instant OUT.yaml
+usage: mutate_rules.py RULES.yaml ALERT never|instant|window OUT.yaml
 """
 
+import re
 import sys
 
 import yaml
+
+
+# last_over_time(selector[w] [offset d]) -> selector [offset d]
+WINDOW = re.compile(r"last_over_time\(([^()\[\]]+)\[\w+\]((?:\s+offset\s+\w+)?)\)")
 
 
 def main():
@@ -25,9 +32,12 @@ def main():
         return 1
     rule = found[0]
     if mode == "never":
-        rule["expr"] = f"({rule['expr']}) and on() vector(0) > 1"
+        # On lines of their own: the expression may end with a PromQL comment.
+        rule["expr"] = f"(\n{rule['expr']}\n) and on() vector(0) > 1"
     elif mode == "instant":
         rule.pop("for", None)
+    elif mode == "window":
+        rule["expr"] = WINDOW.sub(r"\1\2", rule["expr"])
     else:
         print(f"unknown mode {mode}", file=sys.stderr)
         return 1

@@ -6,9 +6,13 @@
 #      and a broken copy of each object is rejected (the validation can fail);
 #   3. the built overlays keep the deployment's promises (check_policy.py);
 #   4. the PrometheusRule's spec, extracted from each overlay, passes
-#      `promtool check rules` and the unit tests in rules_test.yaml;
-#   5. breaking any one alert (never firing, or firing without its `for`) makes
-#      those unit tests fail.
+#      `promtool check rules` and the unit tests in rules_test*.yaml;
+#   5. breaking any one alert (never firing, firing without its `for`, reading
+#      its series at an instant instead of over a window) makes those unit tests
+#      fail;
+#   6. the overlay of your own that the README's Install section shows builds,
+#      with the SCC and RBAC still before the DaemonSet, and its patches (severity,
+#      architecture) do what it says.
 # Installs what it needs if missing (PyPI: kubernetes-validate; Debian: prometheus
 # for promtool); kubectl must be installed. Exits non-zero on any failure and ends
 # with "N passed, M failed".
@@ -89,11 +93,23 @@ offline() {
     fi
 }
 
+# alerts_of RULES: one line per alert, "NAME MODES" with the mutations that apply
+# to it (never always; instant when it has a `for`; window when it reads a window).
 alerts_of() {
     python3 -c 'import sys, yaml
 for g in yaml.safe_load(open(sys.argv[1]))["groups"]:
     for r in g["rules"]:
-        if "alert" in r: print(r["alert"])' "$1"
+        if "alert" in r:
+            modes = ["never"] + ["instant"] * ("for" in r) + ["window"] * ("last_over_time(" in r["expr"])
+            print(r["alert"], ",".join(modes))' "$1"
+}
+
+mutation_name() {
+    case $1 in
+        never) echo "made to fire never" ;;
+        instant) echo "made to fire without its for" ;;
+        window) echo "made to read its series at an instant" ;;
+    esac
 }
 
 check_rules() {
@@ -101,25 +117,42 @@ check_rules() {
     mkdir -p "$dir"
     step "$overlay: extract the PrometheusRule" \
         python3 "$here/extract_rules.py" "$work/$overlay.yaml" "$dir/routewarden-rules.yaml"
-    cp "$here/rules_test.yaml" "$dir/"
+    cp "$here"/rules_test*.yaml "$dir/"
     step "$overlay: promtool check rules" promtool check rules --lint=all --lint-fatal "$dir/routewarden-rules.yaml"
-    step "$overlay: promtool test rules" promtool test rules "$dir/rules_test.yaml"
+    step "$overlay: promtool test rules" promtool test rules "$dir"/rules_test*.yaml
 }
 
-# Every alert has a test that needs it to fire and one that needs its `for`.
+# Every alert has a test that needs it to fire, one that needs its `for`, and one
+# with failed scrapes that needs its window.
 check_mutations() {
-    local dir=$work/rules-openshift mdir=$work/mutants alert mode
+    local dir=$work/rules-openshift mdir=$work/mutants alert modes mode
     echo "== the rule tests catch a broken alert"
-    for alert in $(alerts_of "$dir/routewarden-rules.yaml"); do
-        for mode in never instant; do
+    while read -r alert modes; do
+        for mode in ${modes//,/ }; do
             rm -rf "$mdir" && mkdir -p "$mdir"
-            cp "$dir/rules_test.yaml" "$mdir/"
+            cp "$dir"/rules_test*.yaml "$mdir/"
             python3 "$here/mutate_rules.py" "$dir/routewarden-rules.yaml" "$alert" "$mode" \
                 "$mdir/routewarden-rules.yaml"
-            expect_test_failure "$alert made to fire $([ $mode = never ] && echo never || echo without for)" \
-                promtool test rules "$mdir/rules_test.yaml"
+            expect_test_failure "$alert $(mutation_name "$mode")" \
+                promtool test rules "$mdir"/rules_test*.yaml
         done
-    done
+    done < <(alerts_of "$dir/routewarden-rules.yaml")
+}
+
+# The README's own overlay (Install, "Choose the image"), built from this
+# checkout: it must build and keep the SCC and RBAC before the DaemonSet; with the
+# README's patches added, they must do what it says.
+check_readme_overlay() {
+    local dir=$work/my-routewarden
+    step "README's overlay of your own: extracted" \
+        python3 "$here/readme_overlay.py" write "$repo/README.md" "$repo" "$dir"
+    step "README's overlay of your own builds" kubectl kustomize "$dir/plain" -o "$work/readme.yaml"
+    step "README's overlay of your own: apply order" \
+        python3 "$here/check_policy.py" order "$work/readme.yaml"
+    step "README's patches (severity, architecture) build" \
+        kubectl kustomize "$dir/patched" -o "$work/readme-patched.yaml"
+    step "README's patches do what it says" \
+        python3 "$here/readme_overlay.py" check-patched "$work/readme-patched.yaml"
 }
 
 main() {
@@ -136,6 +169,7 @@ main() {
         check_rules "$overlay"
     done
     check_mutations
+    check_readme_overlay
     echo
     echo "deploy checks: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]

@@ -1,0 +1,59 @@
+"""What the policy checks share: a result counter and readers of built objects."""
+
+AGENT = "routewarden"
+PROXY = "kube-rbac-proxy"
+
+
+class Checker:
+    """Collects named pass/fail results and prints them."""
+
+    def __init__(self):
+        self.failed = 0
+        self.passed = 0
+
+    def check(self, ok, what):
+        print(f"  {'ok  ' if ok else 'FAIL'} {what}")
+        if ok:
+            self.passed += 1
+        else:
+            self.failed += 1
+        return ok
+
+
+def index(docs):
+    """(kind, name) -> object."""
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def containers(ds):
+    return {c["name"]: c for c in ds["spec"]["template"]["spec"]["containers"]}
+
+
+def env_field(container, name):
+    for e in container.get("env", []):
+        if e["name"] == name:
+            return e.get("value") or e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    return None
+
+
+def arg_value(container, flag):
+    """The value of `--flag=value` in the container's args, or None."""
+    values = [a.split("=", 1)[1] for a in container.get("args", []) if a.startswith(flag + "=")]
+    return values[0] if len(values) == 1 else None
+
+
+def bound_rules(docs, sa):
+    """(apiGroup|nonResourceURL, resource, verb) granted to ServiceAccount sa by the built roles."""
+    granted = set()
+    for (kind, _), b in docs.items():
+        if kind not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        if not any(s["kind"] == "ServiceAccount" and s["name"] == sa for s in b["subjects"]):
+            continue
+        role = docs.get((b["roleRef"]["kind"], b["roleRef"]["name"]), {"rules": []})
+        for r in role["rules"]:
+            for verb in r["verbs"]:
+                granted |= {(g, res, verb) for g in r.get("apiGroups", [])
+                            for res in r.get("resources", [])}
+                granted |= {("nonResourceURL", u, verb) for u in r.get("nonResourceURLs", [])}
+    return granted
