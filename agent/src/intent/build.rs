@@ -39,6 +39,7 @@ pub(crate) struct Builder<'a> {
     pub(super) units: Vec<ExpectedUnit>,
     pub(super) needs_nm: bool,
     pub(super) needs_nmstate: bool,
+    pub(super) rules: super::rule_build::RuleBook,
 }
 
 impl<'a> Builder<'a> {
@@ -58,6 +59,7 @@ impl<'a> Builder<'a> {
             units: Vec::new(),
             needs_nm: false,
             needs_nmstate: false,
+            rules: Default::default(),
         }
     }
 
@@ -70,6 +72,7 @@ impl<'a> Builder<'a> {
         self.read_units();
         self.add_service_units();
         self.dedupe();
+        self.out.rules = std::mem::take(&mut self.rules).finish();
         self.out.units = self.units;
         self.out
     }
@@ -161,7 +164,7 @@ impl<'a> Builder<'a> {
     }
 
     fn read_keyfile(&mut self, f: &NodeFile) {
-        let kf = keyfile::parse(&f.text, &self.tables);
+        let mut kf = keyfile::parse(&f.text, &self.tables);
         let refused = f.mode & 0o077 != 0;
         if refused {
             self.warn(
@@ -184,6 +187,7 @@ impl<'a> Builder<'a> {
             device: kf.interface_name.clone(),
             defaults: kf.defaults,
         });
+        self.add_keyfile_rules(&f.path, std::mem::take(&mut kf.rules), &traits);
         let mut found = FileRoutes {
             routes: kf.routes.into_iter().map(|(l, r)| (Place::Line(l), r)).collect(),
             problems: kf
@@ -247,6 +251,7 @@ impl<'a> Builder<'a> {
     pub(super) fn read_nmstate_file(&mut self, path: &str, unit: Option<&UnitName>) {
         let Some(f) = self.file(path) else { return };
         let found = nmstate::parse(&f.text);
+        self.add_nmstate_rules(path, &f.text, unit);
         let traits = super::spec::traits(Manager::Nmstate, false);
         for (place, problem) in found.problems {
             self.error(format!("file {path}{place}"), problem);

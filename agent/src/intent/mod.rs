@@ -12,15 +12,20 @@ pub mod files;
 pub mod ifcfg;
 pub mod ini;
 pub mod iproute;
+pub mod iprule;
 pub mod keyfile;
 pub mod nmcli;
+pub mod nmcli_rules;
 pub mod nmstate;
+pub mod nmstate_rules;
+pub mod rules;
 pub mod shell;
 pub mod spec;
 pub mod units;
 
 mod build;
 mod commands;
+mod rule_build;
 
 use std::collections::BTreeMap;
 

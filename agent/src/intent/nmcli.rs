@@ -239,6 +239,45 @@ fn route(text: &str, family: Family, tables: &Tables) -> Result<RouteSpec, Strin
     Ok(r)
 }
 
+/// The target of an `nmcli device|connection modify` command and its
+/// `property value` pairs; None for any other command. The target is an error
+/// when a device name is not valid. Used by [`super::nmcli_rules`].
+pub(super) fn modify_target(words: &[String]) -> Option<(Result<Target, String>, bool, &[String])> {
+    let mut i = 1;
+    while let Some(w) = words.get(i).filter(|w| w.starts_with('-')) {
+        i += if VALUE_OPTIONS.contains(&w.as_str()) { 2 } else { 1 };
+    }
+    let (object, verb) = (words.get(i)?, words.get(i + 1)?);
+    if verb.is_empty() || !"modify".starts_with(verb.as_str()) {
+        return None;
+    }
+    let mut args = &words[i + 2..];
+    if is_prefix(object, "device") {
+        let dev = args.first()?;
+        return Some((
+            IfName::new(dev).map(Target::Device).map_err(|e| e.to_string()),
+            false,
+            &args[1..],
+        ));
+    }
+    if !is_prefix(object, "connection") {
+        return None;
+    }
+    let mut temporary = false;
+    while let Some(first) = args.first().filter(|a| a.starts_with("--")) {
+        temporary |= first == "--temporary";
+        args = &args[1..];
+    }
+    if args
+        .first()
+        .is_some_and(|a| matches!(a.as_str(), "id" | "uuid" | "path" | "filename"))
+    {
+        args = &args[1..];
+    }
+    let name = args.first()?;
+    Some((Ok(Target::Connection(name.clone())), temporary, &args[1..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,11 @@ use serde::{Serialize, Serializer};
 
 mod names;
 mod observed;
+mod rules;
 
 pub use names::{IfName, InvalidName, UnitName};
 pub use observed::{ActiveState, Link, NextHop, ObservedRoute, Protocol, ServiceStatus, UnitStatus};
+pub use rules::{ExpectedRule, RuleAction, RuleSelector, FWMASK_ALL};
 
 /// The main routing table (`ip route` calls it `main`).
 pub const TABLE_MAIN: u32 = 254;
@@ -99,8 +101,12 @@ pub enum SourceKind {
     Keyfile,
     /// Legacy `/etc/sysconfig/network-scripts/route-IFACE`.
     Ifcfg,
-    /// An nmstate file under `/etc/nmstate/`.
+    /// An nmstate file under `/etc/nmstate/`, or a plain nmstate document.
     Nmstate,
+    /// `ip [-4|-6] rule add|append|prepend`.
+    IpRule,
+    /// A NodeNetworkConfigurationPolicy (kubernetes-nmstate) `desiredState`.
+    Nncp,
 }
 
 /// Which program keeps a route in the kernel; decides which services must run.
@@ -244,6 +250,8 @@ pub struct Intent {
     pub machineconfig: Option<String>,
     /// Expected routes, in declaration order.
     pub routes: Vec<ExpectedRoute>,
+    /// Expected policy-routing rules, in declaration order.
+    pub rules: Vec<ExpectedRule>,
     /// Units the routes depend on.
     pub units: Vec<ExpectedUnit>,
     /// Remarks about the input.
