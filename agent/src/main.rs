@@ -26,6 +26,7 @@ fn main() -> ExitCode {
 fn options(args: &IntentArgs) -> Options {
     Options {
         node_name: input::node_name(args.node_name.as_deref()),
+        ..Options::default()
     }
 }
 

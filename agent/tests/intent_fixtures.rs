@@ -14,6 +14,7 @@ fn fixture(name: &str) -> PathBuf {
 fn load(name: &str) -> Intent {
     let options = Options {
         node_name: Some("worker-0.example.com".into()),
+        ..Options::default()
     };
     match input::load(&InputPath::File(fixture(name)), &options) {
         Ok(i) => i,
@@ -283,6 +284,7 @@ fn ifcfg_and_nmstate_files() {
 fn nmstate_without_a_matching_host_file_says_so() {
     let options = Options {
         node_name: Some("worker-7".into()),
+        ..Options::default()
     };
     let intent = input::load(
         &InputPath::File(fixture("tests/fixtures/intent/files.yaml")),
@@ -515,4 +517,44 @@ fn expected_lists_rules_next_to_routes_in_text_and_json() {
     assert_eq!(json["rules"][0]["priority"], 100);
     assert_eq!(json["rules"][3]["source"]["kind"], "ip-rule");
     assert_eq!(json["rules"][4]["action"], "unreachable");
+}
+
+#[test]
+fn nncp_and_plain_nmstate_documents_by_node_labels() {
+    let path = InputPath::File(fixture("tests/fixtures/intent/nncp.yaml"));
+    let all = input::load(&path, &Options::default()).expect("fixture loads");
+    assert_eq!(
+        routes(&all),
+        [
+            "ipv4 198.51.100.0/24 via 192.0.2.1 dev ens6 table 200 metric 150 Nncp -",
+            "ipv4 10.200.0.0/16 via 192.0.2.1 dev br-ex table 254 metric - Nncp -",
+            "ipv6 2001:db8:7::/64 via fd00::1 dev ens7 table 254 metric - Nmstate -",
+        ],
+        "without labels every policy applies; absent entries are not expected"
+    );
+    assert_eq!(
+        rules(&all),
+        [
+            "ipv4 1000 from 192.0.2.0/24 => table 200 Nncp -",
+            "ipv6 1001 to 2001:db8:7::/64 => table 254 Nmstate -",
+        ]
+    );
+    assert!(has_diag(
+        &all,
+        Severity::Error,
+        "NodeNetworkConfigurationPolicy workers-secondary desiredState routes.config[2]",
+        "capture"
+    ));
+    assert_eq!(all.diagnostics.len(), 1, "{:?}", diagnostics(&all));
+    assert_eq!(units(&all), ["NetworkManager.service None Active"]);
+    let worker = Options {
+        node_labels: Some([("node-role.kubernetes.io/worker".to_owned(), String::new())].into()),
+        ..Options::default()
+    };
+    let picked = input::load(&path, &worker).expect("fixture loads");
+    assert!(
+        !routes(&picked).iter().any(|r| r.contains("10.200.0.0")),
+        "infra-only does not select a worker"
+    );
+    assert_eq!(picked.routes.len(), 2);
 }

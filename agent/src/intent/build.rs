@@ -68,6 +68,7 @@ impl<'a> Builder<'a> {
         self.read_keyfiles();
         self.read_ifcfg();
         self.read_nmstate();
+        self.read_states();
         self.read_dispatcher_scripts();
         self.read_units();
         self.add_service_units();

@@ -25,6 +25,7 @@ pub mod units;
 
 mod build;
 mod commands;
+mod nncp;
 mod rule_build;
 
 use std::collections::BTreeMap;
@@ -38,13 +39,28 @@ pub use document::DocumentError;
 pub struct Options {
     /// The node's name (hostname), for `/etc/nmstate/openshift/<short-name>.yml`.
     pub node_name: Option<String>,
+    /// The node's labels, for NodeNetworkConfigurationPolicies' `nodeSelector`
+    /// (None: every policy applies).
+    pub node_labels: Option<BTreeMap<String, String>>,
 }
 
-/// Derive the intent from the bytes of a MachineConfig file.
+/// Derive the intent from the bytes of a MachineConfig file (or of
+/// NodeNetworkConfigurationPolicies and nmstate documents).
 pub fn from_bytes(input: &[u8], options: &Options) -> Result<Intent, DocumentError> {
-    let configs = document::parse(input)?;
-    let merged = merge(configs);
-    Ok(build::Builder::new(merged, options).run())
+    let docs = document::parse_all(input)?;
+    Ok(from_documents(docs.configs, docs.states, options))
+}
+
+/// Derive the intent from parsed configs (merged as the MCO merges them) and
+/// network states (those whose node selector matches the options' labels).
+pub fn from_documents(
+    configs: Vec<document::Config>,
+    states: Vec<document::NetworkState>,
+    options: &Options,
+) -> Intent {
+    let mut merged = merge(configs);
+    merged.states = states;
+    build::Builder::new(merged, options).run()
 }
 
 /// Configs merged into one, as the MCO merges MachineConfigs: by name order,
@@ -55,6 +71,7 @@ pub(crate) struct Merged {
     pub(crate) files: BTreeMap<String, document::File>,
     pub(crate) units: BTreeMap<String, (String, document::Unit)>,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) states: Vec<document::NetworkState>,
 }
 
 fn merge(mut configs: Vec<document::Config>) -> Merged {

@@ -105,7 +105,12 @@ impl Builder<'_> {
     /// `route-rules.config` of an nmstate file.
     pub(super) fn add_nmstate_rules(&mut self, path: &str, text: &str, unit: Option<&UnitName>) {
         let found = nmstate_rules::parse(text);
-        self.add_state_rules(&format!("file {path}"), found, SourceKind::Nmstate, unit);
+        self.add_state_rules(
+            &format!("file {path}"),
+            found,
+            (SourceKind::Nmstate, Manager::Nmstate),
+            unit,
+        );
     }
 
     /// Rules and problems of an nmstate state, `at` naming where it is.
@@ -113,16 +118,12 @@ impl Builder<'_> {
         &mut self,
         at: &str,
         found: FileRules,
-        kind: SourceKind,
+        (kind, manager): (SourceKind, Manager),
         unit: Option<&UnitName>,
     ) {
         for (place, problem) in found.problems {
             self.error(format!("{at}{place}"), problem);
         }
-        let manager = match kind {
-            SourceKind::Nncp => Manager::NetworkManager,
-            _ => Manager::Nmstate,
-        };
         for (place, spec) in found.rules {
             let source = Source {
                 kind,
