@@ -13,7 +13,7 @@ use super::files::{self, NodeFile};
 use super::spec::{FileRoutes, Place, RouteSpec, Tables};
 use super::{ifcfg, keyfile, nmstate, Merged, Options};
 
-const KEYFILE_DIRS: [&str; 3] = [
+pub(super) const KEYFILE_DIRS: [&str; 3] = [
     "/etc/NetworkManager/system-connections/",
     "/run/NetworkManager/system-connections/",
     "/usr/lib/NetworkManager/system-connections/",
@@ -339,9 +339,10 @@ impl<'a> Builder<'a> {
                     if first.metric != r.metric {
                         let msg =
                             "route declared again with another metric; the first declaration is checked";
+                        let d = Diagnostic::warning(r.source.origin.clone(), msg);
                         self.out
                             .diagnostics
-                            .push(Diagnostic::warning(r.source.origin.clone(), msg));
+                            .push(d.about(crate::model::Concern::Redeclared));
                     }
                 }
                 None => {

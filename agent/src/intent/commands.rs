@@ -251,10 +251,13 @@ impl Builder<'_> {
     }
 
     fn dynamic(&mut self, cmd: &Cmd) {
-        self.error(
+        let d = crate::model::Diagnostic::error(
             cmd.origin,
             "declares a route whose text is not literal (shell variables, substitutions, unit specifiers or unbalanced quotes): its value is not known before it runs",
         );
+        self.out
+            .diagnostics
+            .push(d.about(crate::model::Concern::NotLiteral));
     }
 }
 

@@ -7,6 +7,7 @@
 //! ([`nmcli`], [`iproute`], [`keyfile`], [`ifcfg`], [`nmstate`]) reached through
 //! [`units`] and [`shell`] scripts -> [`Intent`].
 
+pub mod declarations;
 pub mod document;
 pub mod files;
 pub mod ifcfg;
@@ -14,6 +15,7 @@ pub mod ini;
 pub mod iproute;
 pub mod iprule;
 pub mod keyfile;
+pub mod lines;
 pub mod nmcli;
 pub mod nmcli_rules;
 pub mod nmstate;
@@ -72,22 +74,35 @@ pub(crate) struct Merged {
     pub(crate) units: BTreeMap<String, (String, document::Unit)>,
     pub(crate) diagnostics: Vec<Diagnostic>,
     pub(crate) states: Vec<document::NetworkState>,
+    pub(crate) writers: BTreeMap<String, Vec<declarations::Written>>,
 }
 
-fn merge(mut configs: Vec<document::Config>) -> Merged {
-    configs.sort_by(|a, b| a.name.cmp(&b.name));
-    let names: Vec<&str> = configs.iter().filter_map(|c| c.name.as_deref()).collect();
+impl Merged {
+    fn written(&mut self, key: String, config: usize, index: usize, contents: bool) {
+        let w = declarations::Written {
+            config,
+            index,
+            contents,
+        };
+        self.writers.entry(key).or_default().push(w);
+    }
+}
+
+fn merge(configs: Vec<document::Config>) -> Merged {
+    let mut configs: Vec<(usize, document::Config)> = configs.into_iter().enumerate().collect();
+    configs.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    let names: Vec<&str> = configs.iter().filter_map(|(_, c)| c.name.as_deref()).collect();
     let mut m = Merged {
         name: (!names.is_empty()).then(|| names.join(",")),
         ..Merged::default()
     };
-    for c in configs {
-        merge_one(&mut m, c);
+    for (n, c) in configs {
+        merge_one(&mut m, n, c);
     }
     m
 }
 
-fn merge_one(m: &mut Merged, c: document::Config) {
+fn merge_one(m: &mut Merged, n: usize, c: document::Config) {
     let at = |what: &str| match &c.name {
         Some(n) => format!("MachineConfig {n} {what}"),
         None if c.place.is_empty() => what.to_owned(),
@@ -107,6 +122,7 @@ fn merge_one(m: &mut Merged, c: document::Config) {
                 .push(Diagnostic::warning(at(&format!("storage.files[{i}]")), msg));
             continue;
         }
+        m.written(format!("file {}", f.path), n, i, true);
         m.files.insert(f.path.clone(), f);
     }
     let units = c
@@ -117,6 +133,10 @@ fn merge_one(m: &mut Merged, c: document::Config) {
         .unwrap_or_default();
     for (i, u) in units.into_iter().enumerate() {
         let origin = at(&format!("systemd.units[{i}]"));
+        m.written(format!("unit {}", u.name), n, i, u.contents.is_some());
+        for (j, d) in u.dropins.iter().flatten().enumerate() {
+            m.written(format!("unit {} drop-in {}", u.name, d.name), n, j, true);
+        }
         match m.units.get_mut(&u.name) {
             Some((o, old)) => {
                 *o = origin;

@@ -3,7 +3,9 @@
 //! the connection (or device) they belong to, so `nmcli ... ipvN.routing-rules`
 //! without a sign replaces that connection's earlier rules, and `-` removes them.
 
-use crate::model::{ExpectedRule, Family, IfName, Manager, Source, SourceKind, Traits, UnitName};
+use crate::model::{
+    Concern, Diagnostic, ExpectedRule, Family, IfName, Manager, Source, SourceKind, Traits, UnitName,
+};
 
 use super::build::Builder;
 use super::commands::Context;
@@ -253,10 +255,11 @@ impl Builder<'_> {
     }
 
     fn dynamic_rule(&mut self, cmd: &RuleCmd) -> bool {
-        self.error(
+        let d = Diagnostic::error(
             cmd.origin,
             "declares a routing rule whose text is not literal (shell variables, substitutions, unit specifiers or unbalanced quotes): its value is not known before it runs",
         );
+        self.out.diagnostics.push(d.about(Concern::NotLiteral));
         true
     }
 }

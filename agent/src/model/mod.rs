@@ -212,6 +212,20 @@ pub enum Severity {
     Error,
 }
 
+/// What a diagnostic is about, for tools that act on some of them (`lint`); not
+/// part of the JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Concern {
+    /// Anything else.
+    #[default]
+    General,
+    /// A route or rule whose text is not literal (variables, substitutions,
+    /// specifiers): it cannot be known before it runs.
+    NotLiteral,
+    /// A route declared again with another metric.
+    Redeclared,
+}
+
 /// A remark about the input: what could not be read, or will not work on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -221,6 +235,9 @@ pub struct Diagnostic {
     pub origin: String,
     /// What, in plain words (never file contents).
     pub message: String,
+    /// What it is about.
+    #[serde(skip)]
+    pub concern: Concern,
 }
 
 impl Diagnostic {
@@ -230,6 +247,7 @@ impl Diagnostic {
             severity: Severity::Warning,
             origin: origin.into(),
             message: message.into(),
+            concern: Concern::General,
         }
     }
 
@@ -239,7 +257,14 @@ impl Diagnostic {
             severity: Severity::Error,
             origin: origin.into(),
             message: message.into(),
+            concern: Concern::General,
         }
+    }
+
+    /// The same diagnostic, marked as being about `concern`.
+    pub fn about(mut self, concern: Concern) -> Diagnostic {
+        self.concern = concern;
+        self
     }
 }
 
