@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod input;
+pub mod lint;
 pub mod intent;
 pub mod model;
 pub mod observe;

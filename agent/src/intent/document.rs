@@ -149,6 +149,16 @@ pub struct NetworkState {
 }
 
 impl NetworkState {
+    /// How diagnostics and sources name it: `NodeNetworkConfigurationPolicy NAME
+    /// desiredState`, `nmstate document`, `nmstate document 2`.
+    pub fn origin(&self) -> String {
+        match &self.policy {
+            Some(name) => format!("NodeNetworkConfigurationPolicy {name} desiredState"),
+            None if self.place.is_empty() => "nmstate document".to_owned(),
+            None => format!("nmstate {}", self.place),
+        }
+    }
+
     /// Whether it applies to a node with these labels (every node when none are
     /// given or the policy selects none).
     pub fn selects(&self, labels: Option<&BTreeMap<String, String>>) -> bool {

@@ -26,13 +26,10 @@ impl Builder<'_> {
     }
 
     fn read_state(&mut self, mut state: NetworkState) {
-        let (at, kind) = match &state.policy {
-            Some(name) => (
-                format!("NodeNetworkConfigurationPolicy {name} desiredState"),
-                SourceKind::Nncp,
-            ),
-            None if state.place.is_empty() => ("nmstate document".to_owned(), SourceKind::Nmstate),
-            None => (format!("nmstate {}", state.place), SourceKind::Nmstate),
+        let at = state.origin();
+        let kind = match state.policy {
+            Some(_) => SourceKind::Nncp,
+            None => SourceKind::Nmstate,
         };
         for (list, i) in captured(&mut state.state) {
             self.error(
