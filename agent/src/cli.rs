@@ -232,9 +232,18 @@ mod tests {
     #[test]
     fn labels() {
         let l = parse_labels("node-role.kubernetes.io/worker=,zone=a").expect("labels");
-        assert_eq!(l.get("node-role.kubernetes.io/worker").map(String::as_str), Some(""));
+        assert_eq!(
+            l.get("node-role.kubernetes.io/worker").map(String::as_str),
+            Some("")
+        );
         assert_eq!(l.get("zone").map(String::as_str), Some("a"));
-        assert_eq!(parse_labels("solo").expect("key alone").get("solo").map(String::as_str), Some(""));
+        assert_eq!(
+            parse_labels("solo")
+                .expect("key alone")
+                .get("solo")
+                .map(String::as_str),
+            Some("")
+        );
         assert!(parse_labels("=x").is_err());
     }
 

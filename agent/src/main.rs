@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use routewarden::check::{self, UnitsConfig};
-use routewarden::cli::{CheckArgs, Cli, Command, ExpectedArgs, FailOn, Format, IntentArgs, LintArgs, LintFormat, ServeArgs};
+use routewarden::cli::{
+    CheckArgs, Cli, Command, ExpectedArgs, FailOn, Format, IntentArgs, LintArgs, LintFormat, ServeArgs,
+};
 use routewarden::input::{self, InputPath};
 use routewarden::intent::Options;
 use routewarden::model::Intent;

@@ -9,7 +9,10 @@ use crate::intent::document::Config;
 use crate::intent::nmstate::{self, Applies};
 use crate::intent::units::UnitDef;
 use crate::intent::{self, Options};
-use crate::model::{Concern, ExpectedRoute, Family, Manager, RuleAction, Source, SourceKind, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN};
+use crate::model::{
+    Concern, ExpectedRoute, Family, Manager, RuleAction, Source, SourceKind, TABLE_DEFAULT, TABLE_LOCAL,
+    TABLE_MAIN,
+};
 
 use super::locate::Anchor;
 
@@ -37,7 +40,11 @@ pub struct Found {
 }
 
 fn found(rule: &'static str, anchor: Anchor, message: String) -> Found {
-    Found { rule, anchor, message }
+    Found {
+        rule,
+        anchor,
+        message,
+    }
 }
 
 const KEYFILE_DIRS: [&str; 3] = [
@@ -71,10 +78,17 @@ fn route_text(r: &ExpectedRoute) -> String {
 /// Every route and rule with its words and source.
 fn declared<'a>(pool: &Pool<'a>) -> Vec<(String, &'a Source, &'a crate::model::Traits)> {
     let intent = &pool.decl.intent;
-    let routes = intent.routes.iter().map(|r| (route_text(r), &r.source, &r.traits));
+    let routes = intent
+        .routes
+        .iter()
+        .map(|r| (route_text(r), &r.source, &r.traits));
     let rules = intent.rules.iter().map(|r| {
         let prio = r.priority.map(|p| format!(" priority {p}")).unwrap_or_default();
-        (format!("rule{prio} {} {}", r.selector, r.action), &r.source, &r.traits)
+        (
+            format!("rule{prio} {} {}", r.selector, r.action),
+            &r.source,
+            &r.traits,
+        )
     });
     routes.chain(rules).collect()
 }
@@ -101,7 +115,11 @@ fn nm_units<'a>(pool: &Pool<'a>) -> Vec<&'a UnitDef> {
         .filter(|(_, s, t)| through_nm(s, t))
         .filter_map(|(_, s, _)| s.unit.as_ref().map(|u| u.to_string()))
         .collect();
-    pool.decl.units.iter().filter(|u| names.iter().any(|n| n == u.name.as_str())).collect()
+    pool.decl
+        .units
+        .iter()
+        .filter(|u| names.iter().any(|n| n == u.name.as_str()))
+        .collect()
 }
 
 fn rw002_ordering(pool: &Pool) -> Vec<Found> {
@@ -109,7 +127,8 @@ fn rw002_ordering(pool: &Pool) -> Vec<Found> {
     let mut out = Vec::new();
     for u in nm_units(pool) {
         let d = &u.deps;
-        let after_nm = d.is_after("NetworkManager.service") || d.is_after("NetworkManager-wait-online.service");
+        let after_nm =
+            d.is_after("NetworkManager.service") || d.is_after("NetworkManager-wait-online.service");
         let message = if !after_nm && !d.is_after(ONLINE) {
             format!("unit {} declares routes through NetworkManager but is not ordered after it: add `After=NetworkManager-wait-online.service` (or `Wants=` and `After=network-online.target`)", u.name)
         } else if d.is_after(ONLINE) && !d.pulls(ONLINE) {
@@ -124,7 +143,11 @@ fn rw002_ordering(pool: &Pool) -> Vec<Found> {
 
 fn ignored_keyfile(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    name.starts_with('.') || name.contains(".dpkg-") || name.ends_with('~') || name.ends_with(".bak") || name.ends_with(".rpmnew")
+    name.starts_with('.')
+        || name.contains(".dpkg-")
+        || name.ends_with('~')
+        || name.ends_with(".bak")
+        || name.ends_with(".rpmnew")
 }
 
 fn rw003_keyfile_mode(pool: &Pool) -> Vec<Found> {
@@ -149,7 +172,11 @@ fn rw004_nmstate_names(pool: &Pool) -> Vec<Found> {
         .files
         .iter()
         .filter_map(|f| match nmstate::applies(&f.path, None) {
-            Applies::No(Some(why)) => Some(found("RW004", Anchor::File(f.path.clone()), format!("{}: {why}", f.path))),
+            Applies::No(Some(why)) => Some(found(
+                "RW004",
+                Anchor::File(f.path.clone()),
+                format!("{}: {why}", f.path),
+            )),
             _ => None,
         })
         .collect()
@@ -161,7 +188,16 @@ fn rw005_not_literal(pool: &Pool) -> Vec<Found> {
         .diagnostics
         .iter()
         .filter(|d| d.concern == Concern::NotLiteral)
-        .map(|d| found("RW005", Anchor::Origin(d.origin.clone()), format!("{}: {}; write the value literally, or declare it in a keyfile or NNCP", d.origin, d.message)))
+        .map(|d| {
+            found(
+                "RW005",
+                Anchor::Origin(d.origin.clone()),
+                format!(
+                    "{}: {}; write the value literally, or declare it in a keyfile or NNCP",
+                    d.origin, d.message
+                ),
+            )
+        })
         .collect()
 }
 
@@ -182,8 +218,18 @@ fn rw006_conflicts(pool: &Pool) -> Vec<Found> {
             }
         }
     }
-    for d in pool.decl.intent.diagnostics.iter().filter(|d| d.concern == Concern::Redeclared) {
-        out.push(found("RW006", Anchor::Origin(d.origin.clone()), format!("{}: {}", d.origin, d.message)));
+    for d in pool
+        .decl
+        .intent
+        .diagnostics
+        .iter()
+        .filter(|d| d.concern == Concern::Redeclared)
+    {
+        out.push(found(
+            "RW006",
+            Anchor::Origin(d.origin.clone()),
+            format!("{}: {}", d.origin, d.message),
+        ));
     }
     out
 }
@@ -198,11 +244,16 @@ fn rw006_replaced(pool: &Pool) -> Vec<Found> {
             continue;
         };
         for &(_, earlier) in &with_contents[..with_contents.len() - 1] {
-            let Some(config) = pool.configs.get(earlier.config) else { continue };
+            let Some(config) = pool.configs.get(earlier.config) else {
+                continue;
+            };
             if !earlier_declares(config, key, pool.options) {
                 continue;
             }
-            let name = |c: Option<&Config>| c.and_then(|c| c.name.clone()).unwrap_or_else(|| "(unnamed)".into());
+            let name = |c: Option<&Config>| {
+                c.and_then(|c| c.name.clone())
+                    .unwrap_or_else(|| "(unnamed)".into())
+            };
             let msg = format!(
                 "MachineConfig {} replaces {key} of MachineConfig {}, which declared routes or rules there: they are gone from the rendered config; change the earlier MachineConfig instead, or declare the routes in the later one",
                 name(pool.configs.get(last.config)),
@@ -221,7 +272,9 @@ fn earlier_declares(config: &Config, key: &str, options: &Options) -> bool {
     let hits = |s: &Source| match key.strip_prefix("unit ") {
         Some(unit) if !unit.contains(" drop-in ") => s.unit.as_ref().is_some_and(|u| u.as_str() == unit),
         Some(_) => false,
-        None => key.strip_prefix("file ").is_some_and(|p| s.origin.starts_with(&format!("file {p}"))),
+        None => key
+            .strip_prefix("file ")
+            .is_some_and(|p| s.origin.starts_with(&format!("file {p}"))),
     };
     intent.routes.iter().any(|r| hits(&r.source)) || intent.rules.iter().any(|r| hits(&r.source))
 }
@@ -231,7 +284,10 @@ fn rw007_unselected_tables(pool: &Pool) -> Vec<Found> {
     let selected = |family: Family, table: u32| {
         matches!(table, TABLE_MAIN | TABLE_LOCAL)
             || (family == Family::Ipv4 && table == TABLE_DEFAULT)
-            || intent.rules.iter().any(|r| r.family == family && r.action == RuleAction::Table(table))
+            || intent
+                .rules
+                .iter()
+                .any(|r| r.family == family && r.action == RuleAction::Table(table))
     };
     intent
         .routes
@@ -251,7 +307,9 @@ fn rw008_gateways(pool: &Pool) -> Vec<Found> {
     let decl = pool.decl;
     let mut out = Vec::new();
     for r in &decl.intent.routes {
-        let (Some(gw), Some(dev)) = (r.gateway, r.device.as_ref()) else { continue };
+        let (Some(gw), Some(dev)) = (r.gateway, r.device.as_ref()) else {
+            continue;
+        };
         let link_local = matches!(gw, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
         let nets: Vec<_> = decl
             .addresses
@@ -279,8 +337,15 @@ fn rw009_never_started(pool: &Pool) -> Vec<Found> {
         .chain(decl.masked_declaring.iter().cloned())
         .collect();
     let mut out = Vec::new();
-    for u in decl.units.iter().filter(|u| declaring.iter().any(|n| n == u.name.as_str())) {
-        let wanted = decl.units.iter().any(|o| o.name != u.name && o.deps.pulls(u.name.as_str()));
+    for u in decl
+        .units
+        .iter()
+        .filter(|u| declaring.iter().any(|n| n == u.name.as_str()))
+    {
+        let wanted = decl
+            .units
+            .iter()
+            .any(|o| o.name != u.name && o.deps.pulls(u.name.as_str()));
         let installs = !u.deps.wanted_by.is_empty() || !u.deps.required_by.is_empty();
         let why = if u.masked {
             "is masked"

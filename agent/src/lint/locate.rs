@@ -66,7 +66,11 @@ impl<'a> Locator<'a> {
 
     fn fallback(&self) -> (String, usize, bool) {
         let file = self.configs.first().map(|(f, _)| *f).unwrap_or(0);
-        let name = self.inputs.get(file).map(|i| i.name.clone()).unwrap_or_else(|| "-".into());
+        let name = self
+            .inputs
+            .get(file)
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| "-".into());
         (name, 1, !self.configs.is_empty())
     }
 
@@ -98,7 +102,11 @@ impl<'a> Locator<'a> {
             Some(n) => writers.get(n)?,
             None => writers.iter().rev().find(|w| w.contents).or(writers.last())?,
         };
-        let list = if key.starts_with("unit ") { "systemd.units" } else { "storage.files" };
+        let list = if key.starts_with("unit ") {
+            "systemd.units"
+        } else {
+            "storage.files"
+        };
         let (file, config) = self.configs.get(w.config)?;
         let path = join(&config.at.1, &format!("{list}[{}]{suffix}", w.index));
         let input = self.inputs.get(*file)?;
@@ -108,11 +116,23 @@ impl<'a> Locator<'a> {
 
     fn dropin(&self, unit: &str, file: &str, line: usize) -> Option<(String, usize, bool)> {
         let d = self.writers.get(&format!("unit {unit} drop-in {file}"))?.last()?;
-        let u = self.writers.get(&format!("unit {unit}"))?.iter().rev().find(|w| w.config == d.config)?;
+        let u = self
+            .writers
+            .get(&format!("unit {unit}"))?
+            .iter()
+            .rev()
+            .find(|w| w.config == d.config)?;
         let (input, config) = self.configs.get(d.config)?;
-        let path = join(&config.at.1, &format!("systemd.units[{}].dropins[{}].contents", u.index, d.index));
+        let path = join(
+            &config.at.1,
+            &format!("systemd.units[{}].dropins[{}].contents", u.index, d.index),
+        );
         let input = self.inputs.get(*input)?;
-        Some((input.name.clone(), input.lines.line_in(config.at.0, &path, line)?, true))
+        Some((
+            input.name.clone(),
+            input.lines.line_in(config.at.0, &path, line)?,
+            true,
+        ))
     }
 
     fn state(&self, origin: &str) -> Option<(String, usize, bool)> {

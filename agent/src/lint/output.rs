@@ -16,8 +16,20 @@ pub fn doc_path(id: &str) -> String {
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
     for f in &report.findings {
-        let pool = f.pool.as_deref().map(|p| format!(" [pool {p}]")).unwrap_or_default();
-        let _ = writeln!(out, "{}:{}: {} {}{pool} {}", f.file, f.line, f.level.as_str(), f.rule, f.message);
+        let pool = f
+            .pool
+            .as_deref()
+            .map(|p| format!(" [pool {p}]"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}:{}: {} {}{pool} {}",
+            f.file,
+            f.line,
+            f.level.as_str(),
+            f.rule,
+            f.message
+        );
     }
     let errors = report.at_least(super::Level::Error);
     let _ = writeln!(
@@ -41,7 +53,11 @@ pub fn json(report: &Report) -> String {
 pub fn github(report: &Report) -> String {
     let mut out = String::new();
     for f in &report.findings {
-        let pool = f.pool.as_deref().map(|p| format!(" (pool {p})")).unwrap_or_default();
+        let pool = f
+            .pool
+            .as_deref()
+            .map(|p| format!(" (pool {p})"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "::{} file={},line={},title={}::{}{pool}",
