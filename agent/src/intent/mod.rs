@@ -2,10 +2,13 @@
 //! have, the units that install them, and diagnostics about what could not be
 //! read. Pure: no I/O here; the caller reads the file.
 //!
-//! Steps: [`document`] (JSON/YAML -> partial Ignition configs) -> merge (by name,
-//! as the MCO does) -> [`files`] (data URLs) -> one module per declaration form
-//! ([`nmcli`], [`iproute`], [`keyfile`], [`ifcfg`], [`nmstate`]) reached through
-//! [`units`] and [`shell`] scripts -> [`Intent`].
+//! Steps: [`document`] (JSON/YAML -> partial Ignition configs and network states)
+//! -> merge (by name, as the MCO does) -> [`files`] (data URLs) -> one module per
+//! declaration form ([`nmcli`], [`iproute`], [`keyfile`], [`ifcfg`], [`nmstate`];
+//! routing rules: [`iprule`], [`nmcli_rules`], [`nmstate_rules`], read by
+//! [`rules`]) reached through [`units`] and [`shell`] scripts -> [`Intent`].
+//! [`declarations`] adds, for `lint`, the facts the intent does not carry, and
+//! [`lines`] where each YAML node is.
 
 pub mod declarations;
 pub mod document;
