@@ -93,6 +93,14 @@ fn device_modify(args: &[String], tables: &Tables) -> Outcome {
 }
 
 fn connection_modify(args: &[String], tables: &Tables) -> Outcome {
+    let Some((name, temporary, rest)) = connection_args(args) else {
+        return Outcome::NotRoute;
+    };
+    properties(Target::Connection(name.clone()), temporary, rest, tables)
+}
+
+/// `[--temporary] [id|uuid|path|filename] NAME PAIRS...` -> (NAME, temporary, PAIRS).
+fn connection_args(args: &[String]) -> Option<(&String, bool, &[String])> {
     let mut args = args;
     let mut temporary = false;
     while let Some(first) = args.first().filter(|a| a.starts_with("--")) {
@@ -105,10 +113,8 @@ fn connection_modify(args: &[String], tables: &Tables) -> Outcome {
     {
         args = &args[1..];
     }
-    let Some(name) = args.first() else {
-        return Outcome::NotRoute;
-    };
-    properties(Target::Connection(name.clone()), temporary, &args[1..], tables)
+    let name = args.first()?;
+    Some((name, temporary, &args[1..]))
 }
 
 fn problem_if_routes(props: &[String], why: String) -> Outcome {
@@ -251,7 +257,7 @@ pub(super) fn modify_target(words: &[String]) -> Option<(Result<Target, String>,
     if verb.is_empty() || !"modify".starts_with(verb.as_str()) {
         return None;
     }
-    let mut args = &words[i + 2..];
+    let args = &words[i + 2..];
     if is_prefix(object, "device") {
         let dev = args.first()?;
         return Some((
@@ -263,19 +269,8 @@ pub(super) fn modify_target(words: &[String]) -> Option<(Result<Target, String>,
     if !is_prefix(object, "connection") {
         return None;
     }
-    let mut temporary = false;
-    while let Some(first) = args.first().filter(|a| a.starts_with("--")) {
-        temporary |= first == "--temporary";
-        args = &args[1..];
-    }
-    if args
-        .first()
-        .is_some_and(|a| matches!(a.as_str(), "id" | "uuid" | "path" | "filename"))
-    {
-        args = &args[1..];
-    }
-    let name = args.first()?;
-    Some((Ok(Target::Connection(name.clone())), temporary, &args[1..]))
+    let (name, temporary, rest) = connection_args(args)?;
+    Some((Ok(Target::Connection(name.clone())), temporary, rest))
 }
 
 #[cfg(test)]
