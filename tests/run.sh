@@ -12,7 +12,7 @@ step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
 
 step "packages"
 needs=(iproute2 dbus systemd prometheus buildah systemd-container mmdebstrap
-       util-linux python3 python3-pytest python3-yaml python3-pip time)
+       util-linux python3 python3-pytest python3-yaml python3-pip python3-jsonschema time)
 missing=()
 for pkg in "${needs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -40,6 +40,10 @@ if [ -z "${RW_SKIP_FUZZ:-}" ]; then
   step "fuzzing the intent path (${FUZZ_SECONDS:-60} s)"
   bash tests/fuzz.sh
 fi
+
+step "lint output: SARIF against the SARIF 2.1.0 schema"
+cargo build --locked
+ROUTEWARDEN_BIN="$PWD/target/debug/routewarden" /usr/bin/python3 -m pytest -q tests/lint
 
 step "deployment: manifests, schemas, alert rule tests"
 bash tests/deploy/run.sh

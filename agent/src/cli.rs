@@ -1,5 +1,6 @@
 //! Command-line flags. Every host path is resolved under `--host-root`.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +29,68 @@ pub enum Command {
     Check(CheckArgs),
     /// Run the daemon: watch for drift and serve Prometheus metrics.
     Serve(ServeArgs),
+    /// Check MachineConfigs and NNCPs for fragile route declarations (no node
+    /// needed); exit 1 on findings at or above --fail-on.
+    Lint(LintArgs),
+}
+
+/// `lint` output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// `FILE:LINE: LEVEL RWnnn message` lines and a summary.
+    Text,
+    /// JSON for tools.
+    Json,
+    /// GitHub Actions workflow annotations.
+    Github,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// The lowest level that makes `lint` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warning,
+    /// Never (exit 0 whatever is found).
+    Never,
+}
+
+/// `routewarden lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Files or directories (recursive: *.yaml, *.yml, *.json); `-` or nothing
+    /// for stdin (e.g. `kustomize build` output).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LintFormat,
+    /// Exit 1 when a finding is at or above this level.
+    #[arg(long, value_enum, default_value = "error")]
+    pub fail_on: FailOn,
+    /// The node's name, for per-host nmstate files.
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// The node's labels (`k=v,k2=v2`): NNCPs apply when their nodeSelector
+    /// matches (all apply when not given).
+    #[arg(long, value_name = "K=V,...", value_parser = parse_labels)]
+    pub node_labels: Option<BTreeMap<String, String>>,
+}
+
+/// `k=v,k2=v2` (a key alone means an empty value, as `node-role.kubernetes.io/worker=`).
+pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (k, v) = item.split_once('=').unwrap_or((item, ""));
+        if k.is_empty() {
+            return Err(format!("{item:?} has no label key"));
+        }
+        out.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(out)
 }
 
 /// Where the intent comes from.
@@ -164,6 +227,24 @@ mod tests {
         );
         assert!(parse_listen("localhost:9810").is_err());
         assert!(parse_listen("1.2.3.4").is_err());
+    }
+
+    #[test]
+    fn labels() {
+        let l = parse_labels("node-role.kubernetes.io/worker=,zone=a").expect("labels");
+        assert_eq!(
+            l.get("node-role.kubernetes.io/worker").map(String::as_str),
+            Some("")
+        );
+        assert_eq!(l.get("zone").map(String::as_str), Some("a"));
+        assert_eq!(
+            parse_labels("solo")
+                .expect("key alone")
+                .get("solo")
+                .map(String::as_str),
+            Some("")
+        );
+        assert!(parse_labels("=x").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod compare;
 pub mod input;
 pub mod intent;
+pub mod lint;
 pub mod model;
 pub mod observe;
 pub mod paths;

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use routewarden::check::{self, UnitsConfig};
-use routewarden::cli::{CheckArgs, Cli, Command, ExpectedArgs, Format, IntentArgs, ServeArgs};
+use routewarden::cli::{
+    CheckArgs, Cli, Command, ExpectedArgs, FailOn, Format, IntentArgs, LintArgs, LintFormat, ServeArgs,
+};
 use routewarden::input::{self, InputPath};
 use routewarden::intent::Options;
 use routewarden::model::Intent;
@@ -20,12 +22,14 @@ fn main() -> ExitCode {
         Command::Expected(args) => expected(&args),
         Command::Check(args) => check(&args),
         Command::Serve(args) => serve(args),
+        Command::Lint(args) => lint(args),
     }
 }
 
 fn options(args: &IntentArgs) -> Options {
     Options {
         node_name: input::node_name(args.node_name.as_deref()),
+        ..Options::default()
     }
 }
 
@@ -100,6 +104,32 @@ fn serve(args: ServeArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+fn lint(args: LintArgs) -> ExitCode {
+    use routewarden::lint::{self, inputs, output, Level};
+    let read = inputs::expand(&args.paths).and_then(|paths| paths.iter().map(inputs::read).collect());
+    let inputs: Vec<lint::Input> = match read {
+        Ok(i) => i,
+        Err(e) => return fail(&e),
+    };
+    let report = lint::run(&inputs, args.node_labels, args.node_name);
+    let out = match args.format {
+        LintFormat::Text => output::text(&report),
+        LintFormat::Json => output::json(&report),
+        LintFormat::Github => output::github(&report),
+        LintFormat::Sarif => output::sarif(&report),
+    };
+    let failing = match args.fail_on {
+        FailOn::Error => report.at_least(Level::Error),
+        FailOn::Warning => report.at_least(Level::Warning),
+        FailOn::Never => 0,
+    };
+    match emit(&out) {
+        code if code != ExitCode::SUCCESS => code,
+        _ if failing > 0 => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
     }
 }
 

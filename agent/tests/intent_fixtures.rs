@@ -14,6 +14,7 @@ fn fixture(name: &str) -> PathBuf {
 fn load(name: &str) -> Intent {
     let options = Options {
         node_name: Some("worker-0.example.com".into()),
+        ..Options::default()
     };
     match input::load(&InputPath::File(fixture(name)), &options) {
         Ok(i) => i,
@@ -283,6 +284,7 @@ fn ifcfg_and_nmstate_files() {
 fn nmstate_without_a_matching_host_file_says_so() {
     let options = Options {
         node_name: Some("worker-7".into()),
+        ..Options::default()
     };
     let intent = input::load(
         &InputPath::File(fixture("tests/fixtures/intent/files.yaml")),
@@ -413,4 +415,146 @@ fn a_file_over_the_limit_is_refused_without_reading_it_all() {
         Err(e) => assert_eq!(e.kind(), "too-large", "{e}"),
         Ok(()) => panic!("a file over the limit was accepted"),
     }
+}
+
+/// `family priority selector => action kind unit` per rule.
+fn rules(intent: &Intent) -> Vec<String> {
+    intent
+        .rules
+        .iter()
+        .map(|r| {
+            let o = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            format!(
+                "{} {} {} => {} {:?} {}",
+                r.family,
+                o(r.priority.map(|p| p.to_string())),
+                r.selector,
+                r.action,
+                r.source.kind,
+                o(r.source.unit.as_ref().map(|u| u.to_string())),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn routing_rules_in_every_form() {
+    let intent = load("tests/fixtures/intent/rules.yaml");
+    assert_eq!(
+        rules(&intent),
+        [
+            "ipv4 100 from 10.60.1.0/24 => table 200 Keyfile -",
+            "ipv4 110 from 10.61.0.0/16 => table 210 Nmstate -",
+            "ipv4 111 from 10.63.0.0/16 => blackhole Nmstate -",
+            "ipv4 - not fwmark 0xca6c => table 51820 IpRule rules-ip.service",
+            "ipv4 150 to 10.68.0.0/16 => unreachable IpRule rules-ip.service",
+            "ipv4 130 from 10.65.0.0/16 => table 200 Nmcli rules-nmcli.service",
+            "ipv4 131 to 10.66.0.0/16 => table 230 Nmcli rules-nmcli.service",
+            "ipv4 132 from 10.67.0.0/16 => table 231 Nmcli rules-nmcli.service",
+            "ipv4 120 from 10.64.0.0/16 => table 220 IpRule rules-nmcli.service",
+            "ipv6 121 iif ens5 => table 221 IpRule rules-nmcli.service",
+            "ipv6 140 to fd00:61::/64 => table 240 Nmcli rules-set.service",
+        ],
+        "the keyfile's priority-101 rule is removed by `-ipv4.routing-rules`, its IPv6 rule replaced by rules-set; the masked unit's rule is not expected"
+    );
+    let by_origin = |o: &str| intent.rules.iter().find(|r| r.source.origin == o);
+    assert!(by_origin("unit rules-nmcli.service line 7").is_some_and(|r| r.traits.non_persistent));
+    assert!(by_origin("unit rules-nmcli.service line 5").is_some_and(|r| !r.traits.non_persistent));
+    assert!(by_origin("file /usr/local/bin/rules.sh line 3").is_some_and(|r| r.traits.non_persistent));
+    let errors = [
+        (
+            "file /etc/NetworkManager/system-connections/uplink.nmconnection line 11",
+            "without a priority",
+        ),
+        ("file /etc/nmstate/rules.yml route-rules.config[3]", "ip-from"),
+        ("unit rules-ip.service line 8", "rt_tables"),
+        ("unit rules-nmcli.service line 8", "rule 2 of ipv4.routing-rules"),
+        ("file /usr/local/bin/rules.sh line 5", "not literal"),
+    ];
+    for (origin, words) in errors {
+        assert!(
+            has_diag(&intent, Severity::Error, origin, words),
+            "{origin}: {:?}",
+            diagnostics(&intent)
+        );
+    }
+    assert!(has_diag(
+        &intent,
+        Severity::Warning,
+        "unit rules-masked.service",
+        "masked"
+    ));
+    assert_eq!(intent.diagnostics.len(), 6, "{:?}", diagnostics(&intent));
+    assert_eq!(
+        units(&intent),
+        [
+            "rules-ip.service Some(true) Succeeded",
+            "rules-nmcli.service Some(true) Succeeded",
+            "rules-set.service Some(true) Succeeded",
+            "NetworkManager.service None Active",
+            "nmstate.service None Succeeded",
+        ]
+    );
+}
+
+#[test]
+fn expected_lists_rules_next_to_routes_in_text_and_json() {
+    let intent = load("tests/fixtures/intent/rules.yaml");
+    let text = routewarden::publish::text::expected(&intent);
+    assert!(
+        text.contains("Expected rules: 11\nFAMILY  PRIORITY  SELECTOR"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "ipv4    -         not fwmark 0xca6c  table 51820  ip-rule: unit rules-ip.service line 6"
+        ),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&routewarden::publish::json(&intent)).expect("json");
+    assert_eq!(json["rules"][0]["selector"], "from 10.60.1.0/24");
+    assert_eq!(json["rules"][0]["action"], "table 200");
+    assert_eq!(json["rules"][0]["priority"], 100);
+    assert_eq!(json["rules"][3]["source"]["kind"], "ip-rule");
+    assert_eq!(json["rules"][4]["action"], "unreachable");
+}
+
+#[test]
+fn nncp_and_plain_nmstate_documents_by_node_labels() {
+    let path = InputPath::File(fixture("tests/fixtures/intent/nncp.yaml"));
+    let all = input::load(&path, &Options::default()).expect("fixture loads");
+    assert_eq!(
+        routes(&all),
+        [
+            "ipv4 198.51.100.0/24 via 192.0.2.1 dev ens6 table 200 metric 150 Nncp -",
+            "ipv4 10.200.0.0/16 via 192.0.2.1 dev br-ex table 254 metric - Nncp -",
+            "ipv6 2001:db8:7::/64 via fd00::1 dev ens7 table 254 metric - Nmstate -",
+        ],
+        "without labels every policy applies; absent entries are not expected"
+    );
+    assert_eq!(
+        rules(&all),
+        [
+            "ipv4 1000 from 192.0.2.0/24 => table 200 Nncp -",
+            "ipv6 1001 to 2001:db8:7::/64 => table 254 Nmstate -",
+        ]
+    );
+    assert!(has_diag(
+        &all,
+        Severity::Error,
+        "NodeNetworkConfigurationPolicy workers-secondary desiredState routes.config[2]",
+        "capture"
+    ));
+    assert_eq!(all.diagnostics.len(), 1, "{:?}", diagnostics(&all));
+    assert_eq!(units(&all), ["NetworkManager.service None Active"]);
+    let worker = Options {
+        node_labels: Some([("node-role.kubernetes.io/worker".to_owned(), String::new())].into()),
+        ..Options::default()
+    };
+    let picked = input::load(&path, &worker).expect("fixture loads");
+    assert!(
+        !routes(&picked).iter().any(|r| r.contains("10.200.0.0")),
+        "infra-only does not select a worker"
+    );
+    assert_eq!(picked.routes.len(), 2);
 }

@@ -65,6 +65,7 @@ fn mutated_fixtures_never_panic() {
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let options = Options {
         node_name: Some("worker-0".into()),
+        ..Options::default()
     };
     let (mut ok, mut err) = (0, 0);
     let fixtures = fixtures();

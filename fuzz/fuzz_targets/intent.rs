@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use routewarden::intent::{self, Options};
 
 fuzz_target!(|data: &[u8]| {
-    let options = Options { node_name: Some("worker-0".into()) };
+    let options = Options { node_name: Some("worker-0".into()), ..Options::default() };
     if let Ok(intent) = intent::from_bytes(data, &options) {
         let _ = serde_json::to_string(&intent);
     }

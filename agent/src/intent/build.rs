@@ -13,7 +13,7 @@ use super::files::{self, NodeFile};
 use super::spec::{FileRoutes, Place, RouteSpec, Tables};
 use super::{ifcfg, keyfile, nmstate, Merged, Options};
 
-const KEYFILE_DIRS: [&str; 3] = [
+pub(super) const KEYFILE_DIRS: [&str; 3] = [
     "/etc/NetworkManager/system-connections/",
     "/run/NetworkManager/system-connections/",
     "/usr/lib/NetworkManager/system-connections/",
@@ -39,6 +39,7 @@ pub(crate) struct Builder<'a> {
     pub(super) units: Vec<ExpectedUnit>,
     pub(super) needs_nm: bool,
     pub(super) needs_nmstate: bool,
+    pub(super) rules: super::rule_build::RuleBook,
 }
 
 impl<'a> Builder<'a> {
@@ -58,6 +59,7 @@ impl<'a> Builder<'a> {
             units: Vec::new(),
             needs_nm: false,
             needs_nmstate: false,
+            rules: Default::default(),
         }
     }
 
@@ -66,10 +68,12 @@ impl<'a> Builder<'a> {
         self.read_keyfiles();
         self.read_ifcfg();
         self.read_nmstate();
+        self.read_states();
         self.read_dispatcher_scripts();
         self.read_units();
         self.add_service_units();
         self.dedupe();
+        self.out.rules = std::mem::take(&mut self.rules).finish();
         self.out.units = self.units;
         self.out
     }
@@ -161,7 +165,7 @@ impl<'a> Builder<'a> {
     }
 
     fn read_keyfile(&mut self, f: &NodeFile) {
-        let kf = keyfile::parse(&f.text, &self.tables);
+        let mut kf = keyfile::parse(&f.text, &self.tables);
         let refused = f.mode & 0o077 != 0;
         if refused {
             self.warn(
@@ -184,6 +188,7 @@ impl<'a> Builder<'a> {
             device: kf.interface_name.clone(),
             defaults: kf.defaults,
         });
+        self.add_keyfile_rules(&f.path, std::mem::take(&mut kf.rules), &traits);
         let mut found = FileRoutes {
             routes: kf.routes.into_iter().map(|(l, r)| (Place::Line(l), r)).collect(),
             problems: kf
@@ -247,6 +252,7 @@ impl<'a> Builder<'a> {
     pub(super) fn read_nmstate_file(&mut self, path: &str, unit: Option<&UnitName>) {
         let Some(f) = self.file(path) else { return };
         let found = nmstate::parse(&f.text);
+        self.add_nmstate_rules(path, &f.text, unit);
         let traits = super::spec::traits(Manager::Nmstate, false);
         for (place, problem) in found.problems {
             self.error(format!("file {path}{place}"), problem);
@@ -333,9 +339,10 @@ impl<'a> Builder<'a> {
                     if first.metric != r.metric {
                         let msg =
                             "route declared again with another metric; the first declaration is checked";
+                        let d = Diagnostic::warning(r.source.origin.clone(), msg);
                         self.out
                             .diagnostics
-                            .push(Diagnostic::warning(r.source.origin.clone(), msg));
+                            .push(d.about(crate::model::Concern::Redeclared));
                     }
                 }
                 None => {

@@ -18,9 +18,9 @@ const SHELLS: [&str; 5] = ["sh", "bash", "dash", "ksh", "zsh"];
 #[derive(Debug, Clone)]
 pub(super) struct Context {
     /// The unit that runs them, if a unit does.
-    unit: Option<UnitName>,
+    pub(super) unit: Option<UnitName>,
     /// Run by NetworkManager's dispatcher on each activation.
-    dispatcher: bool,
+    pub(super) dispatcher: bool,
 }
 
 impl Context {
@@ -46,6 +46,7 @@ impl Builder<'_> {
             Err(diag) => return self.out.diagnostics.push(diag),
         };
         let before = self.out.routes.len();
+        let rules_before = self.rules.declared();
         let ctx = Context {
             unit: Some(def.name.clone()),
             dispatcher: false,
@@ -62,12 +63,13 @@ impl Builder<'_> {
                 0,
             );
         }
-        if self.out.routes.len() == before {
+        if self.out.routes.len() == before && self.rules.declared() == rules_before {
             return;
         }
         let unit_origin = format!("unit {}", def.name);
         if def.masked {
             self.out.routes.truncate(before);
+            self.rules.drop_unit(&def.name);
             self.warn(unit_origin, "the unit is masked: its routes are not expected");
             return;
         }
@@ -136,6 +138,7 @@ impl Builder<'_> {
     }
 
     fn nmcli(&mut self, cmd: &Cmd, ctx: &Context) {
+        self.nmcli_rules(&cmd.for_rules(), ctx);
         let m = match nmcli::parse_command(cmd.words, &self.tables) {
             nmcli::Outcome::NotRoute => return,
             _ if cmd.dynamic => return self.dynamic(cmd),
@@ -190,6 +193,9 @@ impl Builder<'_> {
     }
 
     fn ip(&mut self, cmd: &Cmd, ctx: &Context) {
+        if self.ip_rule(&cmd.for_rules(), ctx) {
+            return;
+        }
         let mut spec = match iproute::parse_command(cmd.words, &self.tables) {
             iproute::Outcome::NotRoute => return,
             _ if cmd.dynamic => return self.dynamic(cmd),
@@ -245,10 +251,23 @@ impl Builder<'_> {
     }
 
     fn dynamic(&mut self, cmd: &Cmd) {
-        self.error(
+        let d = crate::model::Diagnostic::error(
             cmd.origin,
             "declares a route whose text is not literal (shell variables, substitutions, unit specifiers or unbalanced quotes): its value is not known before it runs",
         );
+        self.out
+            .diagnostics
+            .push(d.about(crate::model::Concern::NotLiteral));
+    }
+}
+
+impl Cmd<'_> {
+    fn for_rules(&self) -> super::rule_build::RuleCmd<'_> {
+        super::rule_build::RuleCmd {
+            words: self.words,
+            dynamic: self.dynamic,
+            origin: self.origin,
+        }
     }
 }
 

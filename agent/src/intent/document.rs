@@ -2,9 +2,12 @@
 //!
 //! Accepts JSON or YAML: one MachineConfig (rendered or not), a `kind: List` of
 //! them, several YAML documents (`oc get mc -o yaml`), or a bare Ignition config
-//! (spec 2.2 to 3.5). Only the fields the agent reads are modelled; everything
+//! (spec 2.2 to 3.5); and network states: NodeNetworkConfigurationPolicies
+//! (`spec.desiredState`, `spec.nodeSelector`) and plain nmstate documents. Only the fields the agent reads are modelled; everything
 //! else passes unread. Errors name the place (JSON path, line) and never echo a
 //! value from the input: a rendered config holds the pull secret.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
@@ -115,6 +118,66 @@ pub struct Config {
     pub place: String,
     /// Its Ignition config.
     pub ignition: Ignition,
+    /// Where it is, for tools that point at lines: the 0-based YAML document and
+    /// the path of the Ignition config in it (`items[3].spec.config`; empty for a
+    /// bare Ignition config).
+    pub at: (usize, String),
+    /// `metadata.labels["machineconfiguration.openshift.io/role"]`: its pool.
+    pub role: Option<String>,
+}
+
+/// The label the MCO groups MachineConfigs into pools by.
+pub const ROLE_LABEL: &str = "machineconfiguration.openshift.io/role";
+
+/// A network state found in the input: a NodeNetworkConfigurationPolicy's
+/// `desiredState` or a plain nmstate document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkState {
+    /// The policy's `metadata.name`; None for a plain nmstate document.
+    pub policy: Option<String>,
+    /// The policy's `spec.nodeSelector` (None: every node).
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// The policy's `spec.capture` names (values may refer to them).
+    pub captures: Vec<String>,
+    /// The state (`routes`, `route-rules`, `interfaces`...), unread.
+    pub state: serde_json::Value,
+    /// Where it is: the 0-based YAML document and the path of the state in it
+    /// (`spec.desiredState`; empty for a plain document).
+    pub at: (usize, String),
+    /// Where it was in the input, in words (`document 2`).
+    pub place: String,
+}
+
+impl NetworkState {
+    /// How diagnostics and sources name it: `NodeNetworkConfigurationPolicy NAME
+    /// desiredState`, `nmstate document`, `nmstate document 2`.
+    pub fn origin(&self) -> String {
+        match &self.policy {
+            Some(name) => format!("NodeNetworkConfigurationPolicy {name} desiredState"),
+            None if self.place.is_empty() => "nmstate document".to_owned(),
+            None => format!("nmstate {}", self.place),
+        }
+    }
+
+    /// Whether it applies to a node with these labels (every node when none are
+    /// given or the policy selects none).
+    pub fn selects(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        match (&self.node_selector, labels) {
+            (Some(sel), Some(labels)) => sel.iter().all(|(k, v)| labels.get(k) == Some(v)),
+            _ => true,
+        }
+    }
+}
+
+/// Everything the input holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Documents {
+    /// MachineConfigs and Ignition configs, in input order.
+    pub configs: Vec<Config>,
+    /// Network states, in input order.
+    pub states: Vec<NetworkState>,
+    /// Documents (and list items) that are neither.
+    pub skipped: usize,
 }
 
 /// The input could not be read at all.
@@ -130,7 +193,7 @@ pub enum DocumentError {
     },
     /// Valid, but holds no MachineConfig or Ignition config.
     #[error(
-        "no MachineConfig or Ignition config found (expected spec.config, items, or an ignition section)"
+        "no MachineConfig, Ignition config or network state found (expected spec.config, items, an ignition section, a NodeNetworkConfigurationPolicy's spec.desiredState, or nmstate routes/route-rules/interfaces)"
     )]
     Empty,
 }
@@ -156,67 +219,138 @@ struct Document {
     ignition: Option<IgnitionMeta>,
     storage: Option<Storage>,
     systemd: Option<Systemd>,
+    interfaces: Option<serde_json::Value>,
+    routes: Option<serde_json::Value>,
+    #[serde(rename = "route-rules")]
+    route_rules: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Metadata {
     name: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 struct Spec {
     config: Option<Ignition>,
+    desired_state: Option<serde_json::Value>,
+    node_selector: Option<BTreeMap<String, String>>,
+    capture: Option<BTreeMap<String, serde_json::Value>>,
 }
+
+const NNCP_KIND: &str = "NodeNetworkConfigurationPolicy";
 
 /// Parse the input into the configs it holds, in input order.
 pub fn parse(input: &[u8]) -> Result<Vec<Config>, DocumentError> {
+    let docs = parse_all(input)?;
+    if docs.configs.is_empty() {
+        return Err(DocumentError::Empty);
+    }
+    Ok(docs.configs)
+}
+
+/// Parse the input into the configs and network states it holds; an input
+/// that holds neither is [`DocumentError::Empty`].
+pub fn parse_all(input: &[u8]) -> Result<Documents, DocumentError> {
     let first = input.iter().find(|b| !b.is_ascii_whitespace());
     let docs = match first {
         Some(b'{') | Some(b'[') => vec![parse_json(input)?],
         _ => parse_yaml(input)?,
     };
-    let mut out = Vec::new();
+    let mut out = Documents::default();
     for (i, doc) in docs.into_iter().enumerate() {
         let place = if i == 0 {
             String::new()
         } else {
             format!("document {}", i + 1)
         };
-        collect(doc, place, &mut out);
+        collect(doc, (i, String::new()), place, &mut out);
     }
-    if out.is_empty() {
+    if out.configs.is_empty() && out.states.is_empty() {
         return Err(DocumentError::Empty);
     }
     Ok(out)
 }
 
-fn collect(doc: Document, place: String, out: &mut Vec<Config>) {
+fn collect(doc: Document, at: (usize, String), place: String, out: &mut Documents) {
     if let Some(items) = doc.items {
         for (i, item) in items.into_iter().enumerate() {
-            collect(item, join_place(&place, &format!("items[{i}]")), out);
+            let inner = (at.0, join_path(&at.1, &format!("items[{i}]")));
+            collect(item, inner, join_place(&place, &format!("items[{i}]")), out);
         }
         return;
     }
-    let name = doc.metadata.and_then(|m| m.name);
-    if let Some(ignition) = doc.spec.and_then(|s| s.config) {
-        out.push(Config {
+    let (name, labels) = doc.metadata.map(|m| (m.name, m.labels)).unwrap_or_default();
+    let role = labels.and_then(|mut l| l.remove(ROLE_LABEL));
+    let is_nncp = doc.kind.as_deref() == Some(NNCP_KIND);
+    match doc.spec {
+        Some(Spec {
+            config: Some(ignition),
+            ..
+        }) => out.configs.push(Config {
             name,
             place,
             ignition,
-        });
-    } else if doc.kind.is_none() && (doc.ignition.is_some() || doc.systemd.is_some()) {
-        let ignition = Ignition {
-            ignition: doc.ignition,
-            storage: doc.storage,
-            systemd: doc.systemd,
-        };
-        out.push(Config {
-            name: None,
+            at: (at.0, join_path(&at.1, "spec.config")),
+            role,
+        }),
+        Some(spec) if is_nncp => out.states.push(NetworkState {
+            policy: name,
+            node_selector: spec.node_selector,
+            captures: spec.capture.map(|c| c.into_keys().collect()).unwrap_or_default(),
+            state: spec.desired_state.unwrap_or_default(),
+            at: (at.0, join_path(&at.1, "spec.desiredState")),
             place,
-            ignition,
-        });
+        }),
+        _ if doc.kind.is_none() && (doc.ignition.is_some() || doc.systemd.is_some()) => {
+            let ignition = Ignition {
+                ignition: doc.ignition,
+                storage: doc.storage,
+                systemd: doc.systemd,
+            };
+            out.configs.push(Config {
+                name: None,
+                place,
+                ignition,
+                at,
+                role: None,
+            });
+        }
+        _ if doc.kind.is_none()
+            && (doc.routes.is_some() || doc.route_rules.is_some() || doc.interfaces.is_some()) =>
+        {
+            let mut state = serde_json::Map::new();
+            let parts = [
+                ("interfaces", doc.interfaces),
+                ("routes", doc.routes),
+                ("route-rules", doc.route_rules),
+            ];
+            for (key, value) in parts {
+                if let Some(v) = value {
+                    state.insert(key.to_owned(), v);
+                }
+            }
+            out.states.push(NetworkState {
+                policy: None,
+                node_selector: None,
+                captures: Vec::new(),
+                state: serde_json::Value::Object(state),
+                at,
+                place,
+            });
+        }
+        _ => out.skipped += 1,
+    }
+}
+
+fn join_path(outer: &str, inner: &str) -> String {
+    if outer.is_empty() {
+        inner.to_owned()
+    } else {
+        format!("{outer}.{inner}")
     }
 }
 

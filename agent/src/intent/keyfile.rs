@@ -2,13 +2,15 @@
 //! (`/etc/NetworkManager/system-connections/*.nmconnection`): `[ipv4]`/`[ipv6]`
 //! `routeN=dest/plen[,gateway[,metric]]`, `routeN_options=table=N,...`, the
 //! section's `route-table=` and `route-metric=`, the device from `[connection]
-//! interface-name=`.
+//! interface-name=`; policy-routing rules from `routing-ruleN=` (NetworkManager's
+//! rule syntax, read by [`super::rules`]).
 
 use std::collections::HashMap;
 
 use crate::model::{Family, IfName};
 
 use super::ini::{self, Flavour};
+use super::rules::{self, Dialect, RuleSpec};
 use super::spec::{self, RouteSpec, Tables};
 
 /// What a keyfile says about routes and which connection it is.
@@ -26,6 +28,8 @@ pub struct Keyfile {
     pub defaults: [(Option<u32>, Option<u32>); 2],
     /// Routes with the line that declares each.
     pub routes: Vec<(usize, RouteSpec)>,
+    /// Routing rules with the line that declares each.
+    pub rules: Vec<(usize, RuleSpec)>,
     /// Problems with the line each is on.
     pub problems: Vec<(usize, String)>,
 }
@@ -53,6 +57,7 @@ pub fn parse(text: &str, tables: &Tables) -> Keyfile {
                 Err(msg) => kf.problems.push((e.line, msg)),
             },
             "route-metric" => kf.defaults[slot].1 = spec::metric(&e.value).ok(),
+            key if is_rule_key(key) => rule(&mut kf, e, family),
             key => match route_key(key) {
                 Some((name, true)) => {
                     options.insert((family, name.to_owned()), (e.line, e.value.clone()));
@@ -88,6 +93,21 @@ fn connection_key(kf: &mut Keyfile, e: &ini::Entry) {
         },
         "autoconnect" => kf.autoconnect_off = matches!(e.value.as_str(), "false" | "no" | "0"),
         _ => {}
+    }
+}
+
+/// `routing-rule1`, `routing-rule12`.
+fn is_rule_key(key: &str) -> bool {
+    key.strip_prefix("routing-rule")
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// One `routing-ruleN=` line: NetworkManager's syntax, the section's family.
+fn rule(kf: &mut Keyfile, e: &ini::Entry, family: Family) {
+    let words: Vec<&str> = e.value.split_whitespace().collect();
+    match rules::parse(&words, Some(family), Dialect::NetworkManager, &Tables::default()) {
+        Ok(r) => kf.rules.push((e.line, r)),
+        Err(msg) => kf.problems.push((e.line, format!("{}: {msg}", e.key))),
     }
 }
 
@@ -170,6 +190,30 @@ mod tests {
         );
         assert_eq!(kf.problems.len(), 1);
         assert_eq!(kf.problems[0].0, 14);
+    }
+
+    #[test]
+    fn routing_rules() {
+        let text = "[ipv4]\nrouting-rule1=priority 5 from 10.0.0.0/24 table 200\nrouting-rule2=from 10.1.0.0/24 table 200\n\
+            routing-rule3=priority 7 fwmark 0x30/0x10 type blackhole\n[ipv6]\nrouting-rule1=priority 9 to fd00::/64 table 300\n\
+            routing-rule2=priority 9 to 10.0.0.0/8 table 300\nrouting-rules=x\n";
+        let kf = parse(text, &Tables::default());
+        let got: Vec<_> = kf
+            .rules
+            .iter()
+            .map(|(l, r)| format!("{l} {} {:?} {} {}", r.family, r.priority, r.selector, r.action))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "2 ipv4 Some(5) from 10.0.0.0/24 table 200",
+                "4 ipv4 Some(7) fwmark 0x30/0x10 blackhole",
+                "6 ipv6 Some(9) to fd00::/64 table 300"
+            ]
+        );
+        let problems: Vec<_> = kf.problems.iter().map(|(l, _)| *l).collect();
+        assert_eq!(problems, [3, 7]);
+        assert!(kf.problems[0].1.starts_with("routing-rule2: "));
     }
 
     #[test]

@@ -2,25 +2,36 @@
 //! have, the units that install them, and diagnostics about what could not be
 //! read. Pure: no I/O here; the caller reads the file.
 //!
-//! Steps: [`document`] (JSON/YAML -> partial Ignition configs) -> merge (by name,
-//! as the MCO does) -> [`files`] (data URLs) -> one module per declaration form
-//! ([`nmcli`], [`iproute`], [`keyfile`], [`ifcfg`], [`nmstate`]) reached through
-//! [`units`] and [`shell`] scripts -> [`Intent`].
+//! Steps: [`document`] (JSON/YAML -> partial Ignition configs and network states)
+//! -> merge (by name, as the MCO does) -> [`files`] (data URLs) -> one module per
+//! declaration form ([`nmcli`], [`iproute`], [`keyfile`], [`ifcfg`], [`nmstate`];
+//! routing rules: [`iprule`], [`nmcli_rules`], [`nmstate_rules`], read by
+//! [`rules`]) reached through [`units`] and [`shell`] scripts -> [`Intent`].
+//! [`declarations`] adds, for `lint`, the facts the intent does not carry, and
+//! [`lines`] where each YAML node is.
 
+pub mod declarations;
 pub mod document;
 pub mod files;
 pub mod ifcfg;
 pub mod ini;
 pub mod iproute;
+pub mod iprule;
 pub mod keyfile;
+pub mod lines;
 pub mod nmcli;
+pub mod nmcli_rules;
 pub mod nmstate;
+pub mod nmstate_rules;
+pub mod rules;
 pub mod shell;
 pub mod spec;
 pub mod units;
 
 mod build;
 mod commands;
+mod nncp;
+mod rule_build;
 
 use std::collections::BTreeMap;
 
@@ -33,13 +44,28 @@ pub use document::DocumentError;
 pub struct Options {
     /// The node's name (hostname), for `/etc/nmstate/openshift/<short-name>.yml`.
     pub node_name: Option<String>,
+    /// The node's labels, for NodeNetworkConfigurationPolicies' `nodeSelector`
+    /// (None: every policy applies).
+    pub node_labels: Option<BTreeMap<String, String>>,
 }
 
-/// Derive the intent from the bytes of a MachineConfig file.
+/// Derive the intent from the bytes of a MachineConfig file (or of
+/// NodeNetworkConfigurationPolicies and nmstate documents).
 pub fn from_bytes(input: &[u8], options: &Options) -> Result<Intent, DocumentError> {
-    let configs = document::parse(input)?;
-    let merged = merge(configs);
-    Ok(build::Builder::new(merged, options).run())
+    let docs = document::parse_all(input)?;
+    Ok(from_documents(docs.configs, docs.states, options))
+}
+
+/// Derive the intent from parsed configs (merged as the MCO merges them) and
+/// network states (those whose node selector matches the options' labels).
+pub fn from_documents(
+    configs: Vec<document::Config>,
+    states: Vec<document::NetworkState>,
+    options: &Options,
+) -> Intent {
+    let mut merged = merge(configs);
+    merged.states = states;
+    build::Builder::new(merged, options).run()
 }
 
 /// Configs merged into one, as the MCO merges MachineConfigs: by name order,
@@ -50,22 +76,36 @@ pub(crate) struct Merged {
     pub(crate) files: BTreeMap<String, document::File>,
     pub(crate) units: BTreeMap<String, (String, document::Unit)>,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) states: Vec<document::NetworkState>,
+    pub(crate) writers: BTreeMap<String, Vec<declarations::Written>>,
 }
 
-fn merge(mut configs: Vec<document::Config>) -> Merged {
-    configs.sort_by(|a, b| a.name.cmp(&b.name));
-    let names: Vec<&str> = configs.iter().filter_map(|c| c.name.as_deref()).collect();
+impl Merged {
+    fn written(&mut self, key: String, config: usize, index: usize, contents: bool) {
+        let w = declarations::Written {
+            config,
+            index,
+            contents,
+        };
+        self.writers.entry(key).or_default().push(w);
+    }
+}
+
+fn merge(configs: Vec<document::Config>) -> Merged {
+    let mut configs: Vec<(usize, document::Config)> = configs.into_iter().enumerate().collect();
+    configs.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    let names: Vec<&str> = configs.iter().filter_map(|(_, c)| c.name.as_deref()).collect();
     let mut m = Merged {
         name: (!names.is_empty()).then(|| names.join(",")),
         ..Merged::default()
     };
-    for c in configs {
-        merge_one(&mut m, c);
+    for (n, c) in configs {
+        merge_one(&mut m, n, c);
     }
     m
 }
 
-fn merge_one(m: &mut Merged, c: document::Config) {
+fn merge_one(m: &mut Merged, n: usize, c: document::Config) {
     let at = |what: &str| match &c.name {
         Some(n) => format!("MachineConfig {n} {what}"),
         None if c.place.is_empty() => what.to_owned(),
@@ -85,6 +125,7 @@ fn merge_one(m: &mut Merged, c: document::Config) {
                 .push(Diagnostic::warning(at(&format!("storage.files[{i}]")), msg));
             continue;
         }
+        m.written(format!("file {}", f.path), n, i, true);
         m.files.insert(f.path.clone(), f);
     }
     let units = c
@@ -95,6 +136,10 @@ fn merge_one(m: &mut Merged, c: document::Config) {
         .unwrap_or_default();
     for (i, u) in units.into_iter().enumerate() {
         let origin = at(&format!("systemd.units[{i}]"));
+        m.written(format!("unit {}", u.name), n, i, u.contents.is_some());
+        for (j, d) in u.dropins.iter().flatten().enumerate() {
+            m.written(format!("unit {} drop-in {}", u.name, d.name), n, j, true);
+        }
         match m.units.get_mut(&u.name) {
             Some((o, old)) => {
                 *o = origin;

@@ -93,6 +93,14 @@ fn device_modify(args: &[String], tables: &Tables) -> Outcome {
 }
 
 fn connection_modify(args: &[String], tables: &Tables) -> Outcome {
+    let Some((name, temporary, rest)) = connection_args(args) else {
+        return Outcome::NotRoute;
+    };
+    properties(Target::Connection(name.clone()), temporary, rest, tables)
+}
+
+/// `[--temporary] [id|uuid|path|filename] NAME PAIRS...` -> (NAME, temporary, PAIRS).
+fn connection_args(args: &[String]) -> Option<(&String, bool, &[String])> {
     let mut args = args;
     let mut temporary = false;
     while let Some(first) = args.first().filter(|a| a.starts_with("--")) {
@@ -105,10 +113,8 @@ fn connection_modify(args: &[String], tables: &Tables) -> Outcome {
     {
         args = &args[1..];
     }
-    let Some(name) = args.first() else {
-        return Outcome::NotRoute;
-    };
-    properties(Target::Connection(name.clone()), temporary, &args[1..], tables)
+    let name = args.first()?;
+    Some((name, temporary, &args[1..]))
 }
 
 fn problem_if_routes(props: &[String], why: String) -> Outcome {
@@ -237,6 +243,34 @@ fn route(text: &str, family: Family, tables: &Tables) -> Result<RouteSpec, Strin
     }
     r.check_families()?;
     Ok(r)
+}
+
+/// The target of an `nmcli device|connection modify` command and its
+/// `property value` pairs; None for any other command. The target is an error
+/// when a device name is not valid. Used by [`super::nmcli_rules`].
+pub(super) fn modify_target(words: &[String]) -> Option<(Result<Target, String>, bool, &[String])> {
+    let mut i = 1;
+    while let Some(w) = words.get(i).filter(|w| w.starts_with('-')) {
+        i += if VALUE_OPTIONS.contains(&w.as_str()) { 2 } else { 1 };
+    }
+    let (object, verb) = (words.get(i)?, words.get(i + 1)?);
+    if verb.is_empty() || !"modify".starts_with(verb.as_str()) {
+        return None;
+    }
+    let args = &words[i + 2..];
+    if is_prefix(object, "device") {
+        let dev = args.first()?;
+        return Some((
+            IfName::new(dev).map(Target::Device).map_err(|e| e.to_string()),
+            false,
+            &args[1..],
+        ));
+    }
+    if !is_prefix(object, "connection") {
+        return None;
+    }
+    let (name, temporary, rest) = connection_args(args)?;
+    Some((Ok(Target::Connection(name.clone())), temporary, rest))
 }
 
 #[cfg(test)]

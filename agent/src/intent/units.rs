@@ -1,7 +1,8 @@
 //! Intent stage: systemd units of the config (`contents` plus `dropins`, in the
 //! order systemd applies them) -> the commands they run at start
-//! (`ExecStartPre`, `ExecStart`, `ExecStartPost`), their type, and whether the
-//! config enables or masks them.
+//! (`ExecStartPre`, `ExecStart`, `ExecStartPost`), their type, whether the
+//! config enables or masks them, and their ordering and install facts
+//! (`[Unit] After=/Wants=/Requires=`, `[Install] WantedBy=/RequiredBy=`).
 
 use crate::model::{Diagnostic, UnitName};
 
@@ -21,6 +22,56 @@ pub struct UnitDef {
     pub service_type: Option<String>,
     /// Commands run when it starts, in order.
     pub execs: Vec<Exec>,
+    /// `[Unit]` dependencies and ordering, and `[Install]`: unit names by key.
+    pub deps: Deps,
+}
+
+/// A unit's `[Unit]` ordering and dependencies and its `[Install]` section, as
+/// systemd reads them (space-separated lists; an empty assignment resets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deps {
+    /// `After=`.
+    pub after: Vec<String>,
+    /// `Wants=`.
+    pub wants: Vec<String>,
+    /// `Requires=` (and `BindsTo=`, which implies it).
+    pub requires: Vec<String>,
+    /// `[Install] WantedBy=`.
+    pub wanted_by: Vec<String>,
+    /// `[Install] RequiredBy=`.
+    pub required_by: Vec<String>,
+    /// Whether an `[Install]` section exists at all.
+    pub has_install: bool,
+}
+
+impl Deps {
+    fn apply(&mut self, section: &str, key: &str, value: &str) {
+        if section == "Install" {
+            self.has_install = true;
+        }
+        let list = match (section, key) {
+            ("Unit", "After") => &mut self.after,
+            ("Unit", "Wants") => &mut self.wants,
+            ("Unit", "Requires" | "BindsTo") => &mut self.requires,
+            ("Install", "WantedBy") => &mut self.wanted_by,
+            ("Install", "RequiredBy") => &mut self.required_by,
+            _ => return,
+        };
+        if value.is_empty() {
+            list.clear();
+        }
+        list.extend(value.split_whitespace().map(str::to_owned));
+    }
+
+    /// Whether the unit is ordered after `unit`.
+    pub fn is_after(&self, unit: &str) -> bool {
+        self.after.iter().any(|u| u == unit)
+    }
+
+    /// Whether the unit pulls `unit` in (`Wants=` or `Requires=`).
+    pub fn pulls(&self, unit: &str) -> bool {
+        self.wants.iter().chain(&self.requires).any(|u| u == unit)
+    }
 }
 
 impl UnitDef {
@@ -52,6 +103,7 @@ pub fn read(unit: &document::Unit, origin: &str) -> Result<UnitDef, Diagnostic> 
         masked: unit.mask.unwrap_or(false),
         service_type: None,
         execs: Vec::new(),
+        deps: Deps::default(),
     };
     let mut lists: [Vec<Exec>; 3] = Default::default();
     let mut sources = vec![(
@@ -75,6 +127,7 @@ pub fn read(unit: &document::Unit, origin: &str) -> Result<UnitDef, Diagnostic> 
 
 fn apply(def: &mut UnitDef, lists: &mut [Vec<Exec>; 3], where_: &str, text: &str) {
     for e in ini::entries(text, Flavour::Unit) {
+        def.deps.apply(&e.section, &e.key, &e.value);
         if e.section != "Service" {
             continue;
         }
@@ -196,6 +249,27 @@ mod tests {
             ]
         );
         assert!(d.is_oneshot());
+    }
+
+    #[test]
+    fn ordering_and_install() {
+        let u = unit(
+            "[Unit]\nAfter=network-online.target NetworkManager.service\nWants=a.service\n[Service]\nType=oneshot\n[Install]\nWantedBy=multi-user.target\n",
+            &[(
+                "10-x.conf",
+                "[Unit]\nWants=\nWants=network-online.target\nBindsTo=b.service\n",
+            )],
+        );
+        let d = read(&u, "x").expect("valid").deps;
+        assert!(d.is_after("network-online.target") && d.is_after("NetworkManager.service"));
+        assert_eq!(d.wants, ["network-online.target"]);
+        assert!(d.pulls("b.service") && !d.pulls("a.service"));
+        assert_eq!(d.wanted_by, ["multi-user.target"]);
+        assert!(d.has_install);
+        let none = read(&unit("[Service]\nExecStart=/bin/true\n", &[]), "x")
+            .expect("valid")
+            .deps;
+        assert_eq!(none, Deps::default());
     }
 
     #[test]

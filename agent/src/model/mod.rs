@@ -12,11 +12,13 @@ use serde::{Serialize, Serializer};
 
 mod names;
 mod observed;
+mod rules;
 
 pub use names::{IfName, InvalidName, UnitName};
 pub use observed::{
     ActiveState, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
 };
+pub use rules::{ExpectedRule, RuleAction, RuleSelector, FWMASK_ALL};
 
 /// The main routing table (`ip route` calls it `main`).
 pub const TABLE_MAIN: u32 = 254;
@@ -101,8 +103,12 @@ pub enum SourceKind {
     Keyfile,
     /// Legacy `/etc/sysconfig/network-scripts/route-IFACE`.
     Ifcfg,
-    /// An nmstate file under `/etc/nmstate/`.
+    /// An nmstate file under `/etc/nmstate/`, or a plain nmstate document.
     Nmstate,
+    /// `ip [-4|-6] rule add|append|prepend`.
+    IpRule,
+    /// A NodeNetworkConfigurationPolicy (kubernetes-nmstate) `desiredState`.
+    Nncp,
 }
 
 /// Which program keeps a route in the kernel; decides which services must run.
@@ -240,6 +246,20 @@ pub enum Severity {
     Error,
 }
 
+/// What a diagnostic is about, for tools that act on some of them (`lint`); not
+/// part of the JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Concern {
+    /// Anything else.
+    #[default]
+    General,
+    /// A route or rule whose text is not literal (variables, substitutions,
+    /// specifiers): it cannot be known before it runs.
+    NotLiteral,
+    /// A route declared again with another metric.
+    Redeclared,
+}
+
 /// A remark about the input: what could not be read, or will not work on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -249,6 +269,9 @@ pub struct Diagnostic {
     pub origin: String,
     /// What, in plain words (never file contents).
     pub message: String,
+    /// What it is about.
+    #[serde(skip)]
+    pub concern: Concern,
 }
 
 impl Diagnostic {
@@ -258,6 +281,7 @@ impl Diagnostic {
             severity: Severity::Warning,
             origin: origin.into(),
             message: message.into(),
+            concern: Concern::General,
         }
     }
 
@@ -267,7 +291,14 @@ impl Diagnostic {
             severity: Severity::Error,
             origin: origin.into(),
             message: message.into(),
+            concern: Concern::General,
         }
+    }
+
+    /// The same diagnostic, marked as being about `concern`.
+    pub fn about(mut self, concern: Concern) -> Diagnostic {
+        self.concern = concern;
+        self
     }
 }
 
@@ -278,6 +309,8 @@ pub struct Intent {
     pub machineconfig: Option<String>,
     /// Expected routes, in declaration order.
     pub routes: Vec<ExpectedRoute>,
+    /// Expected policy-routing rules, in declaration order.
+    pub rules: Vec<ExpectedRule>,
     /// Units the routes depend on.
     pub units: Vec<ExpectedUnit>,
     /// Remarks about the input.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Diagnostic, ExpectedRoute, Intent, Severity};
+use crate::model::{Diagnostic, ExpectedRoute, ExpectedRule, Intent, Severity, Source};
 
 /// A table with aligned columns; the last column is never padded.
 #[derive(Debug, Default)]
@@ -75,11 +75,34 @@ pub fn opt<T: ToString>(v: Option<T>) -> String {
 
 /// The source column of a route.
 pub fn source(r: &ExpectedRoute) -> String {
-    let kind = serde_json::to_value(r.source.kind)
+    source_text(&r.source)
+}
+
+/// `kind: origin`, as in the source column.
+pub fn source_text(source: &Source) -> String {
+    let kind = serde_json::to_value(source.kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    format!("{kind}: {}", r.source.origin)
+    format!("{kind}: {}", source.origin)
+}
+
+/// The expected routing rules, as a table under its count.
+pub fn expected_rules(rules: &[ExpectedRule]) -> String {
+    let mut out = format!("\nExpected rules: {}\n", rules.len());
+    let mut t = Table::new(&["FAMILY", "PRIORITY", "SELECTOR", "ACTION", "SOURCE"]);
+    for r in rules {
+        t.row(vec![
+            r.family.to_string(),
+            opt(r.priority),
+            r.selector.to_string(),
+            r.action.to_string(),
+            source_text(&r.source),
+        ]);
+        r.notes.iter().for_each(|n| t.detail(format!("note: {n}")));
+    }
+    out.push_str(&t.render(&|_, s| s.to_owned()));
+    out
 }
 
 /// `routewarden expected` as text.
@@ -111,6 +134,7 @@ pub fn expected(intent: &Intent) -> String {
         r.notes.iter().for_each(|n| t.detail(format!("note: {n}")));
     }
     out.push_str(&t.render(&|_, s| s.to_owned()));
+    out.push_str(&expected_rules(&intent.rules));
     let _ = writeln!(out, "\nExpected units: {}", intent.units.len());
     let mut t = Table::new(&["UNIT", "ENABLED", "EXPECT"]);
     for u in &intent.units {
