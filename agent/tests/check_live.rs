@@ -187,3 +187,34 @@ fn unreadable_input_exits_two_with_the_place() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("spec.config.storage.files"), "{err}");
 }
+
+#[test]
+fn a_failed_command_behind_the_dash_prefix_is_the_reason() {
+    // The second command fails ("Cannot find device") and touches nothing; its
+    // `-` prefix lets the unit succeed.
+    let contents = "[Service]\nType=oneshot\nExecStart=/bin/true\nExecStart=-/usr/sbin/ip route add 10.7.0.0/24 via 172.18.0.1 dev rw-nodev0\n[Install]\nWantedBy=default.target\n";
+    let sd = start_systemd(&[("r-ignored.service", contents)], &["r-ignored.service"]);
+    assert!(systemctl_start(&sd, "r-ignored.service"), "the unit succeeds");
+    let mc = serde_json::json!({
+        "kind": "MachineConfig", "metadata": {"name": "dash-prefix"},
+        "spec": {"config": {"ignition": {"version": "3.2.0"},
+            "systemd": {"units": [{"name": "r-ignored.service", "enabled": true, "contents": contents}]}}}
+    })
+    .to_string();
+    let ns = NetNs::new();
+    let (_, report) = check(&ns, &mc, &["--dbus-address", sd.bus_address()]);
+    assert_eq!(unit(&report, "r-ignored.service")["state"], "ok", "{report}");
+    let r = route(&report, "10.7.0.0/24");
+    assert_eq!(r["state"], "missing");
+    assert_eq!(
+        codes(r),
+        ["command-failed", "device-missing"],
+        "the command's failure first: {r}"
+    );
+    let words = r["reasons"][0].as_str().unwrap_or("");
+    assert!(
+        words.contains("ExecStart=") && words.contains("line 4") && words.contains("'-' prefix"),
+        "{words}"
+    );
+    assert!(!words.contains("removed"), "not 'removed since': {words}");
+}

@@ -53,6 +53,7 @@ fn status(name: &str, active: &str, sub: &str, result: &str, code: i32, st: i32)
             exec_main_start_usec: 4_000_000,
             exec_main_exit_usec: 4_100_000,
             remain_after_exit: false,
+            commands: Vec::new(),
         }),
     }
 }

@@ -558,3 +558,33 @@ fn nncp_and_plain_nmstate_documents_by_node_labels() {
     );
     assert_eq!(picked.routes.len(), 2);
 }
+
+#[test]
+fn yaml_merge_keys_are_merged_as_oc_merges_them() {
+    let intent = load("tests/fixtures/intent/merge-keys.yaml");
+    assert_eq!(
+        units(&intent),
+        [
+            "routes-a.service Some(true) Succeeded",
+            "routes-b.service Some(true) Succeeded",
+            "routes-c.service Some(false) Succeeded"
+        ],
+        "enabled comes from the anchor unless written beside the merge"
+    );
+    let declared: Vec<String> = intent
+        .routes
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.destination,
+                r.source.unit.as_ref().map(|u| u.to_string()).unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        declared,
+        ["10.71.0.0/16 routes-a.service", "10.72.0.0/16 routes-b.service"],
+        "routes-c's contents come from the anchor: the same route, declared once"
+    );
+}

@@ -5,6 +5,7 @@
 //!   `unicast` route), same TOS (IPv4) and source prefix (IPv6 `from`): a route
 //!   that selects only some traffic is a different route.
 //! - Same metric when the intent names one (IPv6 0 is 1024, done by the intent).
+//! - A route declared through a next-hop object (`nhid`) is that object's.
 //! - For unicast routes, one next hop with the expected gateway (none when the
 //!   intent names none: a device route is not a gateway route) and the expected
 //!   device. The device is compared by name, strictly, except in one shape: the
@@ -84,8 +85,12 @@ fn shadow<'a>(
 fn matches(expected: &ExpectedRoute, c: &ObservedRoute, links: Option<&[Link]>) -> bool {
     let selects_same = c.kind == expected.kind && c.tos == expected.tos && c.source == expected.source_prefix;
     let metric_ok = expected.metric.is_none_or(|m| c.kernel_metric() == m);
-    let hops_ok =
-        expected.kind != RouteType::Unicast || c.next_hops.iter().any(|h| hop_matches(expected, h, links));
+    let hops_ok = match expected.nhid {
+        Some(id) => c.nhid == Some(id),
+        None => {
+            expected.kind != RouteType::Unicast || c.next_hops.iter().any(|h| hop_matches(expected, h, links))
+        }
+    };
     selects_same && metric_ok && hops_ok
 }
 
@@ -148,6 +153,7 @@ mod tests {
             metric: None,
             tos: 0,
             source_prefix: None,
+            nhid: None,
             source: Source {
                 kind: SourceKind::IpRoute,
                 origin: "test".into(),

@@ -36,11 +36,14 @@ pub enum ReasonKind {
     DifferentRoute,
     /// Nothing above explains it.
     Unexplained,
+    /// The unit command that adds the route failed, and the unit did not (a
+    /// `-` prefix ignores the failure).
+    CommandFailed,
 }
 
 impl ReasonKind {
     /// Every kind, in label order.
-    pub const ALL: [ReasonKind; 12] = [
+    pub const ALL: [ReasonKind; 13] = [
         ReasonKind::UnitFailed,
         ReasonKind::UnitNotRun,
         ReasonKind::UnitDisabled,
@@ -53,6 +56,7 @@ impl ReasonKind {
         ReasonKind::KeyfileMode,
         ReasonKind::DifferentRoute,
         ReasonKind::Unexplained,
+        ReasonKind::CommandFailed,
     ];
 
     /// The metric label value.
@@ -70,6 +74,7 @@ impl ReasonKind {
             ReasonKind::KeyfileMode => "keyfile-mode",
             ReasonKind::DifferentRoute => "different-route",
             ReasonKind::Unexplained => "unexplained",
+            ReasonKind::CommandFailed => "command-failed",
         }
     }
 }
@@ -120,6 +125,7 @@ pub fn explain(
     let asked = !matches!(seen.units, super::UnitsSeen::Skipped);
     if let Some(name) = r.source.unit.as_ref().filter(|_| asked) {
         out.extend(unit_reason(name, units));
+        out.extend(command_failed(r, name, units));
     }
     if r.traits.manager != Manager::None {
         out.extend(networkmanager(units));
@@ -197,6 +203,37 @@ fn unit_reason(name: &UnitName, units: &[UnitVerdict]) -> Option<Reason> {
             ),
         ),
     })
+}
+
+/// The unit's command that adds the route ran and failed while the unit did
+/// not fail (its `-` prefix ignores the failure): the route was never added.
+fn command_failed(r: &ExpectedRoute, name: &UnitName, units: &[UnitVerdict]) -> Option<Reason> {
+    let exec = r.traits.exec.as_ref()?;
+    let v = unit(units, name).filter(|v| v.state != UnitState::Failed)?;
+    let cmd = v
+        .status
+        .as_ref()?
+        .service
+        .as_ref()?
+        .commands
+        .iter()
+        .find(|c| c.property == exec.property && c.index == exec.index && c.failed())?;
+    let how = match cmd.code {
+        1 => format!("exited with status {}", cmd.status),
+        _ => format!("was killed by signal {}", cmd.status),
+    };
+    let prefix = if exec.ignore_failure {
+        ", ignored by its '-' prefix, so the unit succeeded"
+    } else {
+        ""
+    };
+    Some(reason(
+        ReasonKind::CommandFailed,
+        format!(
+            "the command that adds it ({}=, {}) {how}{prefix}: the route was never added",
+            exec.property, exec.origin
+        ),
+    ))
 }
 
 fn not_run_text(name: &UnitName, v: &UnitVerdict) -> String {

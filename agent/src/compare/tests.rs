@@ -48,6 +48,7 @@ fn status(name: &str, active: &str, result: &str, code: i32, st: i32, exit_usec:
             exec_main_start_usec: exit_usec.saturating_sub(1),
             exec_main_exit_usec: exit_usec,
             remain_after_exit: false,
+            commands: Vec::new(),
         }),
     }
 }

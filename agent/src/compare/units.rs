@@ -209,6 +209,7 @@ mod tests {
             exec_main_start_usec: 10,
             exec_main_exit_usec: 20,
             remain_after_exit: false,
+            commands: Vec::new(),
         }
     }
 

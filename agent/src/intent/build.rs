@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Diagnostic, Expect, ExpectedRoute, ExpectedUnit, IfName, Intent, Manager, Source, SourceKind, Traits,
-    UnitName,
+    Diagnostic, ExecRef, Expect, ExpectedRoute, ExpectedUnit, IfName, Intent, Manager, Source, SourceKind,
+    Traits, UnitName,
 };
 
 use super::files::{self, NodeFile};
@@ -40,6 +40,11 @@ pub(crate) struct Builder<'a> {
     pub(super) needs_nm: bool,
     pub(super) needs_nmstate: bool,
     pub(super) rules: super::rule_build::RuleBook,
+    /// Where the routes of the unit (or dispatcher script) being read begin in
+    /// `out.routes`: its commands act on those in order.
+    pub(super) sequence_start: usize,
+    /// The unit command being read, attached to what it declares.
+    pub(super) exec: Option<ExecRef>,
 }
 
 impl<'a> Builder<'a> {
@@ -60,6 +65,8 @@ impl<'a> Builder<'a> {
             needs_nm: false,
             needs_nmstate: false,
             rules: Default::default(),
+            sequence_start: 0,
+            exec: None,
         }
     }
 
@@ -121,12 +128,19 @@ impl<'a> Builder<'a> {
     }
 
     pub(super) fn add_route(&mut self, spec: RouteSpec, source: Source, traits: Traits) {
+        let route = self.expected(spec, source, traits);
+        self.out.routes.push(route);
+    }
+
+    /// The expected route of a declaration, with the unit command being read.
+    pub(super) fn expected(&mut self, spec: RouteSpec, source: Source, mut traits: Traits) -> ExpectedRoute {
         match traits.manager {
             Manager::NetworkManager => self.needs_nm = true,
             Manager::Nmstate => self.needs_nmstate = true,
             Manager::None => {}
         }
-        self.out.routes.push(spec.into_expected(source, traits));
+        traits.exec = traits.exec.or_else(|| self.exec.clone());
+        spec.into_expected(source, traits)
     }
 
     /// Routes and problems of a file-based declaration.
@@ -183,6 +197,7 @@ impl<'a> Builder<'a> {
         let mut names: Vec<String> = names;
         names.push(basename.trim_end_matches(".nmconnection").to_owned());
         names.push(f.path.clone());
+        traits.declared_by = names.first().map(|n| format!("connection {n}"));
         self.connections.push(Connection {
             names,
             device: kf.interface_name.clone(),
@@ -271,6 +286,7 @@ impl<'a> Builder<'a> {
         for path in self.paths_under(DISPATCHER_DIR) {
             let Some(f) = self.file(&path) else { continue };
             let before = self.out.routes.len();
+            self.begin_sequence();
             self.read_script(&f, &super::commands::Context::dispatcher(), 0);
             if self.out.routes.len() > before && f.mode & 0o111 == 0 {
                 self.warn(

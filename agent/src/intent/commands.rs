@@ -46,13 +46,16 @@ impl Builder<'_> {
             Err(diag) => return self.out.diagnostics.push(diag),
         };
         let before = self.out.routes.len();
+        let saved = def.masked.then(|| self.out.routes.clone());
         let rules_before = self.rules.declared();
         let ctx = Context {
             unit: Some(def.name.clone()),
             dispatcher: false,
         };
+        self.begin_sequence();
         for exec in &def.execs {
             let words = shell::strip_wrappers(exec.words.clone());
+            self.exec = Some(exec.at.clone());
             self.command(
                 &Cmd {
                     words: &words,
@@ -63,12 +66,14 @@ impl Builder<'_> {
                 0,
             );
         }
-        if self.out.routes.len() == before && self.rules.declared() == rules_before {
+        self.exec = None;
+        let declared = self.out.routes.len() != before || !self.out.routes[self.sequence_start..].is_empty();
+        if !declared && self.rules.declared() == rules_before {
             return;
         }
         let unit_origin = format!("unit {}", def.name);
-        if def.masked {
-            self.out.routes.truncate(before);
+        if let Some(saved) = saved {
+            self.out.routes = saved;
             self.rules.drop_unit(&def.name);
             self.warn(unit_origin, "the unit is masked: its routes are not expected");
             return;
@@ -154,13 +159,18 @@ impl Builder<'_> {
             origin: cmd.origin.to_owned(),
             unit: ctx.unit.clone(),
         };
-        for mut spec in m.routes {
-            self.nmcli_target(&m.target, m.temporary, &mut spec);
-            self.add_route(
-                spec,
-                source.clone(),
-                traits(Manager::NetworkManager, non_persistent && !ctx.dispatcher),
-            );
+        let mut traits = traits(Manager::NetworkManager, non_persistent && !ctx.dispatcher);
+        traits.declared_by = Some(self.nm_key(&m.target));
+        for change in &m.changes {
+            self.nmcli_change(&m.target, change);
+            if change.op == nmcli::Op::Remove {
+                continue;
+            }
+            for spec in &change.routes {
+                let mut spec = spec.clone();
+                self.nmcli_target(&m.target, m.temporary, &mut spec);
+                self.add_route(spec, source.clone(), traits.clone());
+            }
         }
     }
 
@@ -196,16 +206,17 @@ impl Builder<'_> {
         if self.ip_rule(&cmd.for_rules(), ctx) {
             return;
         }
-        let mut spec = match iproute::parse_command(cmd.words, &self.tables) {
+        let mut command = match iproute::parse_command(cmd.words, &self.tables) {
             iproute::Outcome::NotRoute => return,
             _ if cmd.dynamic => return self.dynamic(cmd),
             iproute::Outcome::Problem(p) => return self.error(cmd.origin, p),
-            iproute::Outcome::Route(r) => r,
+            iproute::Outcome::Refused(why) => return self.warn(cmd.origin, why),
+            iproute::Outcome::Route(c) => c,
         };
         let (manager, non_persistent) = if ctx.dispatcher {
             (Manager::NetworkManager, false)
         } else {
-            spec.notes.push("installed once by ip route: nothing adds it again if it is deleted or the device is re-activated".into());
+            command.route.notes.push("installed once by ip route: nothing adds it again if it is deleted or the device is re-activated".into());
             (Manager::None, true)
         };
         let source = Source {
@@ -213,7 +224,8 @@ impl Builder<'_> {
             origin: cmd.origin.to_owned(),
             unit: ctx.unit.clone(),
         };
-        self.add_route(spec, source, traits(manager, non_persistent));
+        let route = self.expected(command.route.clone(), source, traits(manager, non_persistent));
+        self.ip_route(command, route);
     }
 
     fn nmstatectl(&mut self, cmd: &Cmd, ctx: &Context) {

@@ -414,8 +414,13 @@ fn parse_yaml(input: &[u8]) -> Result<Vec<Document>, DocumentError> {
             message: format!("nested deeper than {MAX_FLOW_DEPTH} levels"),
         });
     }
+    let merges = input.windows(2).any(|w| w == b"<<");
     let mut docs = Vec::new();
     for (i, de) in serde_norway::Deserializer::from_slice(input).enumerate() {
+        if merges {
+            docs.push(merged_document(de, i)?);
+            continue;
+        }
         let doc: Document = serde_path_to_error::deserialize(de).map_err(|e| {
             let loc = e
                 .inner()
@@ -435,6 +440,27 @@ fn parse_yaml(input: &[u8]) -> Result<Vec<Document>, DocumentError> {
         docs.push(doc);
     }
     Ok(docs)
+}
+
+/// A document with YAML merge keys (`<<: *anchor`), merged as `oc` and
+/// `kubectl` merge them (keys written in the mapping win) before it is read.
+/// Errors then name the path, not the line.
+fn merged_document(de: serde_norway::Deserializer<'_>, i: usize) -> Result<Document, DocumentError> {
+    let place = |path: String| format!("document {}: {path}", i + 1);
+    let syntax = |path: String, e: &serde_norway::Error| DocumentError::Syntax {
+        place: place(path),
+        message: redact(&e.to_string()),
+    };
+    let mut value = serde_norway::Value::deserialize(de).map_err(|e| {
+        let loc = e
+            .location()
+            .map(|l| format!("line {} column {}", l.line(), l.column()));
+        syntax(loc.unwrap_or_else(|| "top level".into()), &e)
+    })?;
+    value
+        .apply_merge()
+        .map_err(|e| syntax("a merge key (<<)".into(), &e))?;
+    serde_path_to_error::deserialize(value).map_err(|e| syntax(path_str(e.path()), e.inner()))
 }
 
 fn path_str(path: &serde_path_to_error::Path) -> String {

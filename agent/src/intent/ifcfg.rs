@@ -48,11 +48,11 @@ fn lines(text: &str, family: Family, dev: &IfName, tables: &Tables) -> FileRoute
         }
         let words: Vec<String> = line.split_whitespace().map(String::from).collect();
         match iproute::parse_route_args(&words, Some(family), tables) {
-            Outcome::Route(mut r) => {
-                r.device.get_or_insert_with(|| dev.clone());
-                file.routes.push((Place::Line(idx + 1), r));
+            Outcome::Route(mut c) => {
+                c.route.device.get_or_insert_with(|| dev.clone());
+                file.routes.push((Place::Line(idx + 1), c.route));
             }
-            Outcome::Problem(p) => file.problems.push((Place::Line(idx + 1), p)),
+            Outcome::Problem(p) | Outcome::Refused(p) => file.problems.push((Place::Line(idx + 1), p)),
             Outcome::NotRoute => {}
         }
     }

@@ -1,187 +1,457 @@
-//! Intent stage, declaration form: `ip [-4|-6] route add|replace|append|prepend|change
-//! ROUTE` (and iproute2's abbreviations, `ip r a`), as found in units and scripts,
-//! and the same syntax in legacy `route-IFACE` files.
+//! Intent stage, declaration form: `ip [OPTIONS] route add|append|prepend|replace|
+//! change|delete ROUTE`, as found in units and scripts, and the same syntax in
+//! legacy `route-IFACE` files — read the way iproute2 6.1 reads it: its option
+//! abbreviations in its own order (`tab`, `met`, `pri`, `s` is `ssthresh`), the
+//! metrics that take `lock`, typed routes (`blackhole`, `unreachable`...), `via
+//! inet6` for an IPv4 route (RFC 5549), numbers in any C base (`table 0x10`,
+//! `/020`) and IPv4 addresses as `inet_aton`-like parts (`10.010` is 10.8.0.0).
+//! An IPv4 prefix with host bits set is refused by the kernel, and so here.
 
-use crate::model::{Family, IfName};
+use std::net::{IpAddr, Ipv4Addr};
 
-use super::spec::{self, RouteSpec, Tables};
+use ipnet::IpNet;
+
+use crate::model::{Family, IfName, RouteType, TABLE_LOCAL};
+
+use super::spec::{RouteSpec, Tables};
+
+/// What the command does to the routes the unit has declared so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `add`, `prepend`: first of its slot.
+    Add,
+    /// `append`: last of its slot.
+    Append,
+    /// `replace`: in place of the first route of its slot, else added.
+    Replace,
+    /// `change`: in place of the first route of its slot.
+    Change,
+    /// `delete`: the first route matching what it names goes.
+    Delete,
+}
+
+/// A route command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// What it does.
+    pub verb: Verb,
+    /// The route (for `delete`, what it names).
+    pub route: RouteSpec,
+    /// The type was named (a `delete` without one matches any type).
+    pub kind_named: bool,
+}
 
 /// What a command means for the intent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Not a route declaration (another `ip` command, `ip route del`, ...).
+    /// Not a route change (another `ip` command, `ip route show`...).
     NotRoute,
-    /// A unicast route.
-    Route(RouteSpec),
+    /// A route command.
+    Route(Command),
+    /// A route the kernel refuses (an IPv4 prefix with host bits set): the
+    /// command fails and adds nothing. The words say why.
+    Refused(String),
     /// Route-related but not readable; the message says why.
     Problem(String),
 }
+
+/// iproute2's `matches()`: `word` is a non-empty abbreviation of `full`.
+fn abbrev(word: &str, full: &str) -> bool {
+    !word.is_empty() && full.starts_with(word)
+}
+
+/// The global options of `ip` in the order `ip` tries them, and whether each
+/// takes a value. `matches()` picks the first whose name the word abbreviates.
+const GLOBAL_OPTIONS: &[(&str, bool)] = &[
+    ("-loops", true),
+    ("-family", true),
+    ("-human", false),
+    ("-human-readable", false),
+    ("-iec", false),
+    ("-stats", false),
+    ("-statistics", false),
+    ("-details", false),
+    ("-resolve", false),
+    ("-oneline", false),
+    ("-timestamp", false),
+    ("-tshort", false),
+    ("-Version", false),
+    ("-force", false),
+    ("-batch", true),
+    ("-brief", false),
+    ("-json", false),
+    ("-pretty", false),
+    ("-rcvbuf", true),
+    ("-color", false),
+    ("-help", false),
+    ("-netns", true),
+    ("-Numeric", false),
+    ("-all", false),
+];
 
 /// Read an `ip` command line (`words[0]` is the program).
 pub fn parse_command(words: &[String], tables: &Tables) -> Outcome {
     let mut family = None;
     let mut i = 1;
-    while let Some(w) = words.get(i).filter(|w| w.starts_with('-')) {
-        match w.as_str() {
+    while let Some(word) = words.get(i).filter(|w| w.starts_with('-')) {
+        if word == "--" {
+            i += 1;
+            break;
+        }
+        let opt = word
+            .strip_prefix('-')
+            .filter(|o| o.starts_with('-'))
+            .unwrap_or(word);
+        let opt = opt.split_once('=').map_or(opt, |(o, _)| o);
+        match opt {
             "-4" => family = Some(Family::Ipv4),
             "-6" => family = Some(Family::Ipv6),
-            "-f" | "-family" => {
-                family = match words.get(i + 1).map(String::as_str) {
-                    Some("inet") => Some(Family::Ipv4),
-                    Some("inet6") => Some(Family::Ipv6),
-                    _ => family,
-                };
-                i += 1;
-            }
-            "-n" | "-netns" => {
-                return Outcome::Problem("runs in another network namespace (-n); not checked".into())
-            }
-            "-b" | "-batch" => {
-                return Outcome::Problem("reads commands from a batch file (-batch); not read".into())
-            }
-            "-rc" | "-rcvbuf" | "-l" | "-loops" => i += 1,
-            _ => {}
+            "-0" | "-M" | "-B" => return Outcome::NotRoute,
+            _ => match GLOBAL_OPTIONS.iter().find(|(name, _)| abbrev(opt, name)) {
+                Some(("-netns", _)) => {
+                    return Outcome::Problem(
+                        "runs in another network namespace (-netns): not the node's route; not checked"
+                            .into(),
+                    )
+                }
+                Some(("-batch", _)) => {
+                    return Outcome::Problem("reads commands from a batch file (-batch); not read".into())
+                }
+                Some(("-family", _)) => {
+                    i += 1;
+                    match words.get(i).map(String::as_str) {
+                        Some("inet") => family = Some(Family::Ipv4),
+                        Some("inet6") => family = Some(Family::Ipv6),
+                        _ => return Outcome::NotRoute,
+                    }
+                }
+                Some((_, true)) => i += 1,
+                Some((_, false)) => {}
+                None => return Outcome::NotRoute,
+            },
         }
         i += 1;
     }
     let (Some(object), Some(verb)) = (words.get(i), words.get(i + 1)) else {
         return Outcome::NotRoute;
     };
-    if !is_abbrev(object, "route", 1) || !declares(verb) {
+    if !abbrev(object, "route") {
         return Outcome::NotRoute;
     }
-    parse_route_args(&words[i + 2..], family, tables)
+    let Some(verb) = verb_of(verb) else {
+        return Outcome::NotRoute;
+    };
+    route_command(verb, &words[i + 2..], family, tables)
 }
 
-/// Whether `verb` adds a route: add, replace, append, prepend, change (and
-/// abbreviations as iproute2 matches them).
-fn declares(verb: &str) -> bool {
-    is_abbrev(verb, "add", 1)
-        || is_abbrev(verb, "replace", 1)
-        || is_abbrev(verb, "prepend", 1)
-        || is_abbrev(verb, "append", 2)
-        || is_abbrev(verb, "change", 1)
-        || verb == "chg"
+/// The verbs of `ip route` in the order iproute2 tries them.
+fn verb_of(word: &str) -> Option<Verb> {
+    const VERBS: [(&str, Option<Verb>); 8] = [
+        ("add", Some(Verb::Add)),
+        ("change", Some(Verb::Change)),
+        ("replace", Some(Verb::Replace)),
+        ("prepend", Some(Verb::Add)),
+        ("append", Some(Verb::Append)),
+        ("test", None),
+        ("delete", Some(Verb::Delete)),
+        ("list", None),
+    ];
+    if word == "chg" {
+        return Some(Verb::Change);
+    }
+    VERBS
+        .iter()
+        .find(|(full, _)| abbrev(word, full))
+        .and_then(|(_, v)| *v)
 }
-
-fn is_abbrev(word: &str, full: &str, min: usize) -> bool {
-    word.len() >= min && full.starts_with(word)
-}
-
-const ROUTE_TYPES: &[&str] = &[
-    "local",
-    "broadcast",
-    "multicast",
-    "throw",
-    "unreachable",
-    "prohibit",
-    "blackhole",
-    "nat",
-    "anycast",
-];
-/// Options that take one value and do not change what is checked.
-const VALUE_OPTIONS: &[&str] = &[
-    "src",
-    "from",
-    "tos",
-    "dsfield",
-    "expires",
-    "scope",
-    "proto",
-    "protocol",
-    "advmss",
-    "rtt",
-    "rttvar",
-    "reordering",
-    "window",
-    "cwnd",
-    "initcwnd",
-    "initrwnd",
-    "features",
-    "quickack",
-    "congctl",
-    "pref",
-    "realm",
-    "realms",
-    "ssthresh",
-    "hoplimit",
-    "fastopen_no_cookie",
-    "ttl-propagate",
-    "rto_min",
-    "mtu",
-    "nhid",
-    "as",
-];
-const FLAGS: &[&str] = &["onlink", "pervasive", "unicast", "lock"];
 
 /// Read the arguments after `ip route add` (also a `route-IFACE` line).
 pub fn parse_route_args(args: &[String], family: Option<Family>, tables: &Tables) -> Outcome {
-    match route_args(args, family, tables) {
-        Ok(Some(route)) => Outcome::Route(route),
-        Ok(None) => Outcome::NotRoute,
+    route_command(Verb::Add, args, family, tables)
+}
+
+fn route_command(verb: Verb, args: &[String], family: Option<Family>, tables: &Tables) -> Outcome {
+    match Parts::read(args, family, tables).and_then(|p| p.build(verb)) {
+        Ok(Built::Route(command)) => Outcome::Route(command),
+        Ok(Built::Refused(why)) => Outcome::Refused(why),
         Err(problem) => Outcome::Problem(problem),
     }
 }
 
-/// `Ok(None)` for a route type that is not unicast.
-fn route_args(args: &[String], family: Option<Family>, tables: &Tables) -> Result<Option<RouteSpec>, String> {
-    let mut dest = None;
-    let mut route = Parts::default();
-    let mut it = args.iter().map(String::as_str);
-    while let Some(word) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("option {word:?} has no value"));
-        match word {
-            "to" => dest = Some(value()?),
-            "via" => {
-                let mut v = value()?;
-                if v == "inet" || v == "inet6" {
-                    v = value()?;
-                }
-                route.gateway.get_or_insert(v);
-            }
-            "dev" | "oif" => {
-                route.device.get_or_insert(value()?);
-            }
-            "table" | "vrf" => route.table = Some(tables.lookup(value()?)?),
-            "metric" | "priority" | "preference" => route.metric = Some(spec::metric(value()?)?),
-            "nexthop" => route.hops += 1,
-            "weight" => drop(value()?),
-            "encap" => return Err("uses encapsulation (encap); not read".into()),
-            w if ROUTE_TYPES.contains(&w) && dest.is_none() => return Ok(None),
-            w if VALUE_OPTIONS.contains(&w) => drop(value()?),
-            w if FLAGS.contains(&w) => {}
-            w if dest.is_none() && !w.starts_with('-') => dest = Some(w),
-            _ => return Err("an option iproute2 does not know (not read)".to_owned()),
-        }
-    }
-    let dest = dest.ok_or("names no destination")?;
-    route.build(dest, family).map(Some)
+/// Keywords of iproute2's route syntax that take one value (and may take `lock`
+/// before it), in its order; the first a word abbreviates (or equals, for the
+/// exact ones) wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Src,
+    As,
+    Via,
+    From,
+    Tos,
+    Expires,
+    Metric,
+    Scope,
+    Metrics(&'static str, bool),
+    Realms,
+    Onlink,
+    Nexthop,
+    Nhid,
+    Protocol,
+    Table,
+    Vrf,
+    Dev,
+    Pref,
+    Encap,
+    TtlPropagate,
+    FastopenNoCookie,
 }
 
-#[derive(Default)]
+/// `(name, exact, key)` in iproute2 6.1's order.
+const KEYS: &[(&str, bool, Key)] = &[
+    ("src", true, Key::Src),
+    ("as", true, Key::As),
+    ("via", true, Key::Via),
+    ("from", true, Key::From),
+    ("tos", true, Key::Tos),
+    ("dsfield", false, Key::Tos),
+    ("expires", true, Key::Expires),
+    ("metric", false, Key::Metric),
+    ("priority", false, Key::Metric),
+    ("preference", true, Key::Metric),
+    ("scope", true, Key::Scope),
+    ("mtu", true, Key::Metrics("mtu", true)),
+    ("hoplimit", true, Key::Metrics("hoplimit", true)),
+    ("advmss", true, Key::Metrics("advmss", true)),
+    ("reordering", false, Key::Metrics("reordering", true)),
+    ("rtt", true, Key::Metrics("rtt", true)),
+    ("rto_min", true, Key::Metrics("rto_min", false)),
+    ("window", false, Key::Metrics("window", true)),
+    ("cwnd", false, Key::Metrics("cwnd", true)),
+    ("initcwnd", false, Key::Metrics("initcwnd", true)),
+    ("initrwnd", false, Key::Metrics("initrwnd", true)),
+    ("features", false, Key::Metrics("features", false)),
+    ("quickack", false, Key::Metrics("quickack", false)),
+    ("congctl", false, Key::Metrics("congctl", true)),
+    ("rttvar", false, Key::Metrics("rttvar", true)),
+    ("ssthresh", false, Key::Metrics("ssthresh", true)),
+    ("realms", false, Key::Realms),
+    ("onlink", true, Key::Onlink),
+    ("nexthop", true, Key::Nexthop),
+    ("nhid", true, Key::Nhid),
+    ("protocol", false, Key::Protocol),
+    ("table", false, Key::Table),
+    ("vrf", false, Key::Vrf),
+    ("dev", true, Key::Dev),
+    ("oif", true, Key::Dev),
+    ("pref", false, Key::Pref),
+    ("encap", true, Key::Encap),
+    ("ttl-propagate", true, Key::TtlPropagate),
+    ("fastopen_no_cookie", true, Key::FastopenNoCookie),
+];
+
+fn key_of(word: &str) -> Option<Key> {
+    KEYS.iter()
+        .find(|(name, exact, _)| if *exact { word == *name } else { abbrev(word, name) })
+        .map(|(_, _, k)| *k)
+}
+
+/// iproute2's route types (`rtnl_rtntype_a2n`), in its order.
+fn route_type(word: &str) -> Option<RouteType> {
+    const TYPES: [(&str, bool, RouteType); 10] = [
+        ("local", true, RouteType::Local),
+        ("nat", true, RouteType::Nat),
+        ("broadcast", false, RouteType::Broadcast),
+        ("anycast", false, RouteType::Anycast),
+        ("multicast", false, RouteType::Multicast),
+        ("prohibit", false, RouteType::Prohibit),
+        ("unreachable", false, RouteType::Unreachable),
+        ("blackhole", false, RouteType::Blackhole),
+        ("unicast", false, RouteType::Unicast),
+        ("throw", true, RouteType::Throw),
+    ];
+    if word == "brd" {
+        return Some(RouteType::Broadcast);
+    }
+    TYPES
+        .iter()
+        .find(|(name, exact, _)| if *exact { word == *name } else { abbrev(word, name) })
+        .map(|(_, _, t)| *t)
+}
+
+/// The pieces of a route command, as read.
 struct Parts<'a> {
-    gateway: Option<&'a str>,
+    family: Option<Family>,
+    destination: Option<&'a str>,
+    kind: Option<RouteType>,
+    gateway: Option<(Option<Family>, &'a str)>,
     device: Option<&'a str>,
     table: Option<u32>,
     metric: Option<u32>,
+    tos: u8,
+    source_prefix: Option<&'a str>,
+    nhid: Option<u32>,
     hops: usize,
 }
 
-impl Parts<'_> {
-    fn build(self, dest: &str, family: Option<Family>) -> Result<RouteSpec, String> {
-        let gateway = self.gateway.map(spec::gateway).transpose()?.flatten();
-        let family = family.or(gateway.as_ref().map(Family::of));
-        let mut route = RouteSpec::to(spec::destination(dest, family)?);
-        if family.is_some_and(|f| f != Family::of_net(&route.destination)) {
-            return Err("the destination is not of the family the command selects".to_owned());
+impl<'a> Parts<'a> {
+    fn read(args: &'a [String], family: Option<Family>, tables: &Tables) -> Result<Parts<'a>, String> {
+        let mut p = Parts {
+            family,
+            destination: None,
+            kind: None,
+            gateway: None,
+            device: None,
+            table: None,
+            metric: None,
+            tos: 0,
+            source_prefix: None,
+            nhid: None,
+            hops: 0,
+        };
+        let mut it = args.iter().map(String::as_str).peekable();
+        while let Some(word) = it.next() {
+            let mut value = || it.next().ok_or_else(|| format!("option {word:?} has no value"));
+            match key_of(word) {
+                Some(Key::Via) => {
+                    let mut v = value()?;
+                    let fam = match v {
+                        "inet" => Some(Family::Ipv4),
+                        "inet6" => Some(Family::Ipv6),
+                        _ => None,
+                    };
+                    if fam.is_some() {
+                        v = value()?;
+                    }
+                    if p.gateway.replace((fam, v)).is_some() {
+                        return Err("names two gateways (via) outside a nexthop list".into());
+                    }
+                }
+                Some(Key::Dev) => p.device = Some(value()?),
+                Some(Key::Table) => p.table = Some(tables.lookup_iproute2(value()?)?),
+                Some(Key::Vrf) => return Err("names a VRF (vrf), whose table is not known here".into()),
+                Some(Key::Metric) => p.metric = Some(number(value()?).ok_or("the metric is not a number")?),
+                Some(Key::Tos) => p.tos = tos(value()?)?,
+                Some(Key::From) => p.source_prefix = Some(value()?),
+                Some(Key::Nhid) => p.nhid = Some(number(value()?).ok_or("the next-hop id is not a number")?),
+                Some(Key::Metrics(_, true)) => {
+                    if value()? == "lock" {
+                        value()?;
+                    }
+                }
+                Some(Key::Nexthop) => {
+                    p.hops += 1;
+                    p.nexthop(&mut it)?;
+                }
+                Some(Key::Encap) => return Err("uses encapsulation (encap); not read".into()),
+                Some(Key::Onlink) => {}
+                Some(_) => drop(value()?),
+                None => p.destination_words(word, &mut it)?,
+            }
         }
-        route.gateway = gateway;
+        Ok(p)
+    }
+
+    /// `[to] [TYPE] PREFIX`, the branch iproute2 takes for any other word.
+    fn destination_words(
+        &mut self,
+        word: &'a str,
+        it: &mut impl Iterator<Item = &'a str>,
+    ) -> Result<(), String> {
+        let mut word = word;
+        if word == "to" {
+            word = it.next().ok_or("\"to\" names no destination")?;
+        }
+        if !word.starts_with(|c: char| c.is_ascii_digit()) {
+            if let Some(kind) = route_type(word) {
+                self.kind = Some(kind);
+                word = it.next().ok_or("a route type with no destination")?;
+            }
+        }
+        if self.destination.replace(word).is_some() {
+            return Err(format!(
+                "{:?} is a second destination or a word iproute2 does not know",
+                token(word)
+            ));
+        }
+        Ok(())
+    }
+
+    /// One `nexthop` of a multipath route: the first one's gateway and device
+    /// are what is checked.
+    fn nexthop(&mut self, it: &mut std::iter::Peekable<impl Iterator<Item = &'a str>>) -> Result<(), String> {
+        while let Some(word) = it.next_if(|w| *w != "nexthop") {
+            let mut value = || it.next().ok_or_else(|| format!("option {word:?} has no value"));
+            match word {
+                "via" => {
+                    let mut v = value()?;
+                    let fam = match v {
+                        "inet" => Some(Family::Ipv4),
+                        "inet6" => Some(Family::Ipv6),
+                        _ => None,
+                    };
+                    if fam.is_some() {
+                        v = value()?;
+                    }
+                    self.gateway.get_or_insert((fam, v));
+                }
+                "dev" => {
+                    let v = value()?;
+                    self.device.get_or_insert(v);
+                }
+                "weight" | "as" | "realms" => drop(value()?),
+                "onlink" => {}
+                "encap" => return Err("uses encapsulation (encap); not read".into()),
+                _ => return Err(format!("{:?} is a word a nexthop does not take", token(word))),
+            }
+        }
+        Ok(())
+    }
+
+    fn build(self, verb: Verb) -> Result<Built, String> {
+        let gateway_family = self.gateway.and_then(|(f, _)| f);
+        let gateway = match self.gateway {
+            Some((fam, text)) => {
+                Some(address(text, fam.or(self.family)).ok_or("the gateway is not an address")?)
+            }
+            None => None,
+        };
+        let family = self.family.or(gateway
+            .filter(|_| gateway_family.is_none())
+            .as_ref()
+            .map(Family::of));
+        let dest = self.destination.ok_or("names no destination")?;
+        let (net, exact) = prefix(dest, family)?;
+        if family.is_some_and(|f| f != Family::of_net(&net)) {
+            return Err("the destination is not of the family the command selects".into());
+        }
+        if matches!(net, IpNet::V4(_)) && !exact {
+            return Ok(Built::Refused(
+                "the prefix has host bits set: the kernel refuses it (\"Invalid prefix for given prefix length\"), so the command fails and adds no route".into(),
+            ));
+        }
+        let mut route = RouteSpec::to(net);
+        route.kind = self.kind.unwrap_or(RouteType::Unicast);
+        route.tos = self.tos;
+        route.source_prefix = match self.source_prefix {
+            Some(text) => Some(prefix(text, Some(Family::of_net(&net)))?.0),
+            None => None,
+        };
+        route.nhid = self.nhid;
+        route.gateway = gateway.filter(|g| !g.is_unspecified());
+        if route.nhid.is_some() && (route.gateway.is_some() || self.hops > 0) {
+            return Err("names both a next-hop object (nhid) and next hops, which iproute2 refuses".into());
+        }
         route.device = self
             .device
             .map(IfName::new)
             .transpose()
             .map_err(|e| e.to_string())?;
-        route.table = self.table;
+        route.table = self.table.or(match route.kind {
+            RouteType::Local | RouteType::Broadcast | RouteType::Nat | RouteType::Anycast => {
+                Some(TABLE_LOCAL)
+            }
+            _ => None,
+        });
         route.metric = self.metric;
         if self.hops > 1 {
             route.notes.push(format!(
@@ -189,74 +459,96 @@ impl Parts<'_> {
                 self.hops
             ));
         }
-        route.check_families()?;
-        Ok(route)
+        if gateway_family.is_none() {
+            route.check_families()?;
+        }
+        Ok(Built::Route(Command {
+            verb,
+            route,
+            kind_named: self.kind.is_some(),
+        }))
     }
+}
+
+enum Built {
+    Route(Command),
+    Refused(String),
+}
+
+/// A word of the command line, shortened, for a diagnostic (a token of an
+/// argument list, never a file's contents).
+fn token(word: &str) -> String {
+    word.chars().take(40).collect()
+}
+
+/// A number as `strtoul(…, 0)` reads it: `0x` hexadecimal, a leading `0` octal,
+/// else decimal; nothing may follow.
+pub fn number(text: &str) -> Option<u32> {
+    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None if text.len() > 1 && text.starts_with('0') => (&text[1..], 8),
+        None => (text, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u32::from_str_radix(digits, radix).ok()
+}
+
+/// A TOS (`rtnl_dsfield_a2n`): hexadecimal, with or without `0x`, at most 0xff.
+fn tos(text: &str) -> Result<u8, String> {
+    let hex = text.strip_prefix("0x").unwrap_or(text);
+    u8::from_str_radix(hex, 16)
+        .map_err(|_| "the TOS is not a hexadecimal number up to 0xff (a TOS name is not read)".into())
+}
+
+/// An IPv4 address as iproute2's `get_addr_ipv4` reads it: up to four parts,
+/// each a C number (octal, hexadecimal) up to 255; missing parts are 0.
+fn ipv4(text: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.len() > 4 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    for (o, p) in octets.iter_mut().zip(&parts) {
+        *o = u8::try_from(number(p)?).ok()?;
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
+/// An address of the family given (or the one it looks like).
+fn address(text: &str, family: Option<Family>) -> Option<IpAddr> {
+    let v6 = || text.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6);
+    let v4 = || ipv4(text).map(IpAddr::V4);
+    match family {
+        Some(Family::Ipv4) => v4(),
+        Some(Family::Ipv6) => v6(),
+        None if text.contains(':') => v6(),
+        None => v4(),
+    }
+}
+
+/// `default`/`all`/`any`, or `ADDR[/LEN]` (a host when no length); and whether
+/// the address had no host bits set.
+fn prefix(text: &str, family: Option<Family>) -> Result<(IpNet, bool), String> {
+    let bad = || "the destination is not an address/prefix length or default".to_owned();
+    if matches!(text, "default" | "all" | "any") {
+        let net = match family {
+            Some(Family::Ipv6) => IpNet::V6(Default::default()),
+            _ => IpNet::V4(Default::default()),
+        };
+        return Ok((net, true));
+    }
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(number(l).ok_or_else(bad)?)),
+        None => (text, None),
+    };
+    let addr = address(addr, family).ok_or_else(bad)?;
+    let len = len.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
+    let net = IpNet::new(addr, u8::try_from(len).map_err(|_| bad())?).map_err(|_| bad())?;
+    Ok((net.trunc(), net.trunc().addr() == addr))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(line: &str) -> Outcome {
-        let words: Vec<String> = line.split_whitespace().map(String::from).collect();
-        parse_command(&words, &Tables::default())
-    }
-
-    fn route(line: &str) -> RouteSpec {
-        match parse(line) {
-            Outcome::Route(r) => r,
-            other => panic!("{line}: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn full_and_abbreviated() {
-        let r = route("ip route add 192.168.1.0/24 via 172.18.0.1 dev ens5 table 200 metric 50");
-        assert_eq!(r.destination.to_string(), "192.168.1.0/24");
-        assert_eq!(r.gateway.map(|g| g.to_string()), Some("172.18.0.1".into()));
-        assert_eq!(r.device.as_ref().map(IfName::as_str), Some("ens5"));
-        assert_eq!((r.table, r.metric), (Some(200), Some(50)));
-        let r = route("/usr/sbin/ip -4 r a 10.0.0.0/8 dev eth0 proto static scope link");
-        assert_eq!((r.gateway, r.table, r.metric), (None, None, None));
-        let r = route("ip ro replace to default via 10.0.0.1 table main");
-        assert_eq!(
-            (r.destination.to_string(), r.table),
-            ("0.0.0.0/0".into(), Some(254))
-        );
-        let r = route("ip -6 route append 2001:db8::/64 via inet6 fe80::1 dev eth0 pref high");
-        assert_eq!(r.destination.to_string(), "2001:db8::/64");
-        let r = route("ip -6 route add default dev eth0");
-        assert_eq!(r.destination.to_string(), "::/0");
-    }
-
-    #[test]
-    fn not_routes() {
-        assert_eq!(parse("ip route del 10.0.0.0/8"), Outcome::NotRoute);
-        assert_eq!(parse("ip link set eth0 up"), Outcome::NotRoute);
-        assert_eq!(parse("ip rule add from 1.2.3.4 table 100"), Outcome::NotRoute);
-        assert_eq!(parse("ip route add blackhole 10.0.0.0/8"), Outcome::NotRoute);
-        assert_eq!(parse("ip route show"), Outcome::NotRoute);
-    }
-
-    #[test]
-    fn problems() {
-        let p = |l| matches!(parse(l), Outcome::Problem(_));
-        assert!(p("ip route add 10.0.0.0/8 via 1.2.3.4 table vpn"));
-        assert!(p("ip route add 10.0.0.0/8 bogus 1"));
-        assert!(p("ip route add 10.0.0.0/33 dev eth0"));
-        assert!(p("ip route add 10.0.0.0/8 via fe80::1"));
-        assert!(p("ip -n other route add 10.0.0.0/8 dev eth0"));
-        assert!(p("ip route add 10.0.0.0/8 via"));
-        assert!(p("ip route add"));
-        assert!(p("ip -6 route add 10.0.0.0/8 dev eth0"));
-    }
-
-    #[test]
-    fn multipath_takes_first_hop() {
-        let r =
-            route("ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a weight 1 nexthop via 10.0.0.2 dev b");
-        assert_eq!(r.gateway.map(|g| g.to_string()), Some("10.0.0.1".into()));
-        assert_eq!(r.notes.len(), 1);
-    }
-}
+#[path = "iproute_tests.rs"]
+mod tests;

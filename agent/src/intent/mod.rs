@@ -32,6 +32,7 @@ mod build;
 mod commands;
 mod nncp;
 mod rule_build;
+mod sequence;
 
 use std::collections::BTreeMap;
 

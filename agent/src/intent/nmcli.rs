@@ -3,6 +3,8 @@
 //! routes comma separated, each `dest[/plen] [gateway] [metric] [attr=value...]`),
 //! plus `ipvN.route-table` / `ipvN.route-metric` given in the same command.
 
+#[cfg(test)]
+use crate::model::RouteType;
 use crate::model::{Family, IfName};
 
 use super::spec::{self, RouteSpec, Tables};
@@ -16,6 +18,29 @@ pub enum Target {
     Connection(String),
 }
 
+/// What a property does to the routes of its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `ipvN.routes LIST`: the routes become the list.
+    Set,
+    /// `+ipvN.routes LIST`: the list is added.
+    Add,
+    /// `-ipvN.routes LIST`: the routes of the list go.
+    Remove,
+}
+
+/// One `[+|-]ipvN.routes` property of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The family of the property.
+    pub family: Family,
+    /// Set, add or remove.
+    pub op: Op,
+    /// Its routes, the command's `ipvN.route-table`/`route-metric` applied
+    /// (not to removals).
+    pub routes: Vec<RouteSpec>,
+}
+
 /// A `modify` command that declares routes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Modify {
@@ -23,10 +48,20 @@ pub struct Modify {
     pub target: Target,
     /// `--temporary` (connection modify): not saved, like device modify.
     pub temporary: bool,
-    /// Routes, tables and metrics from this command already applied.
-    pub routes: Vec<RouteSpec>,
+    /// The route properties, in order.
+    pub changes: Vec<Change>,
     /// Per-route problems (one bad route does not hide the others).
     pub problems: Vec<String>,
+}
+
+impl Modify {
+    /// Every route the command sets or adds.
+    pub fn routes(&self) -> impl Iterator<Item = &RouteSpec> {
+        self.changes
+            .iter()
+            .filter(|c| c.op != Op::Remove)
+            .flat_map(|c| &c.routes)
+    }
 }
 
 /// What a command means for the intent.
@@ -127,7 +162,7 @@ fn problem_if_routes(props: &[String], why: String) -> Outcome {
 
 /// The `[+|-]setting.property value` pairs.
 fn properties(target: Target, temporary: bool, pairs: &[String], tables: &Tables) -> Outcome {
-    let mut values: Vec<(Family, &str)> = Vec::new();
+    let mut values: Vec<(Family, Op, &str)> = Vec::new();
     let mut defaults = [(Family::Ipv4, None, None), (Family::Ipv6, None, None)];
     let mut problems = Vec::new();
     for pair in pairs.chunks(2) {
@@ -141,8 +176,9 @@ fn properties(target: Target, temporary: bool, pairs: &[String], tables: &Tables
         };
         let slot = &mut defaults[usize::from(family == Family::Ipv6)];
         match (op, name) {
-            ('-', "routes") => problems.push(format!("{prop} removes routes; removals are not checked")),
-            (_, "routes") => values.push((family, value)),
+            ('-', "routes") => values.push((family, Op::Remove, value)),
+            ('+', "routes") => values.push((family, Op::Add, value)),
+            (_, "routes") => values.push((family, Op::Set, value)),
             (_, "route-table") => match tables.lookup(value) {
                 Ok(t) => slot.1 = Some(t),
                 Err(e) => problems.push(e),
@@ -154,9 +190,10 @@ fn properties(target: Target, temporary: bool, pairs: &[String], tables: &Tables
     if values.is_empty() && problems.is_empty() {
         return Outcome::NotRoute;
     }
-    let mut routes = Vec::new();
-    for (family, value) in values {
+    let mut changes = Vec::new();
+    for (family, op, value) in values {
         let (_, table, metric) = defaults[usize::from(family == Family::Ipv6)];
+        let mut routes = Vec::new();
         for (n, text) in value
             .split(',')
             .map(str::trim)
@@ -165,18 +202,21 @@ fn properties(target: Target, temporary: bool, pairs: &[String], tables: &Tables
         {
             match route(text, family, tables) {
                 Ok(mut r) => {
-                    r.table = r.table.or(table);
-                    r.metric = r.metric.or(metric);
+                    if op != Op::Remove {
+                        r.table = r.table.or(table);
+                        r.metric = r.metric.or(metric);
+                    }
                     routes.push(r);
                 }
                 Err(e) => problems.push(format!("route {} of {family}.routes: {e}", n + 1)),
             }
         }
+        changes.push(Change { family, op, routes });
     }
     Outcome::Modify(Modify {
         target,
         temporary,
-        routes,
+        changes,
         problems,
     })
 }
@@ -209,8 +249,6 @@ const ATTRIBUTES: &[&str] = &[
     "onlink",
     "scope",
     "src",
-    "from",
-    "tos",
     "window",
     "rto_min",
     "quickack",
@@ -218,8 +256,7 @@ const ATTRIBUTES: &[&str] = &[
     "weight",
 ];
 
-/// One route: `dest[/plen] [next-hop] [metric] [attr=value...]`. `Ok` with no
-/// route is impossible: a non-unicast type is a problem to report.
+/// One route: `dest[/plen] [next-hop] [metric] [attr=value...]`.
 fn route(text: &str, family: Family, tables: &Tables) -> Result<RouteSpec, String> {
     let mut words = text.split_whitespace();
     let dest = words.next().ok_or("empty route")?;
@@ -230,8 +267,9 @@ fn route(text: &str, family: Family, tables: &Tables) -> Result<RouteSpec, Strin
     for word in words {
         match word.split_once('=') {
             Some(("table", t)) => r.table = Some(tables.lookup(t)?),
-            Some(("type", "unicast")) => {}
-            Some(("type", other)) => return Err(format!("type {other} is not a unicast route; not checked")),
+            Some(("type", t)) => r.kind = spec::nm_route_type(t)?,
+            Some(("tos", t)) => r.tos = spec::nm_tos(t)?,
+            Some(("from", f)) => r.source_prefix = Some(spec::nm_source_prefix(f, family)?),
             Some((attr, _)) if ATTRIBUTES.contains(&attr) => {}
             Some(_) => return Err("a route attribute NetworkManager does not know".to_owned()),
             None if r.gateway.is_none() && r.metric.is_none() && word.parse::<std::net::IpAddr>().is_ok() => {
@@ -293,13 +331,15 @@ mod tests {
     fn seed_command() {
         let m = modify(r#"nmcli dev modify ens5 +ipv4.routes "192.168.1.0/24 172.18.0.1""#);
         assert_eq!(m.target, Target::Device(IfName::new("ens5").expect("name")));
-        assert_eq!(m.routes.len(), 1);
-        assert_eq!(m.routes[0].destination.to_string(), "192.168.1.0/24");
+        let routes: Vec<&RouteSpec> = m.routes().collect();
+        assert_eq!(routes.len(), 1);
+        assert_eq!(m.changes[0].op, Op::Add);
+        assert_eq!(routes[0].destination.to_string(), "192.168.1.0/24");
         assert_eq!(
-            m.routes[0].gateway.map(|g| g.to_string()),
+            routes[0].gateway.map(|g| g.to_string()),
             Some("172.18.0.1".into())
         );
-        assert_eq!((m.routes[0].table, m.routes[0].metric), (None, None));
+        assert_eq!((routes[0].table, routes[0].metric), (None, None));
         assert!(!m.temporary && m.problems.is_empty());
     }
 
@@ -311,8 +351,7 @@ mod tests {
         assert_eq!(m.target, Target::Connection("Wired 1".into()));
         assert!(m.temporary);
         let got: Vec<_> = m
-            .routes
-            .iter()
+            .routes()
             .map(|r| (r.destination.to_string(), r.table, r.metric))
             .collect();
         assert_eq!(
@@ -328,17 +367,59 @@ mod tests {
     #[test]
     fn metric_without_gateway_and_host_route() {
         let m = modify("nmcli device modify eth0 +ipv4.routes '10.3.0.0/16 50, 10.4.0.1'");
-        assert_eq!((m.routes[0].gateway, m.routes[0].metric), (None, Some(50)));
-        assert_eq!(m.routes[1].destination.to_string(), "10.4.0.1/32");
+        let routes: Vec<&RouteSpec> = m.routes().collect();
+        assert_eq!((routes[0].gateway, routes[0].metric), (None, Some(50)));
+        assert_eq!(routes[1].destination.to_string(), "10.4.0.1/32");
     }
 
     #[test]
     fn problems_keep_good_routes() {
-        let m = modify("nmcli d m eth0 +ipv4.routes '10.0.0.0/33, 10.5.0.0/16 1.2.3.4 table=vpn, 10.6.0.0/16 type=blackhole, 10.7.0.0/16'");
-        assert_eq!(m.routes.len(), 1);
+        let m = modify("nmcli d m eth0 +ipv4.routes '10.0.0.0/33, 10.5.0.0/16 1.2.3.4 table=vpn, 10.6.0.0/16 type=blackhole, 10.7.0.0/16 type=bogus, 10.8.0.0/16'");
+        assert_eq!(m.routes().count(), 2);
         assert_eq!(m.problems.len(), 3);
         let m = modify("nmcli d m eth0 +ipv4.routes 'fd00::/64'");
         assert_eq!(m.problems.len(), 1);
+    }
+
+    #[test]
+    fn typed_routes_tos_and_source_prefixes() {
+        let m = modify("nmcli c mod x ipv4.routes '10.6.0.0/16 type=blackhole, 10.7.0.0/16 1.2.3.4 tos=0x10' ipv6.routes 'fd00::/64 fd00::1 from=fd09::/64'");
+        let got: Vec<_> = m
+            .routes()
+            .map(|r| (r.kind, r.tos, r.source_prefix.map(|p| p.to_string())))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (RouteType::Blackhole, 0, None),
+                (RouteType::Unicast, 0x10, None),
+                (RouteType::Unicast, 0, Some("fd09::/64".into()))
+            ]
+        );
+        assert!(matches!(
+            parse("nmcli c mod x ipv4.routes '10.7.0.0/16 from=10.9.0.0/16'"),
+            Outcome::Modify(m) if m.problems.len() == 1
+        ));
+    }
+
+    #[test]
+    fn set_add_and_remove() {
+        let m = modify("nmcli c mod x ipv4.routes '' +ipv4.routes 10.1.0.0/16 -ipv6.routes fd00::/64 ipv4.route-metric 5");
+        let ops: Vec<_> = m
+            .changes
+            .iter()
+            .map(|c| (c.family, c.op, c.routes.len()))
+            .collect();
+        assert_eq!(
+            ops,
+            vec![
+                (Family::Ipv4, Op::Set, 0),
+                (Family::Ipv4, Op::Add, 1),
+                (Family::Ipv6, Op::Remove, 1)
+            ]
+        );
+        assert_eq!(m.changes[1].routes[0].metric, Some(5));
+        assert_eq!(m.changes[2].routes[0].metric, None, "removals match as written");
     }
 
     #[test]

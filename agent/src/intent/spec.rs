@@ -25,6 +25,9 @@ pub struct RouteSpec {
     pub tos: u8,
     /// Source prefix selector (IPv6 `from`).
     pub source_prefix: Option<IpNet>,
+    /// The next-hop object it forwards through (`nhid`), whose hops the
+    /// MachineConfig does not say.
+    pub nhid: Option<u32>,
     /// Next hop.
     pub gateway: Option<IpAddr>,
     /// Output device.
@@ -45,6 +48,7 @@ impl RouteSpec {
             kind: RouteType::Unicast,
             tos: 0,
             source_prefix: None,
+            nhid: None,
             gateway: None,
             device: None,
             table: None,
@@ -71,6 +75,7 @@ impl RouteSpec {
             metric,
             tos: self.tos,
             source_prefix: self.source_prefix,
+            nhid: self.nhid,
             source,
             notes: self.notes,
             traits,
@@ -174,6 +179,36 @@ pub fn gateway(text: &str) -> Result<Option<IpAddr>, String> {
     Ok((!a.is_unspecified()).then_some(a))
 }
 
+/// A NetworkManager route `type=` attribute.
+pub fn nm_route_type(text: &str) -> Result<RouteType, String> {
+    Ok(match text {
+        "unicast" => RouteType::Unicast,
+        "local" => RouteType::Local,
+        "blackhole" => RouteType::Blackhole,
+        "unreachable" => RouteType::Unreachable,
+        "prohibit" => RouteType::Prohibit,
+        "throw" => RouteType::Throw,
+        _ => return Err("a route type NetworkManager does not know".into()),
+    })
+}
+
+/// A NetworkManager route `tos=` attribute: a byte, in C notation.
+pub fn nm_tos(text: &str) -> Result<u8, String> {
+    super::iproute::number(text)
+        .and_then(|n| u8::try_from(n).ok())
+        .ok_or_else(|| "the TOS is not a number from 0 to 255".into())
+}
+
+/// A NetworkManager route `from=` attribute: an IPv6 source prefix.
+pub fn nm_source_prefix(text: &str, family: Family) -> Result<IpNet, String> {
+    let net = destination(text, Some(family))
+        .map_err(|_| "the source prefix (from) is not an address/prefix".to_owned())?;
+    if family != Family::Ipv6 || Family::of_net(&net) != Family::Ipv6 {
+        return Err("a source prefix (from) is an IPv6 route attribute".into());
+    }
+    Ok(net)
+}
+
 /// A metric.
 pub fn metric(text: &str) -> Result<u32, String> {
     text.parse()
@@ -212,11 +247,24 @@ impl Tables {
 
     /// A table number or a known name. 0 (unspec) means main.
     pub fn lookup(&self, text: &str) -> Result<u32, String> {
-        let n = match parse_u32(text) {
-            Ok(n) => n,
-            Err(()) => *self.0.get(text).ok_or_else(|| {
-                "the routing table is a name that is not defined in the MachineConfig's rt_tables".to_owned()
-            })?,
+        self.resolve(text, parse_u32(text).ok())
+    }
+
+    /// A table as iproute2 reads it: a known name, else a C number (`0x10`,
+    /// `010` is 8).
+    pub fn lookup_iproute2(&self, text: &str) -> Result<u32, String> {
+        self.resolve(text, super::iproute::number(text))
+    }
+
+    fn resolve(&self, text: &str, number: Option<u32>) -> Result<u32, String> {
+        let n = match (self.0.get(text).copied(), number) {
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) => {
+                return Err(
+                    "the routing table is a name that is not defined in the MachineConfig's rt_tables"
+                        .to_owned(),
+                )
+            }
         };
         Ok(if n == 0 { TABLE_MAIN } else { n })
     }

@@ -4,7 +4,7 @@
 //! config enables or masks them, and their ordering and install facts
 //! (`[Unit] After=/Wants=/Requires=`, `[Install] WantedBy=/RequiredBy=`).
 
-use crate::model::{Diagnostic, UnitName};
+use crate::model::{Diagnostic, ExecRef, UnitName};
 
 use super::document;
 use super::ini::{self, Flavour};
@@ -90,6 +90,10 @@ pub struct Exec {
     pub words: Vec<String>,
     /// Uses `$VAR` or `%` specifiers: words are not literal.
     pub dynamic: bool,
+    /// Which command of the unit it is, as systemd reports each one's exit
+    /// status (`ExecStart` index 0...), and whether a `-` prefix ignores its
+    /// failure.
+    pub at: ExecRef,
 }
 
 const EXEC_KEYS: [&str; 3] = ["ExecStartPre", "ExecStart", "ExecStartPost"];
@@ -120,6 +124,12 @@ pub fn read(unit: &document::Unit, origin: &str) -> Result<UnitDef, Diagnostic> 
     }
     for (where_, text) in &sources {
         apply(&mut def, &mut lists, where_, text);
+    }
+    for (key, list) in EXEC_KEYS.iter().zip(lists.iter_mut()) {
+        for (index, exec) in list.iter_mut().enumerate() {
+            exec.at.property = key;
+            exec.at.index = index;
+        }
     }
     def.execs = lists.into_iter().flatten().collect();
     Ok(def)
@@ -157,6 +167,12 @@ fn exec(value: &str, origin: String) -> Exec {
         words.remove(1);
     }
     Exec {
+        at: ExecRef {
+            property: EXEC_KEYS[1],
+            index: 0,
+            ignore_failure: prefixes.contains('-'),
+            origin: origin.clone(),
+        },
         origin,
         words,
         dynamic,

@@ -16,7 +16,7 @@ mod rules;
 
 pub use names::{IfName, InvalidName, UnitName};
 pub use observed::{
-    ActiveState, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
+    ActiveState, CommandStatus, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
 };
 pub use rules::{ExpectedRule, RuleAction, RuleSelector, FWMASK_ALL};
 
@@ -160,9 +160,13 @@ pub struct Traits {
     pub refused_file: Option<(String, u32)>,
     /// Which program keeps the route in place.
     pub manager: Manager,
-    /// The unit command that runs the declaration, when a unit's own command
-    /// line does (not a script it calls).
+    /// The unit command that runs the declaration (directly or through the
+    /// script it calls).
     pub exec: Option<ExecRef>,
+    /// The NetworkManager profile or device the declaration belongs to
+    /// (`connection NAME`, `device NAME`): a later `nmcli ... ipvN.routes`
+    /// without `+` replaces its routes.
+    pub declared_by: Option<String>,
 }
 
 /// A route the MachineConfig says the node must have.
@@ -195,6 +199,10 @@ pub struct ExpectedRoute {
         serialize_with = "ser_opt_display"
     )]
     pub source_prefix: Option<IpNet>,
+    /// The next-hop object it forwards through (`nhid`): its hops are the
+    /// object's, not compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nhid: Option<u32>,
     /// Where it was declared.
     pub source: Source,
     /// Plain-words remarks about the declaration.

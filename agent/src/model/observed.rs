@@ -319,6 +319,34 @@ impl Serialize for ActiveState {
     }
 }
 
+/// How one command of a service last ran, from the service's `ExecStartPre`,
+/// `ExecStart` or `ExecStartPost` property (systemd keeps each command's status).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CommandStatus {
+    /// `ExecStartPre`, `ExecStart` or `ExecStartPost`.
+    pub property: &'static str,
+    /// Its position in that property (0-based).
+    pub index: usize,
+    /// It ran (its start timestamp is set).
+    pub ran: bool,
+    /// CLD_* code: 1 exited, 2 killed, 3 dumped; 0 while it runs or never ran.
+    pub code: i32,
+    /// Exit status or signal number.
+    pub status: i32,
+}
+
+impl CommandStatus {
+    /// It ran and did not exit 0.
+    pub fn failed(&self) -> bool {
+        self.ran
+            && match self.code {
+                1 => self.status != 0,
+                2 | 3 => true,
+                _ => false,
+            }
+    }
+}
+
 /// Properties of the `org.freedesktop.systemd1.Service` interface that matter here.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceStatus {
@@ -336,6 +364,8 @@ pub struct ServiceStatus {
     pub exec_main_exit_usec: u64,
     /// `RemainAfterExit`.
     pub remain_after_exit: bool,
+    /// How each `ExecStartPre`/`ExecStart`/`ExecStartPost` command last ran.
+    pub commands: Vec<CommandStatus>,
 }
 
 /// The state of one unit as systemd reports it over D-Bus.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use zbus::OwnedVariant;
 
 use super::UnitsError;
-use crate::model::{ActiveState, ServiceStatus, UnitName, UnitStatus};
+use crate::model::{ActiveState, CommandStatus, ServiceStatus, UnitName, UnitStatus};
 
 /// The answer of `org.freedesktop.DBus.Properties.GetAll`: property name to value.
 pub type PropertyMap = HashMap<String, OwnedVariant>;
@@ -43,6 +43,10 @@ pub fn status_from_properties(
 /// The `org.freedesktop.systemd1.Service` properties read here.
 fn service_status(name: &UnitName, map: &PropertyMap) -> Result<ServiceStatus, UnitsError> {
     let s = Props::new(name, SERVICE_INTERFACE, map);
+    let mut commands = Vec::new();
+    for property in EXEC_PROPERTIES {
+        commands.extend(s.commands(property)?);
+    }
     Ok(ServiceStatus {
         service_type: s.string("Type")?,
         result: s.string("Result")?,
@@ -51,8 +55,16 @@ fn service_status(name: &UnitName, map: &PropertyMap) -> Result<ServiceStatus, U
         exec_main_start_usec: s.get("ExecMainStartTimestampMonotonic")?,
         exec_main_exit_usec: s.get("ExecMainExitTimestampMonotonic")?,
         remain_after_exit: s.get("RemainAfterExit")?,
+        commands,
     })
 }
+
+/// The command-list properties whose per-command statuses are read.
+const EXEC_PROPERTIES: [&str; 3] = ["ExecStartPre", "ExecStart", "ExecStartPost"];
+
+/// One entry of an `a(sasbttttuii)` command list: path, argv, ignore failure,
+/// start (realtime, monotonic), exit (realtime, monotonic), pid, code, status.
+type CommandEntry = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32);
 
 /// One interface's property map of one unit, with typed getters.
 struct Props<'a> {
@@ -84,6 +96,36 @@ impl<'a> Props<'a> {
     /// A string property, owned.
     fn string(&self, property: &'static str) -> Result<String, UnitsError> {
         self.get::<&str>(property).map(str::to_owned)
+    }
+
+    /// How each command of a command-list property last ran (none when the
+    /// property is absent, as for a service without such commands on an older
+    /// systemd).
+    fn commands(&self, property: &'static str) -> Result<Vec<CommandStatus>, UnitsError> {
+        let Some(value) = self.map.get(property) else {
+            return Ok(Vec::new());
+        };
+        let entries: Vec<CommandEntry> = value
+            .try_clone()
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| {
+                self.error(
+                    property,
+                    format!("has unexpected type {}", value.value_signature()),
+                )
+            })?;
+        Ok(entries
+            .into_iter()
+            .enumerate()
+            .map(|(index, e)| CommandStatus {
+                property,
+                index,
+                ran: e.4 > 0,
+                code: e.8,
+                status: e.9,
+            })
+            .collect())
     }
 
     fn error(&self, property: &'static str, problem: String) -> UnitsError {
