@@ -102,6 +102,7 @@ fn boot_race() -> DriftReport {
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         sources(),
     )
@@ -124,6 +125,7 @@ fn many_states() -> DriftReport {
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         s,
     )

@@ -36,11 +36,14 @@ pub enum ReasonKind {
     DifferentRoute,
     /// Nothing above explains it.
     Unexplained,
+    /// The MachineConfig was written after this boot and the unit that adds the
+    /// route has not run since: it comes with the next boot.
+    PendingReboot,
 }
 
 impl ReasonKind {
     /// Every kind, in label order.
-    pub const ALL: [ReasonKind; 12] = [
+    pub const ALL: [ReasonKind; 13] = [
         ReasonKind::UnitFailed,
         ReasonKind::UnitNotRun,
         ReasonKind::UnitDisabled,
@@ -53,6 +56,7 @@ impl ReasonKind {
         ReasonKind::KeyfileMode,
         ReasonKind::DifferentRoute,
         ReasonKind::Unexplained,
+        ReasonKind::PendingReboot,
     ];
 
     /// The metric label value.
@@ -70,6 +74,7 @@ impl ReasonKind {
             ReasonKind::KeyfileMode => "keyfile-mode",
             ReasonKind::DifferentRoute => "different-route",
             ReasonKind::Unexplained => "unexplained",
+            ReasonKind::PendingReboot => "pending-reboot",
         }
     }
 }

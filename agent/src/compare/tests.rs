@@ -79,6 +79,7 @@ fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftR
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         up(),
     )
@@ -233,6 +234,7 @@ fn metric_is_compared_when_declared() {
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         up(),
     );
@@ -269,6 +271,7 @@ fn refused_keyfile_is_a_reason() {
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         up(),
     );
@@ -323,3 +326,5 @@ fn reactivation_within_the_clock_margin_is_not_claimed() {
     assert_eq!(codes(&r), ["non-persistent"]);
     assert!(!texts(&r)[0].contains("s after the unit ran"), "{:?}", texts(&r));
 }
+
+mod lifecycle;

@@ -10,7 +10,6 @@ pub mod mcwatch;
 pub mod systemd;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::input::Lookup;
 use crate::intent::Options;
 use crate::publish::http::{self, HttpState};
 use crate::publish::metrics::{CauseLabels, Metrics};
@@ -29,8 +29,8 @@ pub const RESYNC_CAUSES: [&str; 6] = ["startup", "periodic", "overrun", "link", 
 /// What `serve` was told.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The MachineConfig file.
-    pub machineconfig: PathBuf,
+    /// Where the MachineConfig is (a file, or the node's files); never stdin.
+    pub machineconfig: Lookup,
     /// Node name and such for the intent.
     pub options: Options,
     /// D-Bus address (else the environment's, else the system bus).
@@ -43,7 +43,7 @@ pub struct Config {
     pub resync_interval: Duration,
 }
 
-/// Run until SIGTERM or SIGINT.
+/// Run until SIGTERM or SIGINT; SIGHUP re-reads the MachineConfig.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -63,7 +63,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let server = tokio::spawn(http::serve(listener, http::router(state), async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     }));
-    tracing::info!(listen = %config.listen, machineconfig = %config.machineconfig.display(), "serving");
+    tracing::info!(listen = %config.listen, machineconfig = %config.machineconfig, "serving");
     let result = daemon::Daemon::start(config, metrics, snap_tx)
         .await?
         .run(shutdown_signal())
