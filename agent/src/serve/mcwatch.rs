@@ -116,7 +116,7 @@ pub fn watch_points(path: &Path) -> Vec<(PathBuf, OsString)> {
         };
         let next = current.join(&name);
         match std::fs::read_link(&next) {
-            Ok(target) if links < MAX_LINKS => {
+            Ok(target) if links < MAX_LINKS && !is_magic(&next, &current.join(&target)) => {
                 links += 1;
                 points.push((current.clone(), name));
                 pending.extend(steps(&target));
@@ -129,6 +129,19 @@ pub fn watch_points(path: &Path) -> Vec<(PathBuf, OsString)> {
         }
     }
     points
+}
+
+/// A link the kernel follows otherwise than its text says: `/proc/PID/root` of a
+/// process in another mount namespace (the e2e suite's `--host-root`), an
+/// `fd` link to a deleted file. It is not followed by its text (it cannot be
+/// re-pointed either): where it leads, the kernel says.
+fn is_magic(link: &Path, by_text: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(link), std::fs::metadata(by_text)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) != (b.dev(), b.ino()),
+        (Ok(_), Err(_)) => true,
+        _ => false,
+    }
 }
 
 /// One component of a path being followed.
@@ -225,6 +238,17 @@ mod tests {
         assert_eq!(
             watch_points(&d.0.join("machine-config-daemon/currentconfig")),
             vec![point(&d.0, "machine-config-daemon")]
+        );
+        // A link the kernel follows elsewhere than its text says is not followed.
+        let deleted = d.0.join("deleted");
+        let file = std::fs::File::create(&deleted).expect("create");
+        std::fs::remove_file(&deleted).expect("unlink");
+        let fd = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+        let fds = PathBuf::from(format!("/proc/{}/fd", std::process::id()));
+        assert_eq!(
+            watch_points(Path::new(&fd)).last(),
+            Some(&point(&fds, &fd["/proc/self/fd/".len()..])),
+            "the fd link itself, not the deleted path"
         );
         // A link loop ends after MAX_LINKS links.
         std::os::unix::fs::symlink("loop", d.0.join("loop")).expect("link");
