@@ -1,6 +1,6 @@
 //! The daemon (`routewarden serve`): one event loop that keeps an evaluation
-//! current from kernel notifications, systemd signals and MachineConfig file
-//! changes, and publishes each new [`Snapshot`] to the HTTP side through a
+//! current from kernel notifications, systemd signals, MachineConfig file changes
+//! and SIGHUP (which re-reads the MachineConfig), and publishes each new [`Snapshot`] to the HTTP side through a
 //! `tokio::sync::watch`. Scrapes only render the latest snapshot.
 
 mod changes;

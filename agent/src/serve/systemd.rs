@@ -1,7 +1,8 @@
 //! Daemon, systemd side: one task owns the D-Bus connection. It connects (with
-//! backoff while the bus is away), subscribes to the expected units' changes,
-//! reads their state when a signal arrives, and sends each new view to the main
-//! loop. While the bus is gone, units are `unknown` and routes are still watched.
+//! backoff while the bus is away), reads when the node's boot began (once per
+//! connection), subscribes to the expected units' changes, reads their state when
+//! a signal arrives, and sends each new view to the main loop. While the bus is
+//! gone, units are `unknown` and routes are still watched.
 
 use std::time::Duration;
 
