@@ -332,11 +332,12 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
             )
         })
         .collect();
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = counts
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
-    gauge(enc, "routewarden_routes", "Expected routes by state.", &series)?;
+    gauge(
+        enc,
+        "routewarden_routes",
+        "Expected routes by state.",
+        &series(&counts),
+    )?;
     let count = report.routes.len() as f64;
     plain_gauge(
         enc,
@@ -371,15 +372,11 @@ fn encode_units(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
             states.push(([("unit", u.name.as_str()), ("state", s.as_str())], value));
         }
     }
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = states
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
     gauge(
         enc,
         "routewarden_unit_state",
         "1 for the unit's current ActiveState.",
-        &series,
+        &series(&states),
     )
 }
 
@@ -414,14 +411,10 @@ fn encode_sources(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
         ([("severity", "warning")], count(Severity::Warning)),
         ([("severity", "error")], count(Severity::Error)),
     ];
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = diags
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
     gauge(
         enc,
         "routewarden_intent_diagnostics",
         "Diagnostics about the MachineConfig, by severity.",
-        &series,
+        &series(&diags),
     )
 }
