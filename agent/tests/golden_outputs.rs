@@ -138,6 +138,7 @@ fn pending_reboot() -> DriftReport {
         path: "/etc/machine-config-daemon/currentconfig".into(),
         changed_usec: 1_764_000_060_000_000,
         image: Some("quay.io/example/rhcos@sha256:0123abcd".into()),
+        from_node: true,
     });
     let mut never_ran = status("nmcli-dev-modify.service", "inactive", "dead", "success", 0, 0);
     never_ran.inactive_exit_usec = 0;

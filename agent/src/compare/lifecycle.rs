@@ -6,7 +6,8 @@
 //! not started since. Such a route gets `pending-reboot` instead of the reasons
 //! that only say the unit has not run (`unit-not-run`, `unit-not-found`) or that
 //! nothing explains it (`unexplained`); the other reasons stay, they hold whatever
-//! a reboot does.
+//! a reboot does. Only the node's own files tell when the MCO wrote them: a copy
+//! named with `--machineconfig` decides nothing.
 
 use crate::model::{Boot, ConfigFile, ExpectedRoute};
 
@@ -14,10 +15,11 @@ use super::reasons::{Reason, ReasonKind};
 use super::units::{UnitState, UnitVerdict};
 use super::{unit, RouteState, RouteVerdict};
 
-/// Whether the config file was written after this boot began; None while either
-/// is unknown.
+/// Whether the node's config file was written after this boot began; None while
+/// either is unknown, or the file is not the node's own (`--machineconfig`).
 pub fn written_after_boot(file: Option<&ConfigFile>, boot: Option<Boot>) -> Option<bool> {
-    Some(file?.changed_usec > boot?.realtime_usec)
+    let file = file.filter(|f| f.from_node)?;
+    Some(file.changed_usec > boot?.realtime_usec)
 }
 
 /// The decision: the config was written (`written_usec`, microseconds since the
@@ -42,7 +44,7 @@ pub(super) fn mark_pending(
     file: Option<&ConfigFile>,
     boot: Option<Boot>,
 ) {
-    let (Some(file), Some(boot)) = (file, boot) else {
+    let (Some(file), Some(boot)) = (file.filter(|f| f.from_node), boot) else {
         return;
     };
     for v in routes.iter_mut().filter(|v| v.state != RouteState::Present) {
@@ -108,6 +110,7 @@ mod tests {
             path: "/etc/machine-config-daemon/currentconfig".into(),
             changed_usec: BOOT + 1,
             image: None,
+            from_node: true,
         };
         let boot = Boot {
             monotonic_usec: 1,
@@ -116,6 +119,15 @@ mod tests {
         assert_eq!(written_after_boot(Some(&file), Some(boot)), Some(true));
         assert_eq!(written_after_boot(None, Some(boot)), None);
         assert_eq!(written_after_boot(Some(&file), None), None);
+        let named = ConfigFile {
+            from_node: false,
+            ..file.clone()
+        };
+        assert_eq!(
+            written_after_boot(Some(&named), Some(boot)),
+            None,
+            "a copy named on the command line"
+        );
         let before = ConfigFile {
             changed_usec: BOOT - 1,
             ..file

@@ -129,6 +129,7 @@ pub fn read_intent(lookup: &Lookup, options: &Options) -> Result<Loaded, InputEr
         path: shown,
         changed_usec: file.changed_usec,
         image,
+        from_node: matches!(lookup, Lookup::Node(_)),
     });
     Ok(Loaded::Found(intent))
 }

@@ -19,6 +19,10 @@ pub struct ConfigFile {
     pub changed_usec: u64,
     /// The image pull spec in `currentimage` (on-cluster layering), when there is one.
     pub image: Option<String>,
+    /// Read from the node's own files (the default lookup): its change time is when
+    /// the MCO's daemon wrote it. A file named with `--machineconfig` may be any
+    /// copy (`oc get mc -o yaml > mc.yaml`): its change time says nothing of the node.
+    pub from_node: bool,
 }
 
 impl ConfigFile {
@@ -107,6 +111,7 @@ mod tests {
             path: "/etc/mcd-currentconfig.json".into(),
             changed_usec: 1_700_000_000_500_000,
             image: None,
+            from_node: true,
         };
         let v = serde_json::to_value(&f).expect("serializes");
         assert_eq!(

@@ -20,6 +20,7 @@ fn written(after_boot_s: i64) -> Intent {
         path: "/etc/machine-config-daemon/currentconfig".into(),
         changed_usec: (BOOT.realtime_usec as i64 + after_boot_s * 1_000_000) as u64,
         image: None,
+        from_node: true,
     });
     intent
 }
@@ -94,6 +95,17 @@ fn unknown_boot_or_file_decides_nothing() {
     let r = eval(&seed(), never_ran(), Some(BOOT));
     assert_eq!(codes(&r), ["unit-not-run"]);
     assert_eq!(r.machineconfig_file, None);
+}
+
+#[test]
+fn a_file_named_on_the_command_line_says_nothing_of_the_boot() {
+    let mut intent = written(60);
+    if let Some(f) = intent.file.as_mut() {
+        f.from_node = false;
+    }
+    let r = eval(&intent, never_ran(), Some(BOOT));
+    assert_eq!(codes(&r), ["unit-not-run"]);
+    assert_eq!(r.machineconfig_written_after_boot, None);
 }
 
 #[test]
