@@ -8,11 +8,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use tokio::signal::unix::Signal;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
-
-use tokio::signal::unix::Signal;
 
 use super::changes::{drift_items, keeps, link_flips};
 use super::systemd::{self, UnitsUpdate};
