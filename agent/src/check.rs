@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
-use crate::model::{Intent, RouteKey, UnitName};
+use crate::model::{Boot, Intent, RouteKey, UnitName};
 use crate::observe::routes::{self, RouteError};
 use crate::observe::units::Systemd;
 
@@ -29,17 +29,22 @@ pub enum CheckError {
     Task(String),
 }
 
-/// Evaluate once. `Err` only when the routing table cannot be read.
-pub async fn run(intent: &Intent, units: &UnitsConfig) -> Result<DriftReport, CheckError> {
+/// Evaluate once; `machineconfig` is how reading the intent went (up, or absent
+/// with an empty intent). `Err` only when the routing table cannot be read.
+pub async fn run(
+    intent: &Intent,
+    machineconfig: SourceState,
+    units: &UnitsConfig,
+) -> Result<DriftReport, CheckError> {
     let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
     let dump = tokio::task::spawn_blocking(move || routes::dump_routes(&wanted));
     let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
-    let (links, (seen, systemd)) = tokio::join!(routes::dump_links(), read_units(&names, units));
+    let (links, (seen, systemd, boot)) = tokio::join!(routes::dump_links(), read_units(&names, units));
     let dump = dump.await.map_err(|e| CheckError::Task(e.to_string()))??;
     let index = RouteIndex::from_routes(dump.routes);
     let links = links.ok();
     let sources = Sources {
-        machineconfig: SourceState::Up,
+        machineconfig,
         netlink: SourceState::Up,
         systemd,
     };
@@ -49,24 +54,29 @@ pub async fn run(intent: &Intent, units: &UnitsConfig) -> Result<DriftReport, Ch
             routes: &index,
             links: links.as_deref(),
             units: &seen,
+            boot,
         },
         sources,
     ))
 }
 
-async fn read_units(names: &[UnitName], config: &UnitsConfig) -> (UnitsSeen, SourceState) {
+async fn read_units(names: &[UnitName], config: &UnitsConfig) -> (UnitsSeen, SourceState, Option<Boot>) {
     if config.no_units {
-        return (UnitsSeen::Skipped, SourceState::Skipped);
+        return (UnitsSeen::Skipped, SourceState::Skipped, None);
     }
     let result = match Systemd::connect(config.dbus_address.as_deref()).await {
-        Ok(sd) => sd.statuses(names).await,
+        Ok(sd) => match sd.statuses(names).await {
+            Ok(statuses) => sd.boot().await.map(|boot| (statuses, boot)),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match result {
-        Ok(statuses) => (UnitsSeen::Seen(statuses), SourceState::Up),
+        Ok((statuses, boot)) => (UnitsSeen::Seen(statuses), SourceState::Up, Some(boot)),
         Err(e) => (
             UnitsSeen::Unavailable(e.to_string()),
             SourceState::Down(e.to_string()),
+            None,
         ),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::input::InputPath;
+use crate::input::Lookup;
 use crate::paths::HostRoot;
 
 /// Checks that the static routes a node's MachineConfig declares are in the
@@ -96,8 +96,10 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
 /// Where the intent comes from.
 #[derive(Debug, Clone, Args)]
 pub struct IntentArgs {
-    /// The MachineConfig (JSON or YAML; `-` for stdin). Default:
-    /// <host-root>/etc/machine-config-daemon/currentconfig.
+    /// The MachineConfig (JSON or YAML; `-` for stdin). Default: the first of the
+    /// node's <host-root>/etc/machine-config-daemon/currentconfig,
+    /// /etc/mcd-currentconfig.json and /etc/mcs-machine-config-content.json that
+    /// holds one (none: the source is absent and the intent empty).
     #[arg(long, value_name = "PATH")]
     pub machineconfig: Option<String>,
     /// Where the host's root filesystem is mounted.
@@ -114,12 +116,12 @@ impl IntentArgs {
         HostRoot::new(&self.host_root)
     }
 
-    /// The MachineConfig to read.
-    pub fn input(&self) -> InputPath {
+    /// Where to find the MachineConfig.
+    pub fn lookup(&self) -> Lookup {
         match self.machineconfig.as_deref() {
-            Some("-") => InputPath::Stdin,
-            Some(p) => InputPath::File(PathBuf::from(p)),
-            None => InputPath::File(self.host().current_config()),
+            Some("-") => Lookup::Stdin,
+            Some(p) => Lookup::File(PathBuf::from(p)),
+            None => Lookup::Node(self.host()),
         }
     }
 }

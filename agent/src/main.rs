@@ -1,5 +1,7 @@
 //! The `routewarden` command: maps each subcommand to the library and errors to
-//! exit codes (0 fine, 1 drift, 2 the input or the routing table unreadable).
+//! exit codes (0 fine, 1 drift, 2 the input or the routing table unreadable). A
+//! node without a MachineConfig is no error: its intent is empty and the
+//! `machineconfig` source `absent`.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -10,7 +12,8 @@ use routewarden::check::{self, UnitsConfig};
 use routewarden::cli::{
     CheckArgs, Cli, Command, ExpectedArgs, FailOn, Format, IntentArgs, LintArgs, LintFormat, ServeArgs,
 };
-use routewarden::input::{self, InputPath};
+use routewarden::compare::SourceState;
+use routewarden::input::{self, Loaded, Lookup};
 use routewarden::intent::Options;
 use routewarden::model::Intent;
 use routewarden::publish::{self, text::Colour};
@@ -33,8 +36,20 @@ fn options(args: &IntentArgs) -> Options {
     }
 }
 
-fn load(args: &IntentArgs) -> Result<Intent, ExitCode> {
-    input::load(&args.input(), &options(args)).map_err(|e| fail(&e))
+/// The intent and the state of its source: up, or absent (empty intent, said on
+/// stderr).
+fn load(args: &IntentArgs) -> Result<(Intent, SourceState), ExitCode> {
+    let lookup = args.lookup();
+    match input::read_intent(&lookup, &options(args)) {
+        Ok(Loaded::Found(intent)) => Ok((intent, SourceState::Up)),
+        Ok(Loaded::Absent) => {
+            eprintln!(
+                "routewarden: no MachineConfig on this node ({lookup} holds none): the intent is empty"
+            );
+            Ok((Intent::default(), SourceState::Absent))
+        }
+        Err(e) => Err(fail(&e)),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -46,7 +61,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 fn expected(args: &ExpectedArgs) -> ExitCode {
     let intent = match load(&args.intent) {
-        Ok(i) => i,
+        Ok((i, _)) => i,
         Err(code) => return code,
     };
     let out = match args.format {
@@ -58,7 +73,7 @@ fn expected(args: &ExpectedArgs) -> ExitCode {
 
 fn check(args: &CheckArgs) -> ExitCode {
     logging("warn");
-    let (intent, rt) = match (load(&args.intent), runtime()) {
+    let ((intent, machineconfig), rt) = match (load(&args.intent), runtime()) {
         (Ok(i), Ok(rt)) => (i, rt),
         (Err(code), _) | (_, Err(code)) => return code,
     };
@@ -66,7 +81,7 @@ fn check(args: &CheckArgs) -> ExitCode {
         dbus_address: args.units.dbus_address.clone(),
         no_units: args.units.no_units,
     };
-    let report = match rt.block_on(check::run(&intent, &units)) {
+    let report = match rt.block_on(check::run(&intent, machineconfig, &units)) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -83,9 +98,9 @@ fn check(args: &CheckArgs) -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     logging("info");
-    let machineconfig = match args.intent.input() {
-        InputPath::File(p) => p,
-        InputPath::Stdin => return fail(&"serve reads a file it can watch; stdin (-) is not accepted"),
+    let machineconfig = match args.intent.lookup() {
+        Lookup::Stdin => return fail(&"serve reads a file it can watch; stdin (-) is not accepted"),
+        lookup => lookup,
     };
     let config = serve::Config {
         machineconfig,

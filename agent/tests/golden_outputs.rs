@@ -9,8 +9,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use routewarden::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use routewarden::intent::{self, Options};
 use routewarden::model::{
-    ActiveState, IfName, Link, NextHop, ObservedRoute, Protocol, RouteKey, ServiceStatus, UnitName,
-    UnitStatus,
+    ActiveState, Boot, ConfigFile, IfName, Intent, Link, NextHop, ObservedRoute, Protocol, RouteKey,
+    ServiceStatus, UnitName, UnitStatus,
 };
 use routewarden::publish::metrics::{Format, Metrics, Snapshot};
 use routewarden::publish::text::{self, Colour};
@@ -102,6 +102,7 @@ fn boot_race() -> DriftReport {
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         sources(),
     )
@@ -124,9 +125,97 @@ fn many_states() -> DriftReport {
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         s,
     )
+}
+
+/// The seed's config written after this boot (a layered node); its unit never ran.
+fn pending_reboot() -> DriftReport {
+    let mut intent = intent::from_bytes(SEED, &Options::default()).expect("seed");
+    intent.file = Some(ConfigFile {
+        path: "/etc/machine-config-daemon/currentconfig".into(),
+        changed_usec: 1_764_000_060_000_000,
+        image: Some("quay.io/example/rhcos@sha256:0123abcd".into()),
+        from_node: true,
+    });
+    let mut never_ran = status("nmcli-dev-modify.service", "inactive", "dead", "success", 0, 0);
+    never_ran.inactive_exit_usec = 0;
+    never_ran.service = Some(ServiceStatus::default());
+    let units = UnitsSeen::Seen(vec![
+        never_ran,
+        status("NetworkManager.service", "active", "running", "success", 0, 0),
+    ]);
+    let index = RouteIndex::default();
+    let links = links();
+    let boot = Boot {
+        monotonic_usec: 1_000_000,
+        realtime_usec: 1_764_000_000_000_000,
+    };
+    compare(
+        &intent,
+        Observed {
+            routes: &index,
+            links: Some(&links),
+            units: &units,
+            boot: Some(boot),
+        },
+        sources(),
+    )
+}
+
+/// A node without a MachineConfig.
+fn absent() -> DriftReport {
+    let (index, units) = (RouteIndex::default(), UnitsSeen::Seen(Vec::new()));
+    let mut s = sources();
+    s.machineconfig = SourceState::Absent;
+    let seen = Observed {
+        routes: &index,
+        links: None,
+        units: &units,
+        boot: None,
+    };
+    compare(&Intent::default(), seen, s)
+}
+
+#[test]
+fn check_text_pending_reboot() {
+    golden(
+        "check-pending-reboot.txt",
+        &text::check(&pending_reboot(), Colour::Off),
+    );
+}
+
+#[test]
+fn metrics_pending_reboot() {
+    golden(
+        "metrics-pending-reboot.prom",
+        &exposition(pending_reboot(), Format::Prometheus),
+    );
+}
+
+#[test]
+fn metrics_and_text_of_an_absent_machineconfig() {
+    let text = exposition(absent(), Format::Prometheus);
+    for line in [
+        "routewarden_source_up{source=\"machineconfig\"} 0\n",
+        "routewarden_source_absent{source=\"machineconfig\"} 1\n",
+        "routewarden_source_absent{source=\"netlink\"} 0\n",
+        "routewarden_machineconfig_info{name=\"\",path=\"\",image=\"\"} 1\n",
+        "routewarden_expected_routes 0.0\n",
+    ] {
+        assert!(text.contains(line), "no {line:?} in\n{text}");
+    }
+    assert!(
+        !text.contains("\nroutewarden_machineconfig_written_after_boot "),
+        "unknown: no sample\n{text}"
+    );
+    let out = routewarden::publish::text::check(&absent(), Colour::Off);
+    assert!(
+        out.starts_with("MachineConfig: (none)\nResult: no drift\nSources: machineconfig absent,"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -171,6 +260,8 @@ fn promtool_finds_the_exposition_clean() {
     for (name, text) in [
         ("prometheus", exposition(boot_race(), Format::Prometheus)),
         ("many", exposition(many_states(), Format::Prometheus)),
+        ("pending", exposition(pending_reboot(), Format::Prometheus)),
+        ("absent", exposition(absent(), Format::Prometheus)),
     ] {
         let mut child = std::process::Command::new("promtool")
             .args(["check", "metrics"])

@@ -208,7 +208,7 @@ def route_complaints(s: Snapshot, route: Route, *, present: Optional[bool] = Non
         out.append(f"/drift has {len(v['reasons'])} reasons for {len(v['reason_codes'])} codes")
     if truth and v["reason_codes"]:
         out.append(f"route present but reasons given: {v['reason_codes']}")
-    kernel_hops = sorted((r.get("gateway"), r.get("dev"), r.get("metric", 0), str(r.get("protocol")))
+    kernel_hops = sorted((r.get("gateway"), r.get("dev"), r.get("metric", 0), r.get("protocol", "boot"))  # ip -j omits proto boot
                          for r in s.kernel if r.get("dst") == route.destination)
     agent_hops = sorted((h["gateway"], h["device"], h["metric"] or 0, h["protocol"]) for h in v["observed"])
     if agent_hops != kernel_hops:
@@ -252,16 +252,41 @@ def unit_complaints(s: Snapshot, name: str, expect: str, state: Optional[str] = 
     return out
 
 
-def source_complaints(s: Snapshot, **expected: bool) -> list[str]:
-    """/drift's sources and routewarden_source_up agree, and each named one is up (True) or not."""
+def source_complaints(s: Snapshot, **expected) -> list[str]:
+    """/drift's sources, routewarden_source_up and routewarden_source_absent agree, and each
+    named one is up (True), not up (False), or in the state named ("absent", "down", ...)."""
     out = []
     for source, text in s.drift["sources"].items():
-        gauge = s.metrics.value("routewarden_source_up", source=source)
-        if gauge != float(text == "up"):
-            out.append(f"routewarden_source_up{{source={source!r}}} = {gauge}, /drift says {text!r}")
-    for source, up in expected.items():
-        if (s.drift["sources"].get(source) == "up") != up:
-            out.append(f"source {source} is {s.drift['sources'].get(source)!r}, expected {'up' if up else 'down'}")
+        for metric, state in (("routewarden_source_up", "up"), ("routewarden_source_absent", "absent")):
+            gauge = s.metrics.value(metric, source=source)
+            if gauge != float(text == state):
+                out.append(f"{metric}{{source={source!r}}} = {gauge}, /drift says {text!r}")
+    for source, want in expected.items():
+        got = s.drift["sources"].get(source)
+        word = (got or "").split(":")[0]
+        if (word == want) if isinstance(want, str) else ((got == "up") == want):
+            continue
+        out.append(f"source {source} is {got!r}, expected {want if isinstance(want, str) else ('up' if want else 'down')}")
+    return out
+
+
+def file_complaints(s: Snapshot, path: Optional[str], written_after_boot: Optional[bool] = None) -> list[str]:
+    """/drift's machineconfig_file and routewarden_machineconfig_info name the node file `path`
+    (None: no file read), and routewarden_machineconfig_written_after_boot is what /drift says
+    (and `written_after_boot` when given)."""
+    out = []
+    got = (s.drift.get("machineconfig_file") or {}).get("path")
+    if got != path:
+        out.append(f"/drift machineconfig_file.path {got!r}, expected {path!r}")
+    info = [dict(ls) for ls in s.metrics.series("routewarden_machineconfig_info")]
+    if [i.get("path") for i in info] != [path or ""]:
+        out.append(f"routewarden_machineconfig_info {info}, expected path={path or ''!r}")
+    after = s.drift.get("machineconfig_written_after_boot")
+    gauge = s.metrics.value("routewarden_machineconfig_written_after_boot")
+    if gauge != (None if after is None else float(after)):
+        out.append(f"routewarden_machineconfig_written_after_boot = {gauge}, /drift says {after!r}")
+    if written_after_boot is not None and after != written_after_boot:
+        out.append(f"machineconfig_written_after_boot {after!r}, expected {written_after_boot}")
     return out
 
 
@@ -290,6 +315,19 @@ def count_complaints(s: Snapshot) -> list[str]:
 
 
 # ---------------------------------------------------------------- the agent process
+
+def check(node, *args: str) -> tuple[int, dict]:
+    """`routewarden check --format json` run as the agent runs (node's netns, --host-root,
+    --dbus-address): its exit code and report."""
+    argv = [agent_binary(), "check", "--host-root", node.root, "--dbus-address", node.bus_address,
+            "--format", "json", *args]
+    cp = node.netns_exec(argv, check=False)
+    try:
+        return cp.returncode, json.loads(cp.stdout)
+    except ValueError:
+        raise HarnessError(f"routewarden check exited {cp.returncode} without a JSON report: "
+                           f"{cp.stdout[:300]!r} {cp.stderr[-1000:]!r}") from None
+
 
 class AgentDied(FatalError):
     """The agent exited while a test waited on it."""

@@ -10,7 +10,9 @@
   `enabled: true` -> a symlink in TARGET.wants/ (TARGET.requires/) for each
   WantedBy= (RequiredBy=) of the unit's [Install] section, plus Alias= links, as
   `systemctl enable` makes; `enabled: false` -> those symlinks removed.
-- the whole MachineConfig object, as JSON, in /etc/machine-config-daemon/currentconfig.
+- the whole MachineConfig object, as JSON, in /etc/machine-config-daemon/currentconfig
+  (`write_hypershift_config`: in /etc/mcd-currentconfig.json, currentconfig empty, as
+  on a HyperShift node; `remove_node_configs`: no MachineConfig file at all).
 
 `apply_offline(root, mc)` prepares a tree before boot. `rollout(root, mc, reload)`
 updates a running node without reboot: files and units of the previous config
@@ -36,6 +38,10 @@ from typing import Callable, Optional
 
 SYSTEMD_DIR = "/etc/systemd/system"
 CURRENT_CONFIG = "/etc/machine-config-daemon/currentconfig"
+# HyperShift: currentconfig is empty, the daemon reads these in this order.
+MCD_CURRENT_CONFIG = "/etc/mcd-currentconfig.json"
+MCS_CONTENT = "/etc/mcs-machine-config-content.json"
+NODE_CONFIGS = (CURRENT_CONFIG, MCD_CURRENT_CONFIG, MCS_CONTENT)
 UNIT_SEARCH_PATH = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system",
                     "/usr/lib/systemd/system")
 DEFAULT_FILE_MODE = 0o644
@@ -389,10 +395,23 @@ def write_current_config(root: Path, mc: dict) -> None:
     write_atomic(root, CURRENT_CONFIG, json.dumps(mc, separators=(",", ":")).encode(), DEFAULT_FILE_MODE)
 
 
+def write_hypershift_config(root: Path, mc: dict) -> None:
+    """Lay the config out as on a HyperShift node: /etc/mcd-currentconfig.json holds it,
+    then currentconfig is emptied (both atomically)."""
+    write_atomic(root, MCD_CURRENT_CONFIG, json.dumps(mc, separators=(",", ":")).encode(), DEFAULT_FILE_MODE)
+    write_atomic(root, CURRENT_CONFIG, b"", DEFAULT_FILE_MODE)
+
+
+def remove_node_configs(root: Path) -> list[str]:
+    """Remove every file a node's MachineConfig is read from; return those that existed."""
+    return [path for path in NODE_CONFIGS if _remove(root, path)]
+
+
 def read_current_config(root: Path) -> Optional[dict]:
     """The MachineConfig in the node's currentconfig, or None if there is none."""
     host = resolve_in_root(root, CURRENT_CONFIG, True)
-    return json.loads(host.read_text()) if host.exists() else None
+    text = host.read_text() if host.exists() else ""
+    return json.loads(text) if text.strip() else None
 
 
 def apply_offline(root: Path, mc: dict) -> ApplyReport:

@@ -6,6 +6,7 @@
 //! lookups go through [`RouteIndex`], so an evaluation costs O(expected routes x
 //! log(observed matches)), never a walk of the kernel table.
 
+mod lifecycle;
 mod matching;
 mod reasons;
 #[cfg(test)]
@@ -19,11 +20,12 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::model::{
-    Diagnostic, ExpectedRoute, IfName, Intent, Link, ObservedRoute, Protocol, RouteKey, RouteType, UnitName,
-    UnitStatus,
+    Boot, ConfigFile, Diagnostic, ExpectedRoute, IfName, Intent, Link, ObservedRoute, Protocol, RouteKey,
+    RouteType, UnitName, UnitStatus,
 };
 use matching::Found;
 
+pub use lifecycle::{pending_reboot, written_after_boot};
 pub use reasons::{Reason, ReasonKind, Reasons};
 pub use units::{UnitState, UnitVerdict};
 
@@ -89,6 +91,8 @@ pub struct Observed<'a> {
     pub links: Option<&'a [Link]>,
     /// Unit statuses.
     pub units: &'a UnitsSeen,
+    /// When this boot began, when systemd could be asked.
+    pub boot: Option<Boot>,
 }
 
 /// Route verdict.
@@ -197,12 +201,19 @@ pub enum SourceState {
     Down(String),
     /// Not asked (`--no-units`).
     Skipped,
+    /// Not there, and that is no fault: a node without a MachineConfig.
+    Absent,
 }
 
 impl SourceState {
     /// 1 when up.
     pub fn is_up(&self) -> bool {
         *self == SourceState::Up
+    }
+
+    /// 1 when absent.
+    pub fn is_absent(&self) -> bool {
+        *self == SourceState::Absent
     }
 }
 
@@ -212,6 +223,7 @@ impl Serialize for SourceState {
             SourceState::Up => s.serialize_str("up"),
             SourceState::Down(why) => s.serialize_str(&format!("down: {why}")),
             SourceState::Skipped => s.serialize_str("skipped"),
+            SourceState::Absent => s.serialize_str("absent"),
         }
     }
 }
@@ -232,6 +244,10 @@ pub struct Sources {
 pub struct DriftReport {
     /// MachineConfig name.
     pub machineconfig: Option<String>,
+    /// The file the MachineConfig was read from (path, layered image, when written).
+    pub machineconfig_file: Option<ConfigFile>,
+    /// Whether that file was written after this boot began (None while unknown).
+    pub machineconfig_written_after_boot: Option<bool>,
     /// Any route not present, or any unit not ok (unknown does not count).
     pub drift: bool,
     /// One verdict per expected route.
@@ -251,17 +267,20 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         .iter()
         .map(|u| units::verdict(u, seen.units))
         .collect();
-    let routes: Vec<RouteVerdict> = intent
+    let mut routes: Vec<RouteVerdict> = intent
         .routes
         .iter()
         .map(|r| route_verdict(r, seen, &units))
         .collect();
+    lifecycle::mark_pending(&mut routes, &units, intent.file.as_ref(), seen.boot);
     let drift = routes.iter().any(|r| r.state != RouteState::Present)
         || units
             .iter()
             .any(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown));
     DriftReport {
         machineconfig: intent.machineconfig.clone(),
+        machineconfig_file: intent.file.clone(),
+        machineconfig_written_after_boot: written_after_boot(intent.file.as_ref(), seen.boot),
         drift,
         routes,
         units,

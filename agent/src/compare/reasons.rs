@@ -39,11 +39,14 @@ pub enum ReasonKind {
     /// The unit command that adds the route failed, and the unit did not (a
     /// `-` prefix ignores the failure).
     CommandFailed,
+    /// The MachineConfig was written after this boot and the unit that adds the
+    /// route has not run since: it comes with the next boot.
+    PendingReboot,
 }
 
 impl ReasonKind {
     /// Every kind, in label order.
-    pub const ALL: [ReasonKind; 13] = [
+    pub const ALL: [ReasonKind; 14] = [
         ReasonKind::UnitFailed,
         ReasonKind::UnitNotRun,
         ReasonKind::UnitDisabled,
@@ -57,6 +60,7 @@ impl ReasonKind {
         ReasonKind::DifferentRoute,
         ReasonKind::Unexplained,
         ReasonKind::CommandFailed,
+        ReasonKind::PendingReboot,
     ];
 
     /// The metric label value.
@@ -75,6 +79,7 @@ impl ReasonKind {
             ReasonKind::DifferentRoute => "different-route",
             ReasonKind::Unexplained => "unexplained",
             ReasonKind::CommandFailed => "command-failed",
+            ReasonKind::PendingReboot => "pending-reboot",
         }
     }
 }

@@ -77,6 +77,7 @@ fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftR
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         up(),
     )
@@ -246,6 +247,7 @@ fn metric_is_compared_when_declared() {
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         up(),
     );
@@ -282,6 +284,7 @@ fn refused_keyfile_is_a_reason() {
             routes: &index,
             links: Some(&links),
             units: &units,
+            boot: None,
         },
         up(),
     );
@@ -336,3 +339,5 @@ fn reactivation_within_the_clock_margin_is_not_claimed() {
     assert_eq!(codes(&r), ["non-persistent"]);
     assert!(!texts(&r)[0].contains("s after the unit ran"), "{:?}", texts(&r));
 }
+
+mod lifecycle;

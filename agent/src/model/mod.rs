@@ -10,10 +10,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Serialize, Serializer};
 
+mod lifecycle;
 mod names;
 mod observed;
 mod rules;
 
+pub use lifecycle::{rfc3339, Boot, ConfigFile};
 pub use names::{IfName, InvalidName, UnitName};
 pub use observed::{
     ActiveState, CommandStatus, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
@@ -323,6 +325,9 @@ pub struct Intent {
     pub units: Vec<ExpectedUnit>,
     /// Remarks about the input.
     pub diagnostics: Vec<Diagnostic>,
+    /// The file it was read from, when it was read from a node or a named file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<ConfigFile>,
 }
 
 fn ser_display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {

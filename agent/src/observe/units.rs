@@ -23,6 +23,7 @@
 //! # drop(statuses); Ok(()) }
 //! ```
 
+mod boot;
 mod error;
 mod props;
 mod proxy;

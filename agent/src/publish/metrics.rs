@@ -169,6 +169,14 @@ struct ReasonLabel {
 
 type Enc<'a> = DescriptorEncoder<'a>;
 
+/// Samples with their label sets, as [`gauge`] takes them.
+fn series<L: EncodeLabelSet>(samples: &[(L, i64)]) -> Vec<(&dyn EncodeLabelSetDyn, i64)> {
+    samples
+        .iter()
+        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
+        .collect()
+}
+
 fn gauge(
     enc: &mut Enc<'_>,
     name: &str,
@@ -234,6 +242,35 @@ impl Collector for StateCollector {
     }
 }
 
+/// `routewarden_machineconfig_info{name,path,image}` and, when the boot is known,
+/// `routewarden_machineconfig_written_after_boot`.
+fn encode_machineconfig(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
+    let file = report.machineconfig_file.as_ref();
+    let info = [
+        ("name", report.machineconfig.as_deref().unwrap_or("")),
+        ("path", file.map(|f| f.path.as_str()).unwrap_or("")),
+        ("image", file.and_then(|f| f.image.as_deref()).unwrap_or("")),
+    ];
+    gauge(
+        enc,
+        "routewarden_machineconfig_info",
+        "The MachineConfig the intent was read from: its name, the node's file and the layered image (empty when not layered).",
+        &[(&info, 1)],
+    )?;
+    let none: [(&str, &str); 0] = [];
+    let after: Vec<(&dyn EncodeLabelSetDyn, i64)> = report
+        .machineconfig_written_after_boot
+        .map(|after| (&none as &dyn EncodeLabelSetDyn, i64::from(after)))
+        .into_iter()
+        .collect();
+    gauge(
+        enc,
+        "routewarden_machineconfig_written_after_boot",
+        "1 when the MachineConfig file was written after this boot began (a reboot may be pending); absent while unknown.",
+        &after,
+    )
+}
+
 fn route_labels(r: &crate::compare::RouteVerdict) -> RouteLabels {
     let e = &r.expected;
     RouteLabels {
@@ -295,11 +332,12 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
             )
         })
         .collect();
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = counts
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
-    gauge(enc, "routewarden_routes", "Expected routes by state.", &series)?;
+    gauge(
+        enc,
+        "routewarden_routes",
+        "Expected routes by state.",
+        &series(&counts),
+    )?;
     let count = report.routes.len() as f64;
     plain_gauge(
         enc,
@@ -334,58 +372,49 @@ fn encode_units(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
             states.push(([("unit", u.name.as_str()), ("state", s.as_str())], value));
         }
     }
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = states
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
     gauge(
         enc,
         "routewarden_unit_state",
         "1 for the unit's current ActiveState.",
-        &series,
+        &series(&states),
     )
 }
 
 fn encode_sources(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     let s = &report.sources;
-    let up = |st: &SourceState| i64::from(st.is_up());
-    let mut sources = vec![
-        ([("source", "machineconfig")], up(&s.machineconfig)),
-        ([("source", "netlink")], up(&s.netlink)),
-    ];
+    let mut sources = vec![("machineconfig", &s.machineconfig), ("netlink", &s.netlink)];
     if s.systemd != SourceState::Skipped {
-        sources.push(([("source", "systemd")], up(&s.systemd)));
+        sources.push(("systemd", &s.systemd));
     }
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = sources
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
+    let by = |f: fn(&SourceState) -> bool| -> Vec<([(&str, &str); 1], i64)> {
+        sources
+            .iter()
+            .map(|(name, st)| ([("source", *name)], i64::from(f(st))))
+            .collect()
+    };
+    let (up, absent) = (by(SourceState::is_up), by(SourceState::is_absent));
     gauge(
         enc,
         "routewarden_source_up",
         "1 when the source could be read.",
-        &series,
+        &series(&up),
     )?;
-    let name = [("name", report.machineconfig.as_deref().unwrap_or(""))];
     gauge(
         enc,
-        "routewarden_machineconfig_info",
-        "The MachineConfig the intent was read from.",
-        &[(&name, 1)],
+        "routewarden_source_absent",
+        "1 when the source is not there, and that is no fault (a node without a MachineConfig).",
+        &series(&absent),
     )?;
+    encode_machineconfig(enc, report)?;
     let count = |sev| report.diagnostics.iter().filter(|d| d.severity == sev).count() as i64;
     let diags = [
         ([("severity", "warning")], count(Severity::Warning)),
         ([("severity", "error")], count(Severity::Error)),
     ];
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = diags
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
     gauge(
         enc,
         "routewarden_intent_diagnostics",
         "Diagnostics about the MachineConfig, by severity.",
-        &series,
+        &series(&diags),
     )
 }

@@ -198,7 +198,7 @@ impl Colour {
             "present" | "ok" | "up" => "32",
             "missing" | "failed" | "not-found" => "31",
             "mismatched" | "not-run" | "inactive" | "disabled" => "33",
-            "unknown" | "skipped" => "2",
+            "unknown" | "skipped" | "absent" => "2",
             _ => return word.to_owned(),
         };
         match self {
@@ -212,7 +212,9 @@ impl Colour {
 pub fn check(report: &crate::compare::DriftReport, colour: Colour) -> String {
     let mc = report.machineconfig.as_deref().unwrap_or("(none)");
     let verdict = if report.drift { "DRIFT" } else { "no drift" };
-    let mut out = format!("MachineConfig: {mc}\nResult: {verdict}\n");
+    let mut out = format!("MachineConfig: {mc}\n");
+    out.push_str(&file_lines(report));
+    let _ = writeln!(out, "Result: {verdict}");
     let s = &report.sources;
     let src = |st: &crate::compare::SourceState| {
         let text = serde_json::to_value(st)
@@ -236,6 +238,24 @@ pub fn check(report: &crate::compare::DriftReport, colour: Colour) -> String {
     out.push('\n');
     out.push_str(&check_units(report, colour));
     out.push_str(&diagnostics(&report.diagnostics));
+    out
+}
+
+/// `File:` (which file was read, when it was written) and `Image:` (layered
+/// nodes); nothing when no file was read.
+fn file_lines(report: &crate::compare::DriftReport) -> String {
+    let Some(file) = &report.machineconfig_file else {
+        return String::new();
+    };
+    let when = match report.machineconfig_written_after_boot {
+        Some(true) => ", after this boot",
+        Some(false) => ", before this boot",
+        None => "",
+    };
+    let mut out = format!("File: {} (written {}{when})\n", file.path, file.written_at());
+    if let Some(image) = &file.image {
+        let _ = writeln!(out, "Image: {image}");
+    }
     out
 }
 

@@ -1,10 +1,14 @@
-//! The daemon's event loop and the state it keeps between events.
+//! The daemon's event loop and the state it keeps between events. The intent side
+//! (reading the MachineConfig, watching its files, SIGHUP) is in [`intent`].
+
+mod intent;
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use tokio::signal::unix::Signal;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -14,15 +18,12 @@ use super::index::{self, Applied, Insert};
 use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
-use crate::input::{self, InputPath};
-use crate::model::{Intent, Link, RouteKey, UnitName};
+use crate::model::{Boot, Intent, Link, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Watcher};
 use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
 
 /// Events taken from the socket at once; one evaluation per batch.
 const BATCH: usize = 4096;
-/// Wait after a MachineConfig change before reading it (writers settle).
-const SETTLE: Duration = Duration::from_millis(50);
 
 /// The netlink source before the first dump (which the startup does itself).
 const NOT_READ: &str = "not read yet";
@@ -43,11 +44,13 @@ pub(super) struct Daemon {
     links: Option<Vec<Link>>,
     units: UnitsSeen,
     systemd: SourceState,
+    boot: Option<Boot>,
     unit_names: watch::Sender<Vec<UnitName>>,
     units_rx: mpsc::Receiver<UnitsUpdate>,
     units_task: Option<JoinHandle<()>>,
     watcher: Watcher,
     file_watch: Option<FileWatch>,
+    hangup: Option<Signal>,
     dump: Option<(DumpTask, Instant)>,
     /// Route events seen while a dump runs, applied on top of its result.
     replay: Vec<Event>,
@@ -75,6 +78,8 @@ impl Daemon {
         };
         let mut d = Daemon {
             file_watch: None,
+            hangup: intent::hangup_signal(),
+            boot: None,
             intent: Arc::new(Intent::default()),
             wanted: Arc::new(HashSet::new()),
             machineconfig: SourceState::Down("not read yet".into()),
@@ -117,6 +122,7 @@ impl Daemon {
                 batch = self.watcher.next_batch(BATCH) => self.on_events(batch).await,
                 Some(update) = self.units_rx.recv() => self.on_units(update),
                 changed = file_changed(&mut self.file_watch) => self.on_file(changed).await,
+                Some(()) = intent::hangup(&mut self.hangup) => self.on_hangup(),
                 done = dump_done(&mut self.dump) => self.on_dump(done),
                 _ = resync.tick() => self.on_resync(),
             }
@@ -241,56 +247,18 @@ impl Daemon {
         }
         self.units = update.seen;
         self.systemd = update.source;
+        self.boot = update.boot;
         self.evaluate();
     }
 
-    async fn on_file(&mut self, changed: std::io::Result<()>) {
-        if let Err(e) = changed {
-            tracing::warn!(error = %e, "watching the MachineConfig failed; watching again at the next resync");
-            self.file_watch = None;
-        }
-        tokio::time::sleep(SETTLE).await;
-        self.reload_intent();
-        self.evaluate();
-    }
-
+    /// Re-read everything: the MachineConfig too (inotify misses what happens
+    /// behind a mount or a link it does not know of yet), then the routing table.
     fn on_resync(&mut self) {
         if self.file_watch.is_none() {
             self.watch_file();
-            self.reload_intent();
         }
+        self.reload_intent();
         self.start_dump("periodic");
-    }
-
-    fn watch_file(&mut self) {
-        match FileWatch::new(&self.config.machineconfig) {
-            Ok(w) => self.file_watch = Some(w),
-            Err(e) => tracing::warn!(error = %e, "cannot watch the MachineConfig; retrying at each resync"),
-        }
-    }
-
-    /// Read the MachineConfig; on failure keep the last good intent.
-    fn reload_intent(&mut self) {
-        let path = InputPath::File(self.config.machineconfig.clone());
-        match input::load(&path, &self.config.options) {
-            Ok(intent) => {
-                if self.machineconfig != SourceState::Up || *self.intent != intent {
-                    tracing::info!(
-                        name = intent.machineconfig.as_deref().unwrap_or(""),
-                        routes = intent.routes.len(),
-                        "intent read"
-                    );
-                }
-                self.machineconfig = SourceState::Up;
-                self.set_intent(intent);
-            }
-            Err(e) => {
-                if !matches!(&self.machineconfig, SourceState::Down(old) if *old == e.to_string()) {
-                    tracing::warn!(error = %e, kind = e.kind(), "cannot read the MachineConfig; keeping the last good intent");
-                }
-                self.machineconfig = SourceState::Down(e.to_string());
-            }
-        }
     }
 
     fn set_intent(&mut self, intent: Intent) {
@@ -385,6 +353,7 @@ impl Daemon {
         if let Ok(Some(update)) = tokio::time::timeout(Duration::from_secs(6), self.units_rx.recv()).await {
             self.units = update.seen;
             self.systemd = update.source;
+            self.boot = update.boot;
         }
     }
 
@@ -405,6 +374,7 @@ impl Daemon {
             routes: &self.routes,
             links: self.links.as_deref(),
             units: &self.units,
+            boot: self.boot,
         };
         let report = compare(&self.intent, seen, sources);
         self.log_drift(&report);

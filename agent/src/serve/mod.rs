@@ -1,6 +1,6 @@
 //! The daemon (`routewarden serve`): one event loop that keeps an evaluation
-//! current from kernel notifications, systemd signals and MachineConfig file
-//! changes, and publishes each new [`Snapshot`] to the HTTP side through a
+//! current from kernel notifications, systemd signals, MachineConfig file changes
+//! and SIGHUP (which re-reads the MachineConfig), and publishes each new [`Snapshot`] to the HTTP side through a
 //! `tokio::sync::watch`. Scrapes only render the latest snapshot.
 
 mod changes;
@@ -10,7 +10,6 @@ pub mod mcwatch;
 pub mod systemd;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::input::Lookup;
 use crate::intent::Options;
 use crate::publish::http::{self, HttpState};
 use crate::publish::metrics::{CauseLabels, Metrics};
@@ -32,8 +32,8 @@ pub const RESYNC_CAUSES: [&str; 7] = [
 /// What `serve` was told.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The MachineConfig file.
-    pub machineconfig: PathBuf,
+    /// Where the MachineConfig is (a file, or the node's files); never stdin.
+    pub machineconfig: Lookup,
     /// Node name and such for the intent.
     pub options: Options,
     /// D-Bus address (else the environment's, else the system bus).
@@ -46,7 +46,7 @@ pub struct Config {
     pub resync_interval: Duration,
 }
 
-/// Run until SIGTERM or SIGINT.
+/// Run until SIGTERM or SIGINT; SIGHUP re-reads the MachineConfig.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -66,7 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let server = tokio::spawn(http::serve(listener, http::router(state), async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     }));
-    tracing::info!(listen = %config.listen, machineconfig = %config.machineconfig.display(), "serving");
+    tracing::info!(listen = %config.listen, machineconfig = %config.machineconfig, "serving");
     let result = daemon::Daemon::start(config, metrics, snap_tx)
         .await?
         .run(shutdown_signal())

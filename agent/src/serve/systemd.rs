@@ -1,7 +1,8 @@
 //! Daemon, systemd side: one task owns the D-Bus connection. It connects (with
-//! backoff while the bus is away), subscribes to the expected units' changes,
-//! reads their state when a signal arrives, and sends each new view to the main
-//! loop. While the bus is gone, units are `unknown` and routes are still watched.
+//! backoff while the bus is away), reads when the node's boot began (once per
+//! connection), subscribes to the expected units' changes, reads their state when
+//! a signal arrives, and sends each new view to the main loop. While the bus is
+//! gone, units are `unknown` and routes are still watched.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 use crate::compare::{SourceState, UnitsSeen};
-use crate::model::UnitName;
+use crate::model::{Boot, UnitName};
 use crate::observe::units::Systemd;
 
 /// What the task tells the main loop.
@@ -19,6 +20,8 @@ pub struct UnitsUpdate {
     pub seen: UnitsSeen,
     /// The systemd source.
     pub source: SourceState,
+    /// When the node's current boot began (read once per connection).
+    pub boot: Option<Boot>,
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -48,6 +51,7 @@ pub async fn run(
         let down = UnitsUpdate {
             seen: UnitsSeen::Unavailable(why.clone()),
             source: SourceState::Down(why),
+            boot: None,
         };
         if tx.send(down).await.is_err() {
             return;
@@ -67,10 +71,11 @@ async fn session(
     names: &mut watch::Receiver<Vec<UnitName>>,
     tx: &mpsc::Sender<UnitsUpdate>,
 ) -> Result<(), String> {
+    let boot = sd.boot().await.map_err(|e| e.to_string())?;
     loop {
         let current = names.borrow_and_update().clone();
         let mut events = sd.watch(&current).await.map_err(|e| e.to_string())?;
-        if !send_statuses(sd, &current, tx).await? {
+        if !send_statuses(sd, &current, boot, tx).await? {
             return Ok(());
         }
         loop {
@@ -81,7 +86,7 @@ async fn session(
                     }
                     tokio::time::sleep(COALESCE).await;
                     while let Some(Some(_)) = events.next().now_or_never() {}
-                    if !send_statuses(sd, &current, tx).await? {
+                    if !send_statuses(sd, &current, boot, tx).await? {
                         return Ok(());
                     }
                 }
@@ -100,12 +105,14 @@ async fn session(
 async fn send_statuses(
     sd: &Systemd,
     names: &[UnitName],
+    boot: Boot,
     tx: &mpsc::Sender<UnitsUpdate>,
 ) -> Result<bool, String> {
     let statuses = sd.statuses(names).await.map_err(|e| e.to_string())?;
     let update = UnitsUpdate {
         seen: UnitsSeen::Seen(statuses),
         source: SourceState::Up,
+        boot: Some(boot),
     };
     Ok(tx.send(update).await.is_ok())
 }

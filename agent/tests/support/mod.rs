@@ -219,6 +219,17 @@ impl Agent {
 
     /// Start it as another uid (`setpriv`, no capabilities) when `user` is given.
     pub fn start_as(ns: &NetNs, machineconfig: &Path, extra: &[&str], user: Option<&str>) -> Agent {
+        let input = ["--machineconfig", machineconfig.to_str().expect("utf-8")];
+        Agent::spawn(ns, &input, extra, user)
+    }
+
+    /// Start it on the node files under `host_root` (no `--machineconfig`).
+    pub fn start_node(ns: &NetNs, host_root: &Path, extra: &[&str]) -> Agent {
+        let input = ["--host-root", host_root.to_str().expect("utf-8")];
+        Agent::spawn(ns, &input, extra, None)
+    }
+
+    fn spawn(ns: &NetNs, input: &[&str], extra: &[&str], user: Option<&str>) -> Agent {
         let port = 19000 + (COUNTER.fetch_add(1, Ordering::Relaxed) as u16 % 1000);
         let log = std::env::temp_dir().join(format!("{}-agent-{port}.log", ns.name));
         let stderr = std::fs::File::create(&log).expect("log file");
@@ -239,13 +250,9 @@ impl Agent {
             None => ns.command(agent()),
         };
         let child = command
-            .args([
-                "serve",
-                "--machineconfig",
-                machineconfig.to_str().expect("utf-8"),
-                "--listen",
-                &listen,
-            ])
+            .arg("serve")
+            .args(input)
+            .args(["--listen", &listen])
             .args(extra)
             .env(
                 "RUST_LOG",
@@ -292,6 +299,13 @@ impl Agent {
     /// Send a signal (`STOP`, `CONT`...).
     pub fn signal(&self, name: &str) {
         run("kill", &[&format!("-{name}"), &self.child.id().to_string()]);
+    }
+
+    /// Panic with the log when the agent has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!("the agent exited ({status}); its log:\n{}", self.logs());
+        }
     }
 
     pub fn logs(&self) -> String {

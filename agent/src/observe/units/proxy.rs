@@ -47,7 +47,7 @@ pub(crate) trait Manager {
     fn subscribe(&self) -> zbus::Result<()>;
 }
 
-/// `org.freedesktop.DBus.Properties` on a unit object, the method used here.
+/// `org.freedesktop.DBus.Properties` on a unit object (or the manager), the methods used here.
 #[proxy(
     interface = "org.freedesktop.DBus.Properties",
     default_service = "org.freedesktop.systemd1",
@@ -56,4 +56,7 @@ pub(crate) trait Manager {
 pub(crate) trait UnitProperties {
     /// Every property of one interface of the object.
     fn get_all(&self, interface_name: &str) -> zbus::Result<PropertyMap>;
+
+    /// One property of one interface of the object.
+    fn get(&self, interface_name: &str, property_name: &str) -> zbus::Result<zbus::OwnedVariant>;
 }

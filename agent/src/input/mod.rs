@@ -1,11 +1,17 @@
 //! The edge of the intent stage: read the MachineConfig file (or stdin) with a
 //! size limit, and turn it into an [`Intent`]. The only I/O before the pure parser.
+//! Which file a node's MachineConfig is in, and what else the node says about it
+//! (change time, layered image), is [`select`]'s part.
+
+mod select;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::intent::{self, DocumentError, Options};
 use crate::model::Intent;
+
+pub use select::{read_intent, select, FileBytes, Loaded, Lookup};
 
 /// Rendered MachineConfigs fit in an etcd object (about 1.5 MiB); lists of them
 /// from `oc get mc` are larger. Anything past this is refused, not read.
@@ -74,19 +80,22 @@ impl InputError {
 /// Read the bytes, refusing more than the limit.
 pub fn read(path: &InputPath) -> Result<Vec<u8>, InputError> {
     let name = path.to_string();
-    let io = |source| InputError::Io {
-        path: name.clone(),
-        source,
-    };
     let reader: Box<dyn Read> = match path {
         InputPath::Stdin => Box::new(std::io::stdin().lock()),
-        InputPath::File(p) => Box::new(std::fs::File::open(p).map_err(io)?),
+        InputPath::File(p) => Box::new(std::fs::File::open(p).map_err(|source| InputError::Io {
+            path: name.clone(),
+            source,
+        })?),
     };
+    read_limited(reader, name)
+}
+
+/// Read at most [`MAX_INPUT_BYTES`] from `reader`; `name` names it in errors.
+fn read_limited(reader: impl Read, name: String) -> Result<Vec<u8>, InputError> {
     let mut bytes = Vec::new();
-    reader
-        .take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
+    if let Err(source) = reader.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes) {
+        return Err(InputError::Io { path: name, source });
+    }
     if bytes.len() as u64 > MAX_INPUT_BYTES {
         return Err(InputError::TooLarge { path: name });
     }
@@ -96,8 +105,13 @@ pub fn read(path: &InputPath) -> Result<Vec<u8>, InputError> {
 /// Read and parse the MachineConfig.
 pub fn load(path: &InputPath, options: &Options) -> Result<Intent, InputError> {
     let bytes = read(path)?;
-    intent::from_bytes(&bytes, options).map_err(|source| InputError::Document {
-        path: path.to_string(),
+    parse(&bytes, &path.to_string(), options)
+}
+
+/// Parse the bytes of the MachineConfig file `name`.
+fn parse(bytes: &[u8], name: &str, options: &Options) -> Result<Intent, InputError> {
+    intent::from_bytes(bytes, options).map_err(|source| InputError::Document {
+        path: name.to_owned(),
         source,
     })
 }
