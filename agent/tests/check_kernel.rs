@@ -148,6 +148,56 @@ fn a_port_s_route_on_its_bridge_is_present() {
 }
 
 #[test]
+fn routes_that_do_not_carry_the_traffic_and_ipv6_metric_zero() {
+    let ns = NetNs::new();
+    ns.ip("-6 addr add fd00::2/64 dev ens5 nodad");
+    ns.ip("route add 10.40.0.0/24 via 172.18.0.1 dev ens5 metric 100");
+    ns.ip("route add blackhole 10.40.0.0/24 metric 10");
+    ns.ip("route add 10.41.0.0/24 via 172.18.0.1 dev ens5 tos 0x10");
+    ns.ip("-6 route add 2001:db8:42::/64 from 2001:db8:9::/64 via fd00::1 dev ens5");
+    ns.ip("-6 route add 2001:db8:43::/64 via fd00::1 dev ens5 metric 0");
+    ns.ip("route add 10.44.0.0/24 via 172.18.0.1 dev ens5 metric 100");
+    ns.ip("route add unreachable 10.44.0.0/24 metric 200");
+    let mc = machineconfig(&[
+        "route add 10.40.0.0/24 via 172.18.0.1 dev ens5 metric 100",
+        "route add 10.41.0.0/24 via 172.18.0.1 dev ens5",
+        "-6 route add 2001:db8:42::/64 via fd00::1 dev ens5",
+        "-6 route add 2001:db8:43::/64 via fd00::1 dev ens5 metric 0",
+        "route add 10.44.0.0/24 via 172.18.0.1 dev ens5 metric 100",
+    ]);
+    let (_, r) = check(&ns, &mc);
+    let shadowed = verdict(&r, "10.40.0.0/24", 254);
+    assert_eq!(
+        shadowed["state"], "mismatched",
+        "a blackhole with a lower metric: {shadowed}"
+    );
+    assert!(
+        shadowed["reasons"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("blackhole") && w.contains("metric 10")),
+        "the reason names the blackhole: {shadowed}"
+    );
+    assert_eq!(
+        verdict(&r, "10.41.0.0/24", 254)["state"],
+        "mismatched",
+        "a TOS route is another route"
+    );
+    assert_eq!(
+        verdict(&r, "2001:db8:42::/64", 254)["state"],
+        "mismatched",
+        "a route from a source prefix is another route"
+    );
+    let zero = verdict(&r, "2001:db8:43::/64", 254);
+    assert_eq!(zero["state"], "present", "IPv6 metric 0 is 1024: {zero}");
+    assert_eq!(zero["metric"], 1024);
+    assert_eq!(
+        verdict(&r, "10.44.0.0/24", 254)["state"],
+        "present",
+        "an unreachable route with a higher metric takes nothing"
+    );
+}
+
+#[test]
 fn link_down_and_missing_device() {
     let ns = NetNs::new();
     ns.ip("route add 10.1.0.0/24 via 172.18.0.1 dev ens5");

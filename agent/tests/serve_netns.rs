@@ -61,6 +61,38 @@ fn route_deleted_readded_and_link_down() {
 }
 
 #[test]
+fn a_replacement_of_another_type_and_a_deleted_next_hop_object_show_at_once() {
+    let ns = NetNs::new();
+    add_seed_route(&ns);
+    let (_dir, mc) = seed_dir();
+    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    // A blackhole in the seed route's place: a notification of another type.
+    ns.ip("route replace blackhole 192.168.1.0/24 metric 100");
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
+    wait_value(
+        &ns,
+        &agent,
+        "routewarden_route_drift_reason",
+        &[SEED_ROUTE, "reason=\"different-route\""],
+        1.0,
+    );
+    ns.ip("route del blackhole 192.168.1.0/24 metric 100");
+    // The route through a next-hop object; deleting the object deletes the
+    // IPv4 route without any RTM_DELROUTE.
+    ns.ip("nexthop add id 7 via 172.18.0.1 dev ens5");
+    ns.ip("route add 192.168.1.0/24 nhid 7 proto static metric 100");
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    ns.ip("nexthop replace id 7 via 172.18.0.9 dev ens5");
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
+    ns.ip("nexthop replace id 7 via 172.18.0.1 dev ens5");
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    ns.ip("nexthop del id 7");
+    wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
+    wait_value(&ns, &agent, "routewarden_routes", &["state=\"missing\""], 1.0);
+}
+
+#[test]
 fn overrun_burst_is_corrected_by_a_resync() {
     let ns = NetNs::new();
     add_seed_route(&ns);
