@@ -18,6 +18,7 @@ mod events;
 mod frames;
 mod links;
 mod nexthops;
+mod paced;
 mod socket;
 mod watch;
 
@@ -32,7 +33,7 @@ pub use convert::route_from_message;
 pub use dump::{dump_routes, DUMP_ATTEMPTS};
 pub use error::RouteError;
 pub use events::Event;
-pub use frames::RouteDump;
+pub use frames::{RouteDump, Wanted};
 pub use links::dump_links;
 pub use nexthops::{dump_nexthops, parse_nexthop, Nexthop, NexthopObject, NexthopTable, Resolved};
-pub use watch::{Watcher, WATCH_RECEIVE_BUFFER};
+pub use watch::{Watcher, BURST, CALM, WATCH_RECEIVE_BUFFER};

@@ -19,11 +19,14 @@ use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::model::{Boot, Intent, Link, RouteKey, UnitName};
-use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Watcher};
+use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Wanted, Watcher};
 use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
 
 /// Events taken from the socket at once; one evaluation per batch.
 const BATCH: usize = 4096;
+/// Under sustained overruns a full re-read waits until none came for this long:
+/// at most one is in flight, and none follows another while the storm lasts.
+const STORM_QUIET: Duration = Duration::from_millis(250);
 
 /// The netlink source before the first dump (which the startup does itself).
 const NOT_READ: &str = "not read yet";
@@ -56,6 +59,10 @@ pub(super) struct Daemon {
     replay: Vec<Event>,
     /// A dump to start when the running one ends.
     queued: Option<&'static str>,
+    /// When the watcher last reported lost notifications.
+    last_overrun: Option<Instant>,
+    /// A re-read for an overrun, held back while overruns go on.
+    storm_dump: Option<Instant>,
     drift: Vec<String>,
 }
 
@@ -96,6 +103,8 @@ impl Daemon {
             dump: None,
             replay: Vec::new(),
             queued: None,
+            last_overrun: None,
+            storm_dump: None,
             drift: Vec::new(),
             config,
             metrics,
@@ -120,6 +129,10 @@ impl Daemon {
             tokio::select! {
                 _ = &mut shutdown => break,
                 batch = self.watcher.next_batch(BATCH) => self.on_events(batch).await,
+                () = at(self.storm_dump) => {
+                    self.storm_dump = None;
+                    self.start_dump("overrun");
+                }
                 Some(update) = self.units_rx.recv() => self.on_units(update),
                 changed = file_changed(&mut self.file_watch) => self.on_file(changed).await,
                 Some(()) = intent::hangup(&mut self.hangup) => self.on_hangup(),
@@ -144,7 +157,8 @@ impl Daemon {
                 return self.start_dump("overrun");
             }
         };
-        self.metrics.route_events.inc_by(events.len() as u64);
+        let notifications = events.len() as u64 + self.watcher.take_skipped();
+        self.metrics.route_events.inc_by(notifications);
         let mut changed = false;
         let mut links_dirty = false;
         for event in events {
@@ -162,7 +176,7 @@ impl Daemon {
                     links_dirty = true;
                     self.start_dump("address");
                 }
-                Event::Overrun => self.start_dump("overrun"),
+                Event::Overrun => self.on_overrun(),
             }
             if self.dump.is_some() && keeps(&event, &self.wanted) {
                 self.replay.push(event);
@@ -261,8 +275,20 @@ impl Daemon {
         self.start_dump("periodic");
     }
 
+    /// Lost notifications: re-read now, or, while a storm of them lasts, once
+    /// it has calmed down.
+    fn on_overrun(&mut self) {
+        self.last_overrun = Some(Instant::now());
+        if self.storm_dump.is_some() {
+            self.storm_dump = Some(Instant::now() + STORM_QUIET);
+        } else {
+            self.start_dump("overrun");
+        }
+    }
+
     fn set_intent(&mut self, intent: Intent) {
         let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
+        self.watcher.filter_routes(Some(Wanted::new(&wanted)));
         let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
         self.unit_names
             .send_if_modified(|old| std::mem::replace(old, names.clone()) != names);
@@ -315,8 +341,12 @@ impl Daemon {
         }
         let read = started.elapsed();
         self.metrics.resync_duration.set(read.as_secs_f64());
-        if let Some(cause) = self.queued.take() {
-            self.start_dump(cause);
+        match self.queued.take() {
+            Some("overrun") if self.last_overrun.is_some_and(|t| t.elapsed() < STORM_QUIET) => {
+                self.storm_dump = Some(Instant::now() + STORM_QUIET);
+            }
+            Some(cause) => self.start_dump(cause),
+            None => {}
         }
         self.evaluate_after(read);
     }
@@ -400,6 +430,14 @@ impl Daemon {
             tracing::warn!(items = now.len(), drift = %now.join("; "), "drift");
         }
         self.drift = now;
+    }
+}
+
+/// Completes at `when`; never without one.
+async fn at(when: Option<Instant>) {
+    match when {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }
 

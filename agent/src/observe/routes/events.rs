@@ -4,9 +4,9 @@
 use netlink_packet_core::{Parseable, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_APPEND, NLM_F_REPLACE};
 use netlink_packet_route::route::RouteMessage;
 
-use super::convert::route_from_message;
+use super::convert::{peek_key, route_from_message};
 use super::error::RouteError;
-use super::frames::{errno, frames, RTM_NEWROUTE};
+use super::frames::{errno, frames, Wanted, RTM_NEWROUTE};
 use super::nexthops::{parse_nexthop, NexthopObject, RTM_DELNEXTHOP, RTM_NEWNEXTHOP};
 use crate::model::ObservedRoute;
 
@@ -71,16 +71,30 @@ pub enum Event {
 }
 
 /// Append the events of one notification datagram to `out`. Cached routes and
-/// other families are ignored. On a message that does not decode, the events
-/// before it are kept and the error is returned.
-pub(crate) fn decode_datagram(datagram: &[u8], out: &mut impl Extend<Event>) -> Result<(), RouteError> {
+/// other families are ignored; with a filter, so are the routes whose key it
+/// does not hold, read no further than their key (counted in the returned
+/// number). On a message that does not decode, the events before it are kept
+/// and the error is returned.
+pub(crate) fn decode_datagram(
+    datagram: &[u8],
+    filter: Option<&Wanted>,
+    out: &mut impl Extend<Event>,
+) -> Result<u64, RouteError> {
+    let mut skipped = 0;
     for frame in frames(datagram) {
         let frame = frame?;
+        if let (Some(wanted), RTM_NEWROUTE | RTM_DELROUTE) = (filter, frame.kind) {
+            let peeked = peek_key(frame.payload).map_err(|e| RouteError::parse("route notification", e))?;
+            if !peeked.is_some_and(|p| wanted.contains(&p.key)) {
+                skipped += 1;
+                continue;
+            }
+        }
         if let Some(event) = decode(frame.kind, frame.flags, frame.payload)? {
             out.extend(Some(event));
         }
     }
-    Ok(())
+    Ok(skipped)
 }
 
 fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteError> {

@@ -105,18 +105,22 @@ pub(crate) enum Progress {
     Interrupted,
 }
 
-/// The wanted keys, sorted: a binary search costs a few comparisons where hashing
-/// each of a million keys with SipHash took a third of the dump's user time.
-struct Wanted(Vec<RouteKey>);
+/// The keys routes are kept for, sorted: a binary search costs a few
+/// comparisons where hashing each of a million keys with SipHash took a third of
+/// the dump's user time. The dump and the watcher's filter both use it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted(Vec<RouteKey>);
 
 impl Wanted {
-    fn new(keys: &HashSet<RouteKey>) -> Wanted {
+    /// The set of keys.
+    pub fn new(keys: &HashSet<RouteKey>) -> Wanted {
         let mut keys: Vec<RouteKey> = keys.iter().copied().collect();
         keys.sort_unstable();
         Wanted(keys)
     }
 
-    fn contains(&self, key: &RouteKey) -> bool {
+    /// Is `key` one of them?
+    pub fn contains(&self, key: &RouteKey) -> bool {
         self.0.binary_search(key).is_ok()
     }
 }

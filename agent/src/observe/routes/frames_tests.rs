@@ -143,8 +143,24 @@ fn the_dump_request_is_an_unfiltered_rtm_getroute_dump() {
 
 fn events(datagram: &[u8]) -> Vec<Event> {
     let mut out = VecDeque::new();
-    decode_datagram(datagram, &mut out).expect("decodes");
+    decode_datagram(datagram, None, &mut out).expect("decodes");
     out.into()
+}
+
+#[test]
+fn a_filter_skips_unwanted_routes_without_decoding_them() {
+    let wanted = super::frames::Wanted::new(&[key(254, "192.168.1.0/24")].into_iter().collect());
+    let mut out = VecDeque::new();
+    let skipped = decode_datagram(&message("ipv4-gateway"), Some(&wanted), &mut out).expect("decodes");
+    assert_eq!((skipped, out.len()), (0, 1), "a wanted route is an event");
+    let skipped = decode_datagram(&message("ipv4-table-200"), Some(&wanted), &mut out).expect("decodes");
+    assert_eq!(
+        (skipped, out.len()),
+        (1, 1),
+        "another key is counted, not decoded"
+    );
+    let skipped = decode_datagram(&indexed(16, 3), Some(&wanted), &mut out).expect("decodes");
+    assert_eq!((skipped, out.len()), (0, 2), "links pass the filter");
 }
 
 #[test]
@@ -210,6 +226,6 @@ fn link_and_address_notifications_carry_the_index() {
     assert_eq!(events(&datagram), expected);
     assert_eq!(events(&control(4, 0)), vec![Event::Overrun], "NLMSG_OVERRUN");
     let mut out = VecDeque::new();
-    let err = decode_datagram(&indexed(16, 3)[..20], &mut out).expect_err("short");
+    let err = decode_datagram(&indexed(16, 3)[..20], None, &mut out).expect_err("short");
     assert_eq!(err.kind(), "parse");
 }
