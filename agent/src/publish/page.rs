@@ -25,65 +25,19 @@ use super::metrics::Snapshot;
 pub const REFRESH_SECONDS: u32 = 5;
 
 /// Columns shown first, in this order, when a record has them.
-const FIRST: &[&str] = &[
-    "state",
-    "severity",
-    "name",
-    "id",
-    "family",
-    "destination",
-    "priority",
-    "selector",
-    "action",
-    "gateway",
-    "device",
-    "table",
-    "metric",
-    "observed",
-    "reasons",
-    "expect",
-    "active_state",
-    "sub_state",
-    "result",
-    "exec_main_status",
-    "unit_file_state",
-    "enabled",
-];
+const FIRST: &str = "state severity name id family destination priority selector action gateway device \
+                     table metric type observed reasons expect active_state sub_state result exec_main_status \
+                     unit_file_state enabled";
 
 /// Columns shown last, in this order (provenance and notes).
-const LAST: &[&str] = &[
-    "source",
-    "sources",
-    "origin",
-    "message",
-    "notes",
-    "unknown_reason",
-];
+const LAST: &str = "source sources origin message notes unknown_reason";
 
 /// Lists shown first, in this order; other lists follow by name, diagnostics last.
 const SECTIONS: &[&str] = &["routes", "rules", "units", "connections"];
 
-/// States the style colours (green, red, amber, grey).
-const STATE_WORDS: &[&str] = &[
-    "present",
-    "ok",
-    "up",
-    "no-drift",
-    "missing",
-    "failed",
-    "not-found",
-    "down",
-    "DRIFT",
-    "error",
-    "mismatched",
-    "not-run",
-    "inactive",
-    "disabled",
-    "warning",
-    "unknown",
-    "skipped",
-    "absent",
-];
+/// States the style colours (green, red, amber, grey): `page.css`.
+const STATE_WORDS: &str = "present ok up no-drift missing failed not-found down DRIFT error mismatched \
+                           not-run inactive disabled warning unknown skipped absent";
 
 /// Words inside a record shown as `ip route` shows them.
 const WORDS: &[(&str, &str)] = &[("gateway", "via"), ("device", "dev"), ("protocol", "proto")];
@@ -145,15 +99,7 @@ fn document(title: &str, body: &str) -> String {
     )
 }
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222}\
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}\
-table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #ccc;padding:.25em .5em;\
-text-align:left;vertical-align:top}th{background:#f2f2f2}ul{margin:0;padding-left:1.1em}\
-.meta{color:#555}.none{color:#999}code{font-size:.9em}\
-.s-present,.s-ok,.s-up,.s-no-drift{color:#107010;font-weight:600}\
-.s-missing,.s-failed,.s-not-found,.s-down,.s-DRIFT,.s-error{color:#b00000;font-weight:600}\
-.s-mismatched,.s-not-run,.s-inactive,.s-disabled,.s-warning{color:#a05a00;font-weight:600}\
-.s-unknown,.s-skipped,.s-absent{color:#777}";
+const STYLE: &str = include_str!("page.css");
 
 /// When the report was made, and the links.
 fn meta(at: SystemTime, now: SystemTime) -> String {
@@ -300,12 +246,11 @@ fn columns(rows: &[Value]) -> Vec<String> {
 
 /// [`FIRST`] ones, then the others by name, then [`LAST`] ones.
 fn order(mut keys: Vec<&str>) -> Vec<&str> {
+    let place = |list: &str, k: &str| list.split_whitespace().position(|f| f == k);
     let rank = |k: &str| {
-        FIRST
-            .iter()
-            .position(|f| *f == k)
+        place(FIRST, k)
             .map(|i| (0, i))
-            .or_else(|| LAST.iter().position(|f| *f == k).map(|i| (2, i)))
+            .or_else(|| place(LAST, k).map(|i| (2, i)))
             .unwrap_or((1, 0))
     };
     keys.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
@@ -316,7 +261,7 @@ fn order(mut keys: Vec<&str>) -> Vec<&str> {
 fn cell(row: &Value, column: &str) -> String {
     let value = row.get(column).unwrap_or(&Value::Null);
     match column {
-        "state" => {
+        "state" | "severity" => {
             let text = plain(value);
             format!("<span{}>{}</span>", state_class(&text), escape(&text))
         }
@@ -413,9 +358,13 @@ fn plain(value: &Value) -> String {
     }
 }
 
-/// `active_state` -> `active state`.
+/// `active_state` -> `Active state`, with the names people know spelled their way.
 fn heading(key: &str) -> String {
-    let text = key.replace('_', " ");
+    let text = key
+        .replace('_', " ")
+        .replace("machineconfig", "MachineConfig")
+        .replace("networkmanager", "NetworkManager")
+        .replace("observed", "found");
     let mut chars = text.chars();
     chars
         .next()
@@ -427,7 +376,7 @@ fn heading(key: &str) -> String {
 /// one the style colours, else nothing.
 fn state_class(text: &str) -> String {
     let word = text.split([':', ' ']).next().unwrap_or_default();
-    if STATE_WORDS.contains(&word) {
+    if !word.is_empty() && STATE_WORDS.split_whitespace().any(|w| w == word) {
         format!(" class=\"s-{word}\"")
     } else {
         String::new()

@@ -119,7 +119,7 @@ fn each_route_is_a_row_with_state_reasons_found_and_source() {
         "<td data-field=\"destination\">192.168.1.0/24</td>",
         "<td data-field=\"table\">254</td>",
         "<td data-field=\"metric\"><span class=\"none\">-</span></td>",
-        "<li>via 172.18.0.9 dev ens5 table 254 metric 100 proto static type unicast</li>",
+        "<li>via 172.18.0.9 dev ens5 table 254 metric 100 type unicast proto static</li>",
         "<li><code>unit-failed</code> unit nmcli-dev-modify.service failed: exit status 8</li>",
         "<li><code>device-down</code> device ens5 is down</li>",
         "<td data-field=\"source\">nmcli: unit nmcli-dev-modify.service line 7</td>",
@@ -163,7 +163,7 @@ fn summary_verdict_time_links_and_refresh() {
         html.contains("<a href=\"metrics\">/metrics</a>") && html.contains("<a href=\"drift\">/drift</a>")
     );
     assert!(html
-        .contains("<tr data-field=\"machineconfig\"><th>Machineconfig</th><td>rendered-worker-1</td></tr>"));
+        .contains("<tr data-field=\"machineconfig\"><th>MachineConfig</th><td>rendered-worker-1</td></tr>"));
     assert!(html.contains("<li data-field=\"netlink\">netlink: <span class=\"s-up\">up</span></li>"));
     assert!(
         html.contains("<li data-field=\"systemd\">systemd: <span class=\"s-down\">down: no bus</span></li>")
