@@ -25,7 +25,7 @@ use super::metrics::Snapshot;
 pub const REFRESH_SECONDS: u32 = 5;
 
 /// Columns shown first, in this order, when a record has them.
-const FIRST: &str = "state severity name id family destination priority selector action gateway device \
+const FIRST: &str = "state active severity name connection id family destination priority selector action gateway device \
                      table metric type observed reasons expect active_state sub_state result exec_main_status \
                      unit_file_state enabled";
 

@@ -79,7 +79,7 @@ fn markup_from_the_node_is_shown_as_text() {
     route["source"] = json!({"kind": "keyfile", "origin": path});
     let mut r = report(vec![route], vec![unit(unit_name, "failed")]);
     r["machineconfig"] = json!(mc);
-    r["connections"] = json!([{"id": conn, "device": device, "state": "inactive"}]);
+    r["connections"] = json!([{"connection": conn, "uuid": "5fb06bd0", "device": device, "active": false}]);
     r["diagnostics"] = json!([{"severity": "error", "origin": format!("unit {unit_name}"),
                                "message": "invalid unit name <a href=x>"}]);
     let html = page(&r);
@@ -187,7 +187,7 @@ fn fields_and_lists_the_report_does_not_have_yet_show_without_work() {
     r["rules"] = json!([{"family": "ipv4", "priority": 100, "selector": "from 10.0.0.0/24",
                          "action": "table 200", "state": "missing", "reasons": ["absent"],
                          "reason_codes": ["rule-missing"]}]);
-    r["connections"] = json!([{"id": "ens5", "device": "ens5", "state": "active"}]);
+    r["connections"] = json!([{"connection": "ens5", "uuid": "5fb06bd0", "device": "ens5", "active": true}]);
     r["widgets"] = json!([{"knob": 3}]);
     r["machineconfig_file"] = json!({"path": "/etc/machine-config-daemon/currentconfig", "image": null});
     r["sources"]["networkmanager"] = json!("absent");
@@ -214,6 +214,7 @@ fn fields_and_lists_the_report_does_not_have_yet_show_without_work() {
     at("<td data-field=\"selector\">from 10.0.0.0/24</td>");
     at("<li><code>rule-missing</code> absent</li>");
     at("<td data-field=\"knob\">3</td>");
+    at("<tr data-state=\"\"><td data-field=\"active\">yes</td><td data-field=\"connection\">ens5</td>");
     at("<li data-field=\"path\">path: <span>/etc/machine-config-daemon/currentconfig</span></li>");
     at("<li data-field=\"networkmanager\">networkmanager: <span class=\"s-absent\">absent</span></li>");
 }
