@@ -12,7 +12,10 @@
 #      fail;
 #   6. the overlay of your own that the README's Install section shows builds,
 #      with the SCC and RBAC still before the DaemonSet, and its patches (severity,
-#      architecture) do what it says.
+#      architecture) do what it says;
+#   7. the dashboard (dashboards.py): the Grafana model and the console's copy,
+#      every query valid PromQL (promtool), and each component added to an
+#      overlay builds, validates, and puts its ConfigMap where its reader looks.
 # Installs what it needs if missing (PyPI: kubernetes-validate; Debian: prometheus
 # for promtool); kubectl must be installed. Exits non-zero on any failure and ends
 # with "N passed, M failed".
@@ -155,6 +158,26 @@ check_readme_overlay() {
         python3 "$here/readme_overlay.py" check-patched "$work/readme-patched.yaml"
 }
 
+check_dashboards() {
+    local dir=$work/dashboards pair overlay component
+    mkdir -p "$dir"
+    step "dashboard: the Grafana model, the console's copy, the README" python3 "$here/dashboards.py" check
+    step "dashboard: the check catches each kind of breakage" python3 "$here/dashboards.py" self-test
+    step "dashboard: every query written as a recording rule" python3 "$here/dashboards.py" rules "$dir/queries.json"
+    step "dashboard: every query is valid PromQL" promtool check rules --lint=all --lint-fatal "$dir/queries.json"
+    for pair in kubernetes:dashboard-grafana openshift:dashboard-openshift openshift:dashboard-grafana; do
+        overlay=${pair%%:*} component=${pair#*:}
+        python3 "$here/dashboards.py" overlay "$dir/$overlay-$component" "$overlay" "$component"
+        step "$overlay with components/$component builds" \
+            kubectl kustomize "$dir/$overlay-$component" -o "$dir/$overlay-$component.yaml"
+        step "$overlay with components/$component: schemas offline" \
+            offline python3 "$here/validate_manifests.py" "${K8S_VERSIONS[@]/#/--k8s-version=}" \
+            "$dir/$overlay-$component.yaml"
+        step "$overlay with components/$component: the ConfigMap" \
+            python3 "$here/dashboards.py" built "$dir/$overlay-$component.yaml" "$component"
+    done
+}
+
 main() {
     cd "$repo"
     ensure_tools
@@ -170,6 +193,7 @@ main() {
     done
     check_mutations
     check_readme_overlay
+    check_dashboards
     echo
     echo "deploy checks: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]

@@ -55,13 +55,16 @@ class Prometheus:
 
     def __init__(self, netns: str, target: str, *, rule_files: Iterable[str | Path] = (),
                  port: int = 9090, job: str = "target", metrics_path: str = "/metrics",
-                 ready_timeout: float = 60):
+                 labels: Optional[dict[str, str]] = None, ready_timeout: float = 60):
+        """`labels`: added to every series of the target, as a ServiceMonitor's
+        relabelling adds `node` (none by default)."""
         self.netns = netns
         self.target = target
         self.rule_files = [Path(r).resolve() for r in rule_files]
         self.port = port
         self.job = job
         self.metrics_path = metrics_path
+        self.labels = dict(labels or {})
         self.ready_timeout = ready_timeout
         self.dir = TMP_ROOT / f"{unique_name()}-prometheus"
         self.proc: Optional[subprocess.Popen] = None
@@ -79,7 +82,8 @@ class Prometheus:
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
             "rule_files": [str(r) for r in self.rule_files],
             "scrape_configs": [{"job_name": self.job, "metrics_path": self.metrics_path,
-                                "static_configs": [{"targets": [self.target]}]}],
+                                "static_configs": [{"targets": [self.target],
+                                                    **({"labels": self.labels} if self.labels else {})}]}],
         }
         return json.dumps(config, indent=2) + "\n"
 

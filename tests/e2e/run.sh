@@ -8,7 +8,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 timeout_s="${RWE2E_TIMEOUT:-900}"
-needs=(systemd systemd-container mmdebstrap prometheus iproute2 util-linux python3 python3-pytest python3-yaml)
+needs=(systemd systemd-container mmdebstrap prometheus iproute2 util-linux python3 python3-pytest python3-yaml chromium)
 
 if [ "$(id -u)" != 0 ]; then
   echo "tests/e2e/run.sh: must run as root (network namespaces, systemd-nspawn)" >&2

@@ -25,6 +25,7 @@ from nodeops import (delete_route, ensure_network, ip_link, run_seed_unit, seed_
                      seed_route_installed_after_config, since, stop_networkmanager, unit_summary, wait_kernel_route,
                      wait_monotonic_past)
 from prom import Prometheus
+import views
 
 SEED_NAME = "worker-custom-route-configuration"
 PROMETHEUS_RULE = REPO / "manifests" / "base" / "prometheusrule.yaml"
@@ -254,6 +255,21 @@ def test_prometheus_alerts_on_deleted_route(seed_node, agent, tmp_path, facts):
         run_seed_unit(seed_node)
         wait_kernel_route(seed_node, SEED_ROUTE, present=True)
         prom.wait_alert_resolved(ALERT, labels=SEED_ALERT_LABELS, interval=0.25)
+
+
+# ---------------------------------------------------------------- 9: what people look at (views.py)
+
+def test_dashboard_queries_in_prometheus(seed_node, agent, facts):
+    """Every dashboard query, in the real Prometheus scraping this agent, with the seed
+    route in place (the drift stat 0) and deleted (the missing-routes table has the
+    node, the route and its reasons)."""
+    views.dashboard_queries(seed_node, agent, facts)
+
+
+def test_status_page_in_a_browser(seed_node, agent, facts):
+    """Headless Chromium reads the status page: its route rows match /drift, and the
+    deleted route shows missing with its reasons after a reload."""
+    views.status_page_in_a_browser(seed_node, agent, facts)
 
 
 # ---------------------------------------------------------------- 0: ended by PID

@@ -1,5 +1,6 @@
 //! Publish stage: the HTTP endpoints of the daemon. `/metrics` (Prometheus text
-//! or OpenMetrics by content negotiation), `/healthz`, `/readyz`, `/drift`.
+//! or OpenMetrics by content negotiation), `/healthz`, `/readyz`, `/drift`, and
+//! `/`, the status page (`page.rs`).
 //!
 //! Handlers only read the latest snapshot: no netlink or D-Bus work per request.
 //! Connections are bounded in number, header size and header read time, so slow
@@ -8,7 +9,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::metrics::{Format, Metrics, SnapshotRx};
+use super::page;
 
 /// Connections served at once; more wait in the listen backlog.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -49,6 +51,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/drift", get(drift))
+        .route("/", get(status_page))
         .with_state(state)
 }
 
@@ -88,6 +91,26 @@ async fn drift(State(s): State<HttpState>) -> Response {
             .into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "first evaluation not done\n").into_response(),
     }
+}
+
+/// Scripts, frames, forms and outside assets refused: the page needs none.
+const PAGE_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+async fn status_page(State(s): State<HttpState>) -> Response {
+    let snapshot = s.snapshots.borrow().clone();
+    let status = match snapshot {
+        Some(_) => StatusCode::OK,
+        None => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    let body = page::render(snapshot.as_deref(), SystemTime::now());
+    (status, headers, body).into_response()
 }
 
 /// Serve until `shutdown` completes.

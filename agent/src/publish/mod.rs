@@ -2,6 +2,7 @@
 
 pub mod http;
 pub mod metrics;
+pub mod page;
 pub mod text;
 
 /// Pretty JSON followed by a newline.

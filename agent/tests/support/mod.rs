@@ -141,6 +141,20 @@ impl NetNs {
 
     /// Send a raw request from inside the namespace.
     pub fn http_raw(&self, port: u16, request: &str) -> Option<(u16, String)> {
+        self.http_exchange(port, request)
+            .map(|(status, _, body)| (status, body))
+    }
+
+    /// GET `path` from 127.0.0.1:`port` inside the namespace: (status, head, body),
+    /// the head being the status line and the headers.
+    pub fn http_get_with_head(&self, port: u16, path: &str) -> Option<(u16, String, String)> {
+        self.http_exchange(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+    }
+
+    fn http_exchange(&self, port: u16, request: &str) -> Option<(u16, String, String)> {
         self.run(|| {
             let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
             s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -148,11 +162,8 @@ impl NetNs {
             let mut out = String::new();
             s.read_to_string(&mut out).ok()?;
             let status = out.split_whitespace().nth(1)?.parse().ok()?;
-            let body = out
-                .split_once("\r\n\r\n")
-                .map(|(_, b)| b.to_owned())
-                .unwrap_or_default();
-            Some((status, body))
+            let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+            Some((status, head.to_owned(), body.to_owned()))
         })
     }
 }
