@@ -50,6 +50,7 @@ impl RouteSpec {
             device: self.device,
             table: self.table.unwrap_or(TABLE_MAIN),
             metric: self.metric,
+            sources: vec![source.clone()],
             source,
             notes: self.notes,
             traits,
@@ -104,6 +105,7 @@ pub fn traits(manager: Manager, non_persistent: bool) -> Traits {
         non_persistent,
         refused_file: None,
         manager,
+        ..Traits::default()
     }
 }
 

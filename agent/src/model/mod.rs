@@ -11,9 +11,14 @@ use ipnet::IpNet;
 use serde::{Serialize, Serializer};
 
 mod names;
+mod networkmanager;
 mod observed;
 
 pub use names::{IfName, InvalidName, UnitName};
+pub use networkmanager::{
+    DeviceState, NmConnection, NmDevice, NmIpSettings, NmProfile, NmRoute, NmRouteType, NmRule, NmView,
+    ProfileFlags, StateReason,
+};
 pub use observed::{ActiveState, Link, NextHop, ObservedRoute, Protocol, ServiceStatus, UnitStatus};
 
 /// The main routing table (`ip route` calls it `main`).
@@ -101,6 +106,10 @@ pub enum SourceKind {
     Ifcfg,
     /// An nmstate file under `/etc/nmstate/`.
     Nmstate,
+    /// A connection NetworkManager has applied or will activate (its D-Bus view,
+    /// whatever wrote the profile: kubernetes-nmstate, `nmcli`, a keyfile).
+    #[serde(rename = "networkmanager")]
+    NetworkManager,
 }
 
 /// Which program keeps a route in the kernel; decides which services must run.
@@ -137,6 +146,11 @@ pub struct Traits {
     pub refused_file: Option<(String, u32)>,
     /// Which program keeps the route in place.
     pub manager: Manager,
+    /// The keyfile that declares it, when one does: NetworkManager must have
+    /// loaded it.
+    pub keyfile: Option<String>,
+    /// The uuid of the NetworkManager profile that declares it, when one does.
+    pub connection: Option<String>,
 }
 
 /// A route the MachineConfig says the node must have.
@@ -155,8 +169,10 @@ pub struct ExpectedRoute {
     pub table: u32,
     /// Metric, when the declaration names one (unknown is not 0).
     pub metric: Option<u32>,
-    /// Where it was declared.
+    /// Where it was declared (the first of `sources`).
     pub source: Source,
+    /// Every declaration of this route, `source` first.
+    pub sources: Vec<Source>,
     /// Plain-words remarks about the declaration.
     pub notes: Vec<String>,
     /// Facts used to explain drift.
@@ -248,6 +264,32 @@ pub struct Intent {
     pub units: Vec<ExpectedUnit>,
     /// Remarks about the input.
     pub diagnostics: Vec<Diagnostic>,
+    /// NetworkManager profiles whose routes are expected, with their device.
+    pub connections: Vec<ExpectedConnection>,
+    /// NetworkManager profiles with routes that are not expected, and why.
+    pub not_expected: Vec<NotExpected>,
+}
+
+/// A NetworkManager profile whose routes are expected: it must be active on its device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectedConnection {
+    /// `connection.id`.
+    pub connection: String,
+    /// `connection.uuid`.
+    pub uuid: String,
+    /// The device it is (to be) active on.
+    pub device: IfName,
+}
+
+/// A NetworkManager profile with routes that routewarden does not expect, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotExpected {
+    /// `connection "id" (uuid, file)`.
+    pub connection: String,
+    /// The device it is bound to, when bound.
+    pub device: Option<IfName>,
+    /// Why its routes are not expected, in plain words.
+    pub why: String,
 }
 
 fn ser_display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {

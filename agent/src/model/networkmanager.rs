@@ -1,0 +1,308 @@
+//! What NetworkManager says over D-Bus, validated: its devices (state, whether it
+//! manages them, the connection applied to each activated one) and its connection
+//! profiles (settings, file, flags). The observe stage builds these; the intent
+//! stage turns them into expected routes; the compare stage explains drift with them.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::{Family, IfName};
+
+/// `NMDeviceState`: where a device is in its life with NetworkManager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceState(pub u32);
+
+impl DeviceState {
+    /// Managed but not usable (no carrier, missing firmware...).
+    pub const UNAVAILABLE: DeviceState = DeviceState(20);
+    /// The device is managed, up, and its connection is active.
+    pub const ACTIVATED: DeviceState = DeviceState(100);
+
+    /// NetworkManager's name for the state (as `nmcli -f GENERAL.STATE` shows it).
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            10 => "unmanaged",
+            20 => "unavailable",
+            30 => "disconnected",
+            40 => "prepare",
+            50 => "config",
+            60 => "need-auth",
+            70 => "ip-config",
+            80 => "ip-check",
+            90 => "secondaries",
+            100 => "activated",
+            110 => "deactivating",
+            120 => "failed",
+            _ => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for DeviceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `NMDeviceStateReason`: why a device last changed state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StateReason(pub u32);
+
+impl StateReason {
+    /// NetworkManager's meaning of the reasons a server sees, in a few words;
+    /// others are shown by number.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0 => "no reason given",
+            1 => "unknown error",
+            2 => "now managed",
+            3 => "now unmanaged",
+            4 => "the device could not be readied for configuration",
+            5 => "IP configuration could not be reserved",
+            6 => "the IP configuration expired",
+            15 => "the DHCP client failed to start",
+            16 => "DHCP client error",
+            17 => "the DHCP client failed",
+            35 => "firmware missing",
+            36 => "the device was removed",
+            37 => "NetworkManager went to sleep",
+            38 => "its active connection disappeared",
+            39 => "disconnected by a user or client",
+            40 => "carrier or link changed",
+            41 => "its existing connection was assumed",
+            50 => "a dependency of the connection failed",
+            54 => "a secondary connection failed",
+            60 => "a new activation was enqueued",
+            61 => "its parent changed",
+            62 => "its parent's management changed",
+            63 => "the Open vSwitch database failed",
+            64 => "a duplicate IP address was detected",
+            65 => "the IP method is not supported",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for StateReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(words) => write!(f, "{words} ({})", self.0),
+            None => write!(f, "reason {}", self.0),
+        }
+    }
+}
+
+/// `type` of a route in `route-data`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NmRouteType {
+    /// `unicast` (the default when absent).
+    Unicast,
+    /// Any other: `local`, `blackhole`, `unreachable`, `prohibit`, `throw`.
+    Other(String),
+}
+
+impl NmRouteType {
+    /// NetworkManager's word for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            NmRouteType::Unicast => "unicast",
+            NmRouteType::Other(t) => t,
+        }
+    }
+}
+
+/// One route of `ipv4.route-data` or `ipv6.route-data`, as declared (the
+/// connection's defaults not applied yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NmRoute {
+    /// Destination, host bits cleared.
+    pub destination: IpNet,
+    /// `next-hop`, when there is one.
+    pub next_hop: Option<IpAddr>,
+    /// `metric`, when given (else the connection's `route-metric`).
+    pub metric: Option<u32>,
+    /// `table`, when given (else the connection's `route-table`).
+    pub table: Option<u32>,
+    /// `type`.
+    pub kind: NmRouteType,
+    /// `onlink`: the gateway is taken as on the link whatever the subnets.
+    pub onlink: bool,
+}
+
+/// One policy routing rule of `routing-rules`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NmRule {
+    /// `family`.
+    pub family: Family,
+    /// `priority`, when given.
+    pub priority: Option<u32>,
+    /// `from`/`from-len`, when given.
+    pub from: Option<IpNet>,
+    /// `to`/`to-len`, when given.
+    pub to: Option<IpNet>,
+    /// `table`, when given.
+    pub table: Option<u32>,
+    /// `action` (1 = lookup a table, 6 blackhole, 7 unreachable, 8 prohibit), when given.
+    pub action: Option<u8>,
+    /// `invert`.
+    pub invert: bool,
+}
+
+/// The `ipv4` or `ipv6` setting of a connection: what routewarden reads of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NmIpSettings {
+    /// `method` (`manual`, `auto`, `disabled`...), when present.
+    pub method: Option<String>,
+    /// `route-data`.
+    pub routes: Vec<NmRoute>,
+    /// `route-table`: 0 = not set (the main table).
+    pub route_table: u32,
+    /// `route-metric`: -1 = not set (the device's default).
+    pub route_metric: i64,
+    /// `routing-rules`.
+    pub rules: Vec<NmRule>,
+}
+
+/// The settings of a connection, as `GetSettings` (a profile) and
+/// `GetAppliedConnection` (what a device runs) give them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NmConnection {
+    /// `connection.id`: the name nmcli shows.
+    pub id: String,
+    /// `connection.uuid`.
+    pub uuid: String,
+    /// `connection.type` (`802-3-ethernet`, `bond`, `ovs-interface`...).
+    pub kind: String,
+    /// `connection.interface-name`: the device it is bound to, when bound.
+    pub interface_name: Option<IfName>,
+    /// `connection.autoconnect` (true when absent).
+    pub autoconnect: bool,
+    /// The `ipv4` setting.
+    pub ipv4: NmIpSettings,
+    /// The `ipv6` setting.
+    pub ipv6: NmIpSettings,
+}
+
+impl NmConnection {
+    /// The setting of one family.
+    pub fn ip(&self, family: Family) -> &NmIpSettings {
+        match family {
+            Family::Ipv4 => &self.ipv4,
+            Family::Ipv6 => &self.ipv6,
+        }
+    }
+}
+
+/// `NMSettingsConnectionFlags` of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProfileFlags(pub u32);
+
+impl ProfileFlags {
+    /// Not saved to disk (in memory only, or changed since it was saved).
+    pub fn unsaved(self) -> bool {
+        self.0 & 0x1 != 0
+    }
+
+    /// Generated by NetworkManager (an externally configured device it took over).
+    pub fn nm_generated(self) -> bool {
+        self.0 & 0x2 != 0
+    }
+
+    /// Deleted when it disconnects.
+    pub fn volatile(self) -> bool {
+        self.0 & 0x4 != 0
+    }
+}
+
+/// A connection profile NetworkManager has loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NmProfile {
+    /// Its settings.
+    pub settings: NmConnection,
+    /// The file it was loaded from (`Filename`), when it has one.
+    pub filename: Option<String>,
+    /// `Flags`.
+    pub flags: ProfileFlags,
+}
+
+impl NmProfile {
+    /// `connection "ens5" (uuid, file)`, as route sources and reasons name it.
+    pub fn origin(&self) -> String {
+        let file = match (&self.filename, self.flags.unsaved()) {
+            (Some(f), false) => f.clone(),
+            (Some(f), true) => format!("{f}, changed in memory"),
+            (None, _) => "in memory".to_owned(),
+        };
+        format!(
+            "connection \"{}\" ({}, {file})",
+            self.settings.id, self.settings.uuid
+        )
+    }
+}
+
+/// A device NetworkManager knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NmDevice {
+    /// `Interface`.
+    pub interface: IfName,
+    /// `State`.
+    pub state: DeviceState,
+    /// The reason of `StateReason`.
+    pub reason: StateReason,
+    /// `Managed`.
+    pub managed: bool,
+    /// The connection applied to it (`GetAppliedConnection`), when it is activated.
+    pub applied: Option<NmConnection>,
+}
+
+/// Everything read from NetworkManager at one time.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NmView {
+    /// Devices.
+    pub devices: Vec<NmDevice>,
+    /// Connection profiles.
+    pub profiles: Vec<NmProfile>,
+    /// Objects that could not be read or understood, each named (the rest is kept).
+    pub problems: Vec<String>,
+}
+
+impl NmView {
+    /// The device with this interface name.
+    pub fn device(&self, name: &IfName) -> Option<&NmDevice> {
+        self.devices.iter().find(|d| &d.interface == name)
+    }
+
+    /// The profile with this uuid.
+    pub fn profile(&self, uuid: &str) -> Option<&NmProfile> {
+        self.profiles.iter().find(|p| p.settings.uuid == uuid)
+    }
+
+    /// The profile loaded from this file.
+    pub fn profile_from_file(&self, path: &str) -> Option<&NmProfile> {
+        self.profiles.iter().find(|p| p.filename.as_deref() == Some(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_reasons_read_as_words() {
+        assert_eq!(DeviceState(30).to_string(), "disconnected");
+        assert_eq!(DeviceState(7).name(), "unknown");
+        assert_eq!(
+            StateReason(39).to_string(),
+            "disconnected by a user or client (39)"
+        );
+        assert_eq!(StateReason(9999).to_string(), "reason 9999");
+    }
+
+    #[test]
+    fn flags() {
+        let f = ProfileFlags(0x5);
+        assert!(f.unsaved() && !f.nm_generated() && f.volatile());
+    }
+}
