@@ -13,6 +13,7 @@ pub mod ifcfg;
 pub mod ini;
 pub mod iproute;
 pub mod keyfile;
+pub mod networkmanager;
 pub mod nmcli;
 pub mod nmstate;
 pub mod shell;

@@ -151,6 +151,9 @@ pub struct Traits {
     pub keyfile: Option<String>,
     /// The uuid of the NetworkManager profile that declares it, when one does.
     pub connection: Option<String>,
+    /// Declared `onlink`: the kernel takes the gateway as on the link whatever
+    /// the device's subnets.
+    pub onlink: bool,
 }
 
 /// A route the MachineConfig says the node must have.

@@ -77,3 +77,31 @@ pub(crate) fn settings(name: &str) -> SettingsMap {
 pub(crate) fn applied(name: &str) -> SettingsMap {
     decode::<(SettingsMap, u64)>(name).0
 }
+
+/// The whole recorded node as a view: every device (with its applied connection
+/// when activated) and every profile.
+pub(crate) fn recorded_view() -> crate::model::NmView {
+    use super::convert::{connection_from_settings, device_from_properties, profile_from_reply};
+    let devices = ["ens5", "ens6", "ens6p", "lo"].map(|name| {
+        let mut d = device_from_properties(name, &properties(&format!("device-{name}.props")))
+            .expect("recorded device converts")
+            .device;
+        if d.state == crate::model::DeviceState::ACTIVATED {
+            let settings = applied(&format!("device-{name}.applied"));
+            d.applied = Some(
+                connection_from_settings(name, &settings).expect("recorded applied connection converts"),
+            );
+        }
+        d
+    });
+    let profiles = ["ens5", "lo", "rw-all", "rw-manual", "rw-nmstate"].map(|name| {
+        let settings = settings(&format!("profile-{name}.settings"));
+        profile_from_reply(name, &settings, &properties(&format!("profile-{name}.props")))
+            .expect("recorded profile converts")
+    });
+    crate::model::NmView {
+        devices: devices.to_vec(),
+        profiles: profiles.to_vec(),
+        problems: Vec::new(),
+    }
+}

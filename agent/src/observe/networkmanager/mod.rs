@@ -35,7 +35,7 @@ mod watch;
 #[cfg(test)]
 mod convert_tests;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 use std::time::Duration;
 
