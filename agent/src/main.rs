@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use routewarden::check::{self, UnitsConfig};
-use routewarden::cli::{CheckArgs, Cli, Command, ExpectedArgs, Format, IntentArgs, ServeArgs};
+use routewarden::check::{self, IntentFrom, UnitsConfig};
+use routewarden::cli::{
+    CheckArgs, Cli, Command, ExpectedArgs, Format, IntentArgs, NetworkManagerArgs, ServeArgs,
+};
 use routewarden::input::{self, InputPath};
 use routewarden::intent::Options;
 use routewarden::model::Intent;
@@ -29,8 +31,20 @@ fn options(args: &IntentArgs) -> Options {
     }
 }
 
-fn load(args: &IntentArgs) -> Result<Intent, ExitCode> {
+/// The MachineConfig's intent, or an empty one when it is not a source.
+fn load(args: &IntentArgs, nm: &NetworkManagerArgs) -> Result<Intent, ExitCode> {
+    nm.validate().map_err(|e| fail(&e))?;
+    if !nm.machineconfig() {
+        return Ok(Intent::default());
+    }
     input::load(&args.input(), &options(args)).map_err(|e| fail(&e))
+}
+
+fn intent_from(nm: &NetworkManagerArgs) -> IntentFrom {
+    IntentFrom {
+        machineconfig: nm.machineconfig(),
+        networkmanager: nm.networkmanager_intent(),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -41,10 +55,24 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 fn expected(args: &ExpectedArgs) -> ExitCode {
-    let intent = match load(&args.intent) {
+    let nm = &args.networkmanager;
+    let mut intent = match load(&args.intent, nm) {
         Ok(i) => i,
         Err(code) => return code,
     };
+    if nm.networkmanager_intent() {
+        logging("warn");
+        let rt = match runtime() {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        let config = UnitsConfig {
+            dbus_address: args.dbus_address.clone(),
+            no_units: true,
+            no_networkmanager: false,
+        };
+        intent = rt.block_on(check::with_networkmanager(intent, &config));
+    }
     let out = match args.format {
         Format::Json => publish::json(&intent),
         Format::Text => publish::text::expected(&intent),
@@ -54,15 +82,17 @@ fn expected(args: &ExpectedArgs) -> ExitCode {
 
 fn check(args: &CheckArgs) -> ExitCode {
     logging("warn");
-    let (intent, rt) = match (load(&args.intent), runtime()) {
+    let (intent, rt) = match (load(&args.intent, &args.networkmanager), runtime()) {
         (Ok(i), Ok(rt)) => (i, rt),
         (Err(code), _) | (_, Err(code)) => return code,
     };
     let units = UnitsConfig {
         dbus_address: args.units.dbus_address.clone(),
         no_units: args.units.no_units,
+        no_networkmanager: args.networkmanager.no_networkmanager,
     };
-    let report = match rt.block_on(check::run(&intent, &units)) {
+    let from = intent_from(&args.networkmanager);
+    let report = match rt.block_on(check::run(&intent, &units, from)) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -79,6 +109,9 @@ fn check(args: &CheckArgs) -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     logging("info");
+    if let Err(e) = args.networkmanager.validate() {
+        return fail(&e);
+    }
     let machineconfig = match args.intent.input() {
         InputPath::File(p) => p,
         InputPath::Stdin => return fail(&"serve reads a file it can watch; stdin (-) is not accepted"),
@@ -88,6 +121,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         options: options(&args.intent),
         dbus_address: args.units.dbus_address,
         no_units: args.units.no_units,
+        no_networkmanager: args.networkmanager.no_networkmanager,
+        intent_machineconfig: args.networkmanager.machineconfig(),
+        intent_networkmanager: args.networkmanager.networkmanager_intent(),
         listen: args.listen,
         resync_interval: args.resync_interval,
     };

@@ -6,6 +6,9 @@
 //! lookups go through [`RouteIndex`], so an evaluation costs O(expected routes x
 //! log(observed matches)), never a walk of the kernel table.
 
+mod facts;
+#[cfg(test)]
+mod facts_tests;
 mod reasons;
 #[cfg(test)]
 mod tests;
@@ -17,9 +20,11 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::model::{
-    Diagnostic, ExpectedRoute, IfName, Intent, Link, ObservedRoute, Protocol, RouteKey, UnitName, UnitStatus,
+    Diagnostic, ExpectedRoute, IfName, Intent, Link, NmView, ObservedRoute, Protocol, RouteKey, UnitName,
+    UnitStatus,
 };
 
+pub use facts::ConnectionVerdict;
 pub use reasons::{Reason, ReasonKind, Reasons};
 pub use units::{UnitState, UnitVerdict};
 
@@ -85,6 +90,8 @@ pub struct Observed<'a> {
     pub links: Option<&'a [Link]>,
     /// Unit statuses.
     pub units: &'a UnitsSeen,
+    /// NetworkManager's view, when it could be read.
+    pub networkmanager: Option<&'a NmView>,
 }
 
 /// Route verdict.
@@ -169,7 +176,7 @@ impl Serialize for SourceState {
     }
 }
 
-/// The three sources.
+/// The sources of truth.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Sources {
     /// The MachineConfig file.
@@ -178,6 +185,8 @@ pub struct Sources {
     pub netlink: SourceState,
     /// systemd over D-Bus.
     pub systemd: SourceState,
+    /// NetworkManager over D-Bus.
+    pub networkmanager: SourceState,
 }
 
 /// The result of one evaluation.
@@ -191,6 +200,8 @@ pub struct DriftReport {
     pub routes: Vec<RouteVerdict>,
     /// One verdict per expected unit.
     pub units: Vec<UnitVerdict>,
+    /// Whether each NetworkManager profile whose routes are expected is active.
+    pub connections: Vec<ConnectionVerdict>,
     /// How each source fared.
     pub sources: Sources,
     /// The intent's diagnostics.
@@ -218,6 +229,7 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         drift,
         routes,
         units,
+        connections: facts::connections(intent, seen.networkmanager),
         sources,
         diagnostics: intent.diagnostics.clone(),
     }

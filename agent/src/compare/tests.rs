@@ -64,6 +64,7 @@ fn up() -> Sources {
         machineconfig: SourceState::Up,
         netlink: SourceState::Up,
         systemd: SourceState::Up,
+        networkmanager: SourceState::Skipped,
     }
 }
 
@@ -75,6 +76,7 @@ fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftR
             routes: &index,
             links: Some(&links),
             units: &units,
+            networkmanager: None,
         },
         up(),
     )
@@ -229,6 +231,7 @@ fn metric_is_compared_when_declared() {
             routes: &index,
             links: Some(&links),
             units: &units,
+            networkmanager: None,
         },
         up(),
     );
@@ -265,6 +268,7 @@ fn refused_keyfile_is_a_reason() {
             routes: &index,
             links: Some(&links),
             units: &units,
+            networkmanager: None,
         },
         up(),
     );

@@ -20,7 +20,7 @@
 use crate::model::{
     Diagnostic, Expect, ExpectedConnection, ExpectedRoute, ExpectedUnit, Family, IfName, Intent, Manager,
     NmConnection, NmDevice, NmProfile, NmRoute, NmRouteType, NmView, NotExpected, Source, SourceKind, Traits,
-    UnitName, TABLE_MAIN,
+    UnitName,
 };
 
 /// What NetworkManager's view says the node must have.
@@ -187,15 +187,7 @@ impl NmIntent {
 /// One route of a connection, its defaults applied.
 fn route(c: &NmConnection, family: Family, r: &NmRoute, origin: &str, device: &IfName) -> ExpectedRoute {
     let ip = c.ip(family);
-    let table = match r.table.unwrap_or(ip.route_table) {
-        0 => TABLE_MAIN,
-        t => t,
-    };
-    let metric = r.metric.or_else(|| u32::try_from(ip.route_metric).ok());
-    let metric = match (family, metric) {
-        (Family::Ipv6, Some(0)) => Some(1024),
-        (_, m) => m,
-    };
+    let (table, metric) = (ip.table_of(r), ip.metric_of(family, r));
     let source = Source {
         kind: SourceKind::NetworkManager,
         origin: origin.to_owned(),

@@ -165,6 +165,28 @@ pub struct NmIpSettings {
     pub rules: Vec<NmRule>,
 }
 
+impl NmIpSettings {
+    /// The table a route of this setting goes to: its own, else the setting's
+    /// `route-table`; 0 is the main table.
+    pub fn table_of(&self, route: &NmRoute) -> u32 {
+        match route.table.unwrap_or(self.route_table) {
+            0 => super::TABLE_MAIN,
+            t => t,
+        }
+    }
+
+    /// The metric a route of this setting gets, when it can be known: its own,
+    /// else the setting's `route-metric` (unset: the device's default, not known
+    /// here). The kernel takes an IPv6 metric of 0 as 1024.
+    pub fn metric_of(&self, family: Family, route: &NmRoute) -> Option<u32> {
+        let metric = route.metric.or_else(|| u32::try_from(self.route_metric).ok());
+        match (family, metric) {
+            (Family::Ipv6, Some(0)) => Some(1024),
+            (_, m) => m,
+        }
+    }
+}
+
 /// The settings of a connection, as `GetSettings` (a profile) and
 /// `GetAppliedConnection` (what a device runs) give them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +214,17 @@ impl NmConnection {
             Family::Ipv4 => &self.ipv4,
             Family::Ipv6 => &self.ipv6,
         }
+    }
+
+    /// Whether it declares a route to `destination` through `gateway` (any, when
+    /// None) in `table`.
+    pub fn has_route(&self, destination: &IpNet, gateway: Option<IpAddr>, table: u32) -> bool {
+        let ip = self.ip(Family::of_net(destination));
+        ip.routes.iter().any(|r| {
+            r.destination == *destination
+                && ip.table_of(r) == table
+                && gateway.is_none_or(|g| r.next_hop == Some(g))
+        })
     }
 }
 

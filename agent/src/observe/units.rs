@@ -104,6 +104,11 @@ impl Systemd {
         &self.address
     }
 
+    /// The bus connection, to share with the NetworkManager side.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// True once the connection is gone (the bus went away or the socket failed).
     pub fn is_closed(&self) -> bool {
         self.conn.is_closed()

@@ -154,7 +154,7 @@ struct StateCollector {
 }
 
 #[derive(Debug, Clone, EncodeLabelSet)]
-struct RouteLabels {
+pub(super) struct RouteLabels {
     family: &'static str,
     destination: String,
     gateway: String,
@@ -167,9 +167,9 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
-type Enc<'a> = DescriptorEncoder<'a>;
+pub(super) type Enc<'a> = DescriptorEncoder<'a>;
 
-fn gauge(
+pub(super) fn gauge(
     enc: &mut Enc<'_>,
     name: &str,
     help: &str,
@@ -187,7 +187,7 @@ fn plain_gauge(enc: &mut Enc<'_>, name: &str, help: &str, value: f64) -> std::fm
 }
 
 /// Object-safe helper: encode one gauge sample with these labels.
-trait EncodeLabelSetDyn {
+pub(super) trait EncodeLabelSetDyn {
     fn encode_gauge(
         &self,
         m: &mut prometheus_client::encoding::MetricEncoder<'_>,
@@ -217,6 +217,7 @@ impl Collector for StateCollector {
         let snapshot = self.snapshots.borrow().clone();
         let Some(snapshot) = snapshot else { return Ok(()) };
         encode_routes(&mut enc, &snapshot.report)?;
+        super::declared::encode(&mut enc, &snapshot.report)?;
         encode_units(&mut enc, &snapshot.report)?;
         encode_sources(&mut enc, &snapshot.report)?;
         let at = snapshot
@@ -234,7 +235,7 @@ impl Collector for StateCollector {
     }
 }
 
-fn route_labels(r: &crate::compare::RouteVerdict) -> RouteLabels {
+pub(super) fn route_labels(r: &crate::compare::RouteVerdict) -> RouteLabels {
     let e = &r.expected;
     RouteLabels {
         family: e.family.as_str(),
@@ -349,13 +350,17 @@ fn encode_units(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
 fn encode_sources(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     let s = &report.sources;
     let up = |st: &SourceState| i64::from(st.is_up());
-    let mut sources = vec![
-        ([("source", "machineconfig")], up(&s.machineconfig)),
-        ([("source", "netlink")], up(&s.netlink)),
+    let all = [
+        ("machineconfig", &s.machineconfig),
+        ("netlink", &s.netlink),
+        ("systemd", &s.systemd),
+        ("networkmanager", &s.networkmanager),
     ];
-    if s.systemd != SourceState::Skipped {
-        sources.push(([("source", "systemd")], up(&s.systemd)));
-    }
+    let sources: Vec<([(&str, &str); 1], i64)> = all
+        .iter()
+        .filter(|(_, st)| **st != SourceState::Skipped)
+        .map(|(name, st)| ([("source", *name)], up(st)))
+        .collect();
     let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = sources
         .iter()
         .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))

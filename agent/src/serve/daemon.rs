@@ -10,10 +10,12 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::changes::{drift_items, keeps, link_flips};
+use super::networkmanager::{NmState, NmUpdate};
 use super::systemd::{self, UnitsUpdate};
 use super::{index, mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::input::{self, InputPath};
+use crate::intent::networkmanager as nm_intent;
 use crate::model::{Intent, Link, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, RouteDump, RouteError, Watcher};
 use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
@@ -43,6 +45,9 @@ pub(super) struct Daemon {
     unit_names: watch::Sender<Vec<UnitName>>,
     units_rx: mpsc::Receiver<UnitsUpdate>,
     units_task: Option<JoinHandle<()>>,
+    /// The MachineConfig's intent (last good); `intent` is it joined with NetworkManager's.
+    mc_intent: Intent,
+    nm: NmState,
     watcher: Watcher,
     file_watch: Option<FileWatch>,
     dump: Option<(DumpTask, Instant)>,
@@ -70,7 +75,10 @@ impl Daemon {
             let why = "not connected yet".to_owned();
             (UnitsSeen::Unavailable(why.clone()), SourceState::Down(why))
         };
+        let nm = NmState::start(&config);
         let mut d = Daemon {
+            mc_intent: Intent::default(),
+            nm,
             file_watch: None,
             intent: Arc::new(Intent::default()),
             wanted: Arc::new(HashSet::new()),
@@ -92,8 +100,13 @@ impl Daemon {
             metrics,
             snapshots,
         };
-        d.watch_file();
-        d.reload_intent();
+        if d.config.intent_machineconfig {
+            d.watch_file();
+            d.reload_intent();
+        } else {
+            d.machineconfig = SourceState::Skipped;
+        }
+        d.first_networkmanager().await;
         d.start_dump("startup");
         d.finish_dump().await;
         d.refresh_links().await;
@@ -112,6 +125,7 @@ impl Daemon {
                 _ = &mut shutdown => break,
                 batch = self.watcher.next_batch(BATCH) => self.on_events(batch).await,
                 Some(update) = self.units_rx.recv() => self.on_units(update),
+                Some(update) = self.nm.rx.recv() => self.on_networkmanager(update),
                 changed = file_changed(&mut self.file_watch) => self.on_file(changed).await,
                 done = dump_done(&mut self.dump) => self.on_dump(done),
                 _ = resync.tick() => self.on_resync(),
@@ -121,6 +135,9 @@ impl Daemon {
             tracing::info!("stopping while the routing table is being read; the read is abandoned");
         }
         if let Some(task) = self.units_task.take() {
+            task.abort();
+        }
+        if let Some(task) = self.nm.task.take() {
             task.abort();
         }
         Ok(())
@@ -219,7 +236,7 @@ impl Daemon {
     }
 
     fn on_resync(&mut self) {
-        if self.file_watch.is_none() {
+        if self.file_watch.is_none() && self.config.intent_machineconfig {
             self.watch_file();
             self.reload_intent();
         }
@@ -257,7 +274,20 @@ impl Daemon {
         }
     }
 
+    /// A new MachineConfig intent: joined with NetworkManager's, it is the intent.
     fn set_intent(&mut self, intent: Intent) {
+        self.mc_intent = intent;
+        self.rebuild_intent();
+    }
+
+    fn rebuild_intent(&mut self) {
+        let intent = nm_intent::merge(self.mc_intent.clone(), self.nm.intent.clone());
+        if *self.intent != intent {
+            self.apply_intent(intent);
+        }
+    }
+
+    fn apply_intent(&mut self, intent: Intent) {
         let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
         let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
         self.unit_names
@@ -351,11 +381,13 @@ impl Daemon {
             machineconfig: self.machineconfig.clone(),
             netlink: self.netlink.clone(),
             systemd: self.systemd.clone(),
+            networkmanager: self.nm.source.clone(),
         };
         let seen = Observed {
             routes: &self.routes,
             links: self.links.as_deref(),
             units: &self.units,
+            networkmanager: self.nm.view.as_ref(),
         };
         let report = compare(&self.intent, seen, sources);
         self.log_drift(&report);
@@ -381,6 +413,22 @@ impl Daemon {
             tracing::warn!(items = now.len(), drift = %now.join("; "), "drift");
         }
         self.drift = now;
+    }
+}
+
+impl Daemon {
+    fn on_networkmanager(&mut self, update: NmUpdate) {
+        if self.nm.update(update, self.config.intent_networkmanager) {
+            self.rebuild_intent();
+        }
+        self.evaluate();
+    }
+
+    /// NetworkManager's first view, so the first dump reads its routes too.
+    async fn first_networkmanager(&mut self) {
+        if self.nm.first(self.config.intent_networkmanager).await {
+            self.rebuild_intent();
+        }
     }
 }
 

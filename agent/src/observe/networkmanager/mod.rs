@@ -37,8 +37,6 @@ mod convert_tests;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-use std::time::Duration;
-
 use zbus::connection::Builder;
 use zbus::{Connection, OwnedObjectPath};
 
@@ -107,7 +105,7 @@ impl NetworkManager {
         let dbus = zbus::fdo::DBusProxy::new(&self.conn)
             .await
             .map_err(|e| site().error(e))?;
-        let name = zbus::names::BusName::try_from(NM_SERVICE).map_err(|e| site().error(e.into()))?;
+        let name = zbus::names::BusName::try_from(NM_SERVICE).map_err(|e| site().error(e))?;
         dbus.name_has_owner(name)
             .await
             .map_err(|e| site().error(e.into()))
@@ -217,9 +215,6 @@ impl NetworkManager {
         }
     }
 }
-
-/// How long to wait for the first view before a report goes out without it.
-pub const FIRST_VIEW_WAIT: Duration = Duration::from_secs(6);
 
 fn strings(paths: Vec<OwnedObjectPath>) -> Vec<String> {
     paths.into_iter().map(|p| p.as_str().to_owned()).collect()
