@@ -74,7 +74,7 @@ def add_routes(ns: NetNS, dests: list[str], tmp: Path) -> float:
 
 def start_agent(ns: NetNS, binary: str, mc: Path, port: int, *extra: str) -> subprocess.Popen:
     """`routewarden serve --no-units` inside `ns`, listening on 127.0.0.1:`port`."""
-    return subprocess.Popen(["ip", "netns", "exec", ns.name, binary, "serve", "--no-units",
+    return subprocess.Popen(["ip", "netns", "exec", ns.name, binary, "serve", "--no-units", "--no-networkmanager",
                              "--machineconfig", str(mc), "--listen", f"127.0.0.1:{port}", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -2,19 +2,21 @@
 //! whatever declared it. NetworkManager's view says whether the profile behind
 //! the route is loaded and active, whether the connection applied to the device
 //! holds the route, and whether NetworkManager manages the device; the device's
-//! subnets say whether the kernel can take the gateway at all. Where these
-//! answer, they replace the inference from timestamps.
+//! subnets say whether the kernel can take the gateway at all (for routes
+//! NetworkManager does not keep: it adds a direct route to an off-link gateway
+//! itself, so the kernel takes those). Where these answer, they replace the
+//! inference from timestamps.
 
 use super::reasons::{reason, Reason, ReasonKind, CLOCK_MARGIN_USEC};
-use super::{find_link, unit, Observed, UnitVerdict};
+use super::{find_link, unit, Observed, RouteIndex, UnitVerdict};
 use crate::model::{
-    DeviceState, ExpectedRoute, Family, IfName, Link, Manager, NmConnection, NmDevice, NmProfile, NmView,
+    DeviceState, ExpectedRoute, Family, IfName, Manager, NmConnection, NmDevice, NmProfile, NmView, RouteKey,
     SourceKind,
 };
 
 /// The reasons facts give, or None when they say nothing.
 pub(super) fn explain(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> Option<Vec<Reason>> {
-    let gateway = gateway_unreachable(r, seen.links);
+    let gateway = gateway_unreachable(r, seen).filter(|_| !kept_by_networkmanager(r));
     let nm = seen
         .networkmanager
         .filter(|_| kept_by_networkmanager(r))
@@ -39,12 +41,16 @@ fn kept_by_networkmanager(r: &ExpectedRoute) -> bool {
     r.traits.manager != Manager::None || r.sources.iter().any(|s| s.kind == SourceKind::NetworkManager)
 }
 
-/// The gateway is on none of the device's subnets of its family (and the route
-/// is not `onlink`): the kernel refuses the route. Said only when the device has
-/// an address of that family; without one, something else keeps it unconfigured.
-fn gateway_unreachable(r: &ExpectedRoute, links: Option<&[Link]>) -> Option<Reason> {
+/// The gateway is on none of the device's subnets of its family, no expected
+/// host route to it is there, and the route is not `onlink`: the kernel refuses
+/// the route. Said only when the device has an address of that family; without
+/// one, something else keeps it unconfigured.
+fn gateway_unreachable(r: &ExpectedRoute, seen: Observed<'_>) -> Option<Reason> {
     let (gw, dev) = (r.gateway?, r.device.as_ref()?);
-    let link = find_link(links, dev).filter(|_| !r.traits.onlink)?;
+    let link = find_link(seen.links, dev).filter(|_| !r.traits.onlink)?;
+    if host_route(seen.routes, r.table, gw, link.index) {
+        return None;
+    }
     let family = Family::of(&gw);
     let subnets: Vec<String> = link
         .addresses
@@ -62,6 +68,16 @@ fn gateway_unreachable(r: &ExpectedRoute, links: Option<&[Link]>) -> Option<Reas
             subnets.join(", ")
         ),
     ))
+}
+
+/// A route to exactly `gateway` out of `ifindex` in `table` is in the kernel (one
+/// the intent declares too: only those are read).
+fn host_route(routes: &RouteIndex, table: u32, gateway: std::net::IpAddr, ifindex: u32) -> bool {
+    let key = RouteKey::new(table, ipnet::IpNet::from(gateway));
+    routes
+        .get(&key)
+        .iter()
+        .any(|r| r.next_hops.iter().any(|h| h.ifindex == Some(ifindex)))
 }
 
 /// What NetworkManager's view says of a route it keeps.

@@ -93,6 +93,7 @@ fn units(unit_exit_usec: u64) -> UnitsSeen {
     };
     UnitsSeen::Seen(vec![
         unit("nmcli-dev-modify.service", "inactive", unit_exit_usec),
+        unit("off-link.service", "inactive", unit_exit_usec),
         unit("NetworkManager.service", "active", 0),
     ])
 }
@@ -278,45 +279,49 @@ fn a_keyfile_networkmanager_has_not_loaded() {
     );
 }
 
+const OFF_LINK_MC: &str = r#"{"apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineConfig",
+  "metadata": {"name": "off-link"}, "spec": {"config": {"ignition": {"version": "3.2.0"}, "systemd": {"units": [
+  {"name": "off-link.service", "enabled": true, "contents": "[Service]\nType=oneshot\nExecStart=-/usr/sbin/ip route add 10.9.0.0/16 via 192.0.2.1 dev ens5\n"}]}}}}"#;
+
 #[test]
 fn an_off_link_gateway_is_unreachable() {
-    let applied = connection("rw", &[("10.9.0.0/16", "192.0.2.1")]);
-    let v = view(100, true, Some(applied.clone()), vec![profile(&applied, "/x")]);
-    let intent = merge(Intent::default(), expected(&v));
+    let intent = intent::from_bytes(OFF_LINK_MC.as_bytes(), &Options::default()).expect("parses");
+    assert_eq!(intent.routes.len(), 1, "{:?}", intent.diagnostics);
     let (codes, texts) = judge(
         &intent,
-        Some(&v),
+        None,
         ens5(1, &["172.18.0.2/16", "fd00::2/64"]),
         "10.9.0.0/16",
     );
-    assert_eq!(
-        codes,
-        ["gateway-unreachable"],
-        "not removed-outside-networkmanager: the kernel refused it"
-    );
+    assert_eq!(codes, ["gateway-unreachable"]);
     assert_eq!(
         texts[0],
         "gateway 192.0.2.1 is on no subnet of ens5 (172.18.0.0/16): the kernel refuses a route through it"
     );
-    let (codes, _) = judge(&intent, None, ens5(1, &["172.18.0.2/16"]), "10.9.0.0/16");
-    assert_eq!(
+    let (codes, _) = judge(&intent, None, ens5(1, &["192.0.2.7/24"]), "10.9.0.0/16");
+    assert_ne!(codes, ["gateway-unreachable"], "on the device's subnet");
+    let (codes, _) = judge(&intent, None, ens5(1, &[]), "10.9.0.0/16");
+    assert_ne!(
         codes,
         ["gateway-unreachable"],
-        "whatever declared it, whatever NetworkManager says"
-    );
-    let (codes, _) = judge(&intent, Some(&v), ens5(1, &[]), "10.9.0.0/16");
-    assert_eq!(
-        codes,
-        ["removed-outside-networkmanager"],
         "no IPv4 subnet: not the gateway's fault"
     );
     let mut onlink = intent.clone();
     onlink.routes[0].traits.onlink = true;
-    let (codes, _) = judge(&onlink, Some(&v), ens5(1, &["172.18.0.2/16"]), "10.9.0.0/16");
+    let (codes, _) = judge(&onlink, None, ens5(1, &["172.18.0.2/16"]), "10.9.0.0/16");
+    assert_ne!(codes, ["gateway-unreachable"], "onlink routes take any gateway");
+}
+
+#[test]
+fn networkmanager_reaches_off_link_gateways_itself() {
+    let applied = connection("rw", &[("10.9.0.0/16", "192.0.2.1")]);
+    let v = view(100, true, Some(applied.clone()), vec![profile(&applied, "/x")]);
+    let intent = merge(Intent::default(), expected(&v));
+    let (codes, _) = judge(&intent, Some(&v), ens5(1, &["172.18.0.2/16"]), "10.9.0.0/16");
     assert_eq!(
         codes,
         ["removed-outside-networkmanager"],
-        "onlink routes take any gateway"
+        "it adds a direct route to the gateway"
     );
 }
 
