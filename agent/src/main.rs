@@ -100,8 +100,10 @@ fn check(args: &CheckArgs) -> ExitCode {
         Format::Json => publish::json(&report),
         Format::Text => publish::text::check(&report, Colour::detect()),
     };
+    let only_source_down = !from.machineconfig && !report.sources.networkmanager.is_up();
     match emit(&out) {
         code if code != ExitCode::SUCCESS => code,
+        _ if only_source_down => fail(&"--intent networkmanager: NetworkManager could not be read"),
         _ if report.drift => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     }

@@ -178,6 +178,44 @@ fn many_states() -> DriftReport {
     )
 }
 
+/// The seed's intent with NetworkManager's: a route both declare, one only
+/// NetworkManager does, and a profile that is not expected.
+fn expected_with_networkmanager() -> routewarden::model::Intent {
+    let mut view = networkmanager_view();
+    view.devices[0]
+        .applied
+        .as_mut()
+        .expect("applied")
+        .ipv4
+        .routes
+        .push(NmRoute {
+            destination: "192.168.1.0/24".parse().expect("net"),
+            next_hop: Some("172.18.0.1".parse().expect("ip")),
+            metric: None,
+            table: None,
+            kind: NmRouteType::Unicast,
+            onlink: false,
+        });
+    let mut manual = view.profiles[0].clone();
+    manual.settings.id = "manual".into();
+    manual.settings.uuid = "5d6f4f0e-0000-4000-8000-000000000001".into();
+    manual.settings.autoconnect = false;
+    manual.filename = Some("/etc/NetworkManager/system-connections/manual.nmconnection".into());
+    view.profiles.push(manual);
+    merge(
+        intent::from_bytes(SEED, &Options::default()).expect("seed"),
+        expected(&view),
+    )
+}
+
+#[test]
+fn expected_text_with_networkmanager() {
+    golden(
+        "expected-networkmanager.txt",
+        &text::expected(&expected_with_networkmanager()),
+    );
+}
+
 #[test]
 fn check_text_boot_race() {
     golden("check-boot-race.txt", &text::check(&boot_race(), Colour::Off));

@@ -17,6 +17,11 @@
 //! connection's `route-metric`, else the device's default (unknown here, so not
 //! checked); an IPv6 metric of 0 is 1024 in the kernel.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
 use crate::model::{
     Diagnostic, Expect, ExpectedConnection, ExpectedRoute, ExpectedUnit, Family, IfName, Intent, Manager,
     NmConnection, NmDevice, NmProfile, NmRoute, NmRouteType, NmView, NotExpected, Source, SourceKind, Traits,
@@ -74,10 +79,19 @@ pub fn expected(view: &NmView) -> NmIntent {
 /// `sources` name both; NetworkManager.service is expected active when it keeps
 /// any route.
 pub fn merge(mut intent: Intent, nm: NmIntent) -> Intent {
+    let mut known: HashMap<Identity, usize> = intent
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (identity(r), i))
+        .collect();
     for route in nm.routes {
-        match intent.routes.iter_mut().find(|r| same_route(r, &route)) {
-            Some(known) => join(known, route),
-            None => intent.routes.push(route),
+        match known.get(&identity(&route)) {
+            Some(&i) => join(&mut intent.routes[i], route),
+            None => {
+                known.insert(identity(&route), intent.routes.len());
+                intent.routes.push(route);
+            }
         }
     }
     let needs_nm = intent
@@ -163,7 +177,11 @@ impl NmIntent {
                     continue;
                 }
                 let new = route(c, family, r, origin, device);
-                match self.routes.iter_mut().find(|known| same_route(known, &new)) {
+                match self
+                    .routes
+                    .iter_mut()
+                    .find(|known| identity(known) == identity(&new))
+                {
                     Some(known) => join(known, new),
                     None => self.routes.push(new),
                 }
@@ -224,10 +242,11 @@ fn has_routes(c: &NmConnection) -> bool {
     !c.ipv4.routes.is_empty() || !c.ipv6.routes.is_empty()
 }
 
-/// The same route in the kernel's terms (the labels of its metric series).
-fn same_route(a: &ExpectedRoute, b: &ExpectedRoute) -> bool {
-    (a.family, a.destination, a.gateway, &a.device, a.table)
-        == (b.family, b.destination, b.gateway, &b.device, b.table)
+/// A route in the kernel's terms (the labels of its metric series).
+type Identity = (Family, IpNet, Option<IpAddr>, Option<IfName>, u32);
+
+fn identity(r: &ExpectedRoute) -> Identity {
+    (r.family, r.destination, r.gateway, r.device.clone(), r.table)
 }
 
 /// A second declaration of a known route: its source joins, and what it knows

@@ -305,7 +305,7 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     plain_gauge(
         enc,
         "routewarden_expected_routes",
-        "Routes the MachineConfig declares.",
+        "Expected routes (MachineConfig and NetworkManager).",
         count,
     )
 }

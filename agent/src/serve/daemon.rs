@@ -418,6 +418,9 @@ impl Daemon {
 
 impl Daemon {
     fn on_networkmanager(&mut self, update: NmUpdate) {
+        if self.nm.unchanged(&update) {
+            return;
+        }
         if self.nm.update(update, self.config.intent_networkmanager) {
             self.rebuild_intent();
         }

@@ -67,6 +67,12 @@ impl NmState {
         }
     }
 
+    /// True when an update says what the last one said (a signal that changed
+    /// nothing routewarden reads): no evaluation is needed.
+    pub(super) fn unchanged(&self, update: &NmUpdate) -> bool {
+        self.source == update.source && self.view == update.view
+    }
+
     /// Take an update; true when the routes NetworkManager declares changed.
     pub(super) fn update(&mut self, update: NmUpdate, declares: bool) -> bool {
         match (&self.source, &update.source) {
