@@ -5,8 +5,8 @@ use super::*;
 use crate::intent::networkmanager::{expected, merge};
 use crate::intent::{self, Options};
 use crate::model::{
-    ActiveState, DeviceState, NmConnection, NmDevice, NmIpSettings, NmProfile, NmRoute, NmRouteType, NmView,
-    ProfileFlags, ServiceStatus, StateReason,
+    ActiveState, DeviceState, NmConnection, NmDevice, NmProfile, NmView, ProfileFlags, ServiceStatus,
+    StateReason,
 };
 
 const SEED: &[u8] = include_bytes!("../../../examples/seed-machineconfig.yaml");
@@ -15,30 +15,8 @@ const SEED_ROUTE: &str = "192.168.1.0/24";
 const KEYFILE: &str = "/etc/NetworkManager/system-connections/ens5.nmconnection";
 
 fn connection(id: &str, routes: &[(&str, &str)]) -> NmConnection {
-    let routes = routes
-        .iter()
-        .map(|(dest, hop)| NmRoute {
-            destination: dest.parse().expect("net"),
-            next_hop: Some(hop.parse().expect("ip")),
-            metric: None,
-            table: None,
-            kind: NmRouteType::Unicast,
-            onlink: false,
-        })
-        .collect();
-    NmConnection {
-        id: id.into(),
-        uuid: format!("uuid-{id}"),
-        kind: "802-3-ethernet".into(),
-        interface_name: IfName::new("ens5").ok(),
-        autoconnect: true,
-        ipv4: NmIpSettings {
-            routes,
-            route_metric: -1,
-            ..NmIpSettings::default()
-        },
-        ipv6: NmIpSettings::default(),
-    }
+    let routes: Vec<(&str, &str, Option<u32>)> = routes.iter().map(|(d, h)| (*d, *h, None)).collect();
+    NmConnection::for_tests(id, "ens5", &routes)
 }
 
 fn profile(c: &NmConnection, file: &str) -> NmProfile {

@@ -275,7 +275,7 @@ fn join(known: &mut ExpectedRoute, other: ExpectedRoute) {
 mod tests {
     use super::*;
     use crate::intent::{self, Options};
-    use crate::model::{DeviceState, NmIpSettings, ProfileFlags, StateReason};
+    use crate::model::{DeviceState, ProfileFlags, StateReason};
     use crate::observe::networkmanager::fixtures::recorded_view;
 
     const SEED: &[u8] = include_bytes!("../../../examples/seed-machineconfig.yaml");
@@ -385,31 +385,9 @@ mod tests {
     }
 
     fn connection(id: &str, device: &str, routes: &[(&str, Option<u32>)]) -> NmConnection {
-        let routes = routes
-            .iter()
-            .map(|(dest, table)| NmRoute {
-                destination: dest.parse().expect("net"),
-                next_hop: Some("172.19.0.1".parse().expect("ip")),
-                metric: None,
-                table: *table,
-                kind: NmRouteType::Unicast,
-                onlink: false,
-            })
-            .collect();
-        NmConnection {
-            id: id.into(),
-            uuid: format!("uuid-{id}"),
-            kind: "802-3-ethernet".into(),
-            interface_name: IfName::new(device).ok(),
-            autoconnect: true,
-            ipv4: NmIpSettings {
-                routes,
-                route_table: 0,
-                route_metric: -1,
-                ..NmIpSettings::default()
-            },
-            ipv6: NmIpSettings::default(),
-        }
+        let routes: Vec<(&str, &str, Option<u32>)> =
+            routes.iter().map(|(d, t)| (*d, "172.19.0.1", *t)).collect();
+        NmConnection::for_tests(id, device, &routes)
     }
 
     fn profile(c: NmConnection, flags: u32) -> NmProfile {

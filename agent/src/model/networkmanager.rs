@@ -319,6 +319,38 @@ impl NmView {
 }
 
 #[cfg(test)]
+impl NmConnection {
+    /// For tests: an ethernet connection `uuid-<id>` bound to `device`, with these
+    /// IPv4 routes (destination, next hop, table), defaults otherwise.
+    pub(crate) fn for_tests(id: &str, device: &str, routes: &[(&str, &str, Option<u32>)]) -> NmConnection {
+        let routes = routes
+            .iter()
+            .map(|(dest, hop, table)| NmRoute {
+                destination: dest.parse().expect("a network"),
+                next_hop: Some(hop.parse().expect("an address")),
+                metric: None,
+                table: *table,
+                kind: NmRouteType::Unicast,
+                onlink: false,
+            })
+            .collect();
+        NmConnection {
+            id: id.into(),
+            uuid: format!("uuid-{id}"),
+            kind: "802-3-ethernet".into(),
+            interface_name: IfName::new(device).ok(),
+            autoconnect: true,
+            ipv4: NmIpSettings {
+                routes,
+                route_metric: -1,
+                ..NmIpSettings::default()
+            },
+            ipv6: NmIpSettings::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

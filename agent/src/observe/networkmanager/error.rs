@@ -2,7 +2,6 @@
 //! over D-Bus. Each error names the bus address or the object it concerns;
 //! [`NmError::kind`] gives a fixed string for metric labels and logs.
 
-use std::io;
 use std::time::Duration;
 
 /// D-Bus errors that mean "nobody owns that name": NetworkManager is not running.
@@ -137,7 +136,7 @@ impl CallSite<'_> {
     /// Classify a failed call: timed out, connection gone, NetworkManager gone, or refused.
     pub(crate) fn error(self, source: zbus::Error) -> NmError {
         let address = self.address.to_owned();
-        if matches!(&source, zbus::Error::InputOutput(io) if io.kind() == io::ErrorKind::TimedOut) {
+        if crate::observe::bus::is_timeout(&source) {
             let what = format!("{} for {}", self.method, self.target);
             return NmError::Timeout {
                 address,
@@ -163,6 +162,7 @@ impl CallSite<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
     use std::sync::Arc;
     use zbus::names::OwnedErrorName;
 

@@ -37,7 +37,6 @@ mod convert_tests;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
-use zbus::connection::Builder;
 use zbus::{Connection, OwnedObjectPath};
 
 pub use convert::{connection_from_settings, device_from_properties, profile_from_reply, DeviceProps};
@@ -47,7 +46,7 @@ pub use tracker::Tracker;
 pub use watch::{classify, NmEvent, NmWatch};
 
 use crate::model::{DeviceState, NmProfile, NmView};
-use crate::observe::units::{bus_address, CALL_TIMEOUT, CONNECT_TIMEOUT};
+use crate::observe::bus::{self, ConnectFailure, CALL_TIMEOUT, CONNECT_TIMEOUT};
 use error::CallSite;
 use proxy::{
     DeviceProxy, ManagerProxy, PropertiesProxy, SettingsConnectionProxy, SettingsProxy, CONNECTION_INTERFACE,
@@ -67,17 +66,10 @@ impl NetworkManager {
     /// Connect to `address`, else to `DBUS_SYSTEM_BUS_ADDRESS`, else to the system
     /// bus (the systemd side's rules), giving up after [`CONNECT_TIMEOUT`].
     pub async fn connect(address: Option<&str>) -> Result<NetworkManager, NmError> {
-        let address = bus_address(address, std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok());
-        let build = Builder::address(address.as_str())
-            .method_timeout(CALL_TIMEOUT)
-            .build();
-        match tokio::time::timeout(CONNECT_TIMEOUT, build).await {
-            Ok(Ok(conn)) => Ok(NetworkManager { conn, address }),
-            Ok(Err(source)) => Err(NmError::Connect {
-                address,
-                source: Box::new(source),
-            }),
-            Err(_) => Err(NmError::Timeout {
+        match bus::connect(address, CONNECT_TIMEOUT).await {
+            (address, Ok(conn)) => Ok(NetworkManager { conn, address }),
+            (address, Err(ConnectFailure::Refused(source))) => Err(NmError::Connect { address, source }),
+            (address, Err(ConnectFailure::TimedOut)) => Err(NmError::Timeout {
                 address,
                 what: "connecting".to_owned(),
                 after: CONNECT_TIMEOUT,

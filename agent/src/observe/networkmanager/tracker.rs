@@ -126,30 +126,30 @@ impl Tracker {
     }
 
     fn put_device(&mut self, path: &str, fetched: Fetched<DeviceProps>) {
-        self.problems.remove(path);
-        self.devices.remove(path);
-        match fetched {
-            Fetched::Got(d) => {
-                self.devices.insert(path.to_owned(), d);
-            }
-            Fetched::Bad(problem) => {
-                self.problems.insert(path.to_owned(), problem);
-            }
-            Fetched::Gone => {}
-        }
+        put(&mut self.devices, &mut self.problems, path, fetched);
     }
 
     fn put_profile(&mut self, path: &str, fetched: Fetched<NmProfile>) {
-        self.problems.remove(path);
-        self.profiles.remove(path);
-        match fetched {
-            Fetched::Got(p) => {
-                self.profiles.insert(path.to_owned(), p);
-            }
-            Fetched::Bad(problem) => {
-                self.problems.insert(path.to_owned(), problem);
-            }
-            Fetched::Gone => {}
+        put(&mut self.profiles, &mut self.problems, path, fetched);
+    }
+}
+
+/// Keep what a read of the object at `path` found: the object, or its problem.
+fn put<T>(
+    objects: &mut BTreeMap<String, T>,
+    problems: &mut BTreeMap<String, String>,
+    path: &str,
+    fetched: Fetched<T>,
+) {
+    objects.remove(path);
+    problems.remove(path);
+    match fetched {
+        Fetched::Got(object) => {
+            objects.insert(path.to_owned(), object);
         }
+        Fetched::Bad(problem) => {
+            problems.insert(path.to_owned(), problem);
+        }
+        Fetched::Gone => {}
     }
 }
