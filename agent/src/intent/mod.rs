@@ -14,6 +14,8 @@ pub mod ini;
 pub mod iproute;
 pub mod keyfile;
 pub mod networkmanager;
+#[cfg(test)]
+mod networkmanager_tests;
 pub mod nmcli;
 pub mod nmstate;
 pub mod shell;
