@@ -370,4 +370,38 @@ mod tests {
         let f = ProfileFlags(0x5);
         assert!(f.unsaved() && !f.nm_generated() && f.volatile());
     }
+
+    #[test]
+    fn a_profile_names_its_file_and_whether_it_is_saved() {
+        let mut p = NmProfile {
+            settings: NmConnection::for_tests("ens5", "ens5", &[]),
+            filename: Some("/etc/NetworkManager/system-connections/ens5.nmconnection".into()),
+            flags: ProfileFlags(0),
+        };
+        let file = "connection \"ens5\" (uuid-ens5, /etc/NetworkManager/system-connections/ens5.nmconnection";
+        assert_eq!(p.origin(), format!("{file})"));
+        p.flags = ProfileFlags(0x1);
+        assert_eq!(p.origin(), format!("{file}, changed in memory)"));
+        p.filename = None;
+        assert_eq!(p.origin(), "connection \"ens5\" (uuid-ens5, in memory)");
+    }
+
+    #[test]
+    fn defaults_of_a_setting_apply_to_its_routes() {
+        let c = NmConnection::for_tests("x", "ens5", &[("10.1.0.0/16", "172.18.0.1", None)]);
+        let mut ip = c.ipv4.clone();
+        let r = &ip.routes[0].clone();
+        assert_eq!((ip.table_of(r), ip.metric_of(Family::Ipv4, r)), (254, None));
+        ip.route_table = 300;
+        ip.route_metric = 0;
+        assert_eq!((ip.table_of(r), ip.metric_of(Family::Ipv4, r)), (300, Some(0)));
+        assert_eq!(ip.metric_of(Family::Ipv6, r), Some(1024), "IPv6 metric 0 is 1024");
+        assert!(c.has_route(&"10.1.0.0/16".parse().expect("net"), None, 254));
+        assert!(!c.has_route(
+            &"10.1.0.0/16".parse().expect("net"),
+            Some("172.18.0.9".parse().expect("ip")),
+            254
+        ));
+        assert!(!c.has_route(&"10.1.0.0/16".parse().expect("net"), None, 300));
+    }
 }
