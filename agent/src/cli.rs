@@ -135,12 +135,66 @@ pub enum Format {
     Json,
 }
 
+/// A source of truth that declares routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntentSource {
+    /// The rendered MachineConfig.
+    Machineconfig,
+    /// NetworkManager's applied connections and autoconnect profiles (D-Bus).
+    Networkmanager,
+}
+
+/// NetworkManager as a source of truth.
+#[derive(Debug, Clone, Args)]
+pub struct NetworkManagerArgs {
+    /// Where the expected routes come from (comma-separated). Off the node (to
+    /// lint a rendered config), use `--intent machineconfig`.
+    #[arg(
+        long = "intent",
+        value_name = "SOURCES",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "machineconfig,networkmanager"
+    )]
+    pub intent: Vec<IntentSource>,
+    /// Do not ask NetworkManager: no routes from it, no reasons from its view.
+    #[arg(long)]
+    pub no_networkmanager: bool,
+}
+
+impl NetworkManagerArgs {
+    /// Whether the MachineConfig is read.
+    pub fn machineconfig(&self) -> bool {
+        self.intent.contains(&IntentSource::Machineconfig)
+    }
+
+    /// Whether NetworkManager's routes are expected.
+    pub fn networkmanager_intent(&self) -> bool {
+        self.intent.contains(&IntentSource::Networkmanager) && !self.no_networkmanager
+    }
+
+    /// Refuse a combination that leaves nothing to check.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.machineconfig() && !self.networkmanager_intent() {
+            return Err("--intent networkmanager with --no-networkmanager leaves no routes to check".into());
+        }
+        Ok(())
+    }
+}
+
 /// `routewarden expected`.
 #[derive(Debug, Args)]
 pub struct ExpectedArgs {
     /// Where the intent comes from.
     #[command(flatten)]
     pub intent: IntentArgs,
+    /// NetworkManager as a source of truth.
+    #[command(flatten)]
+    pub networkmanager: NetworkManagerArgs,
+    /// D-Bus address of the system bus, for NetworkManager (else
+    /// DBUS_SYSTEM_BUS_ADDRESS, else the system bus).
+    #[arg(long, value_name = "ADDR")]
+    pub dbus_address: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -167,6 +221,9 @@ pub struct CheckArgs {
     /// How to reach systemd.
     #[command(flatten)]
     pub units: UnitsArgs,
+    /// NetworkManager as a source of truth.
+    #[command(flatten)]
+    pub networkmanager: NetworkManagerArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -181,6 +238,9 @@ pub struct ServeArgs {
     /// How to reach systemd.
     #[command(flatten)]
     pub units: UnitsArgs,
+    /// NetworkManager as a source of truth.
+    #[command(flatten)]
+    pub networkmanager: NetworkManagerArgs,
     /// HTTP listen address (IPv6 as [addr]:port or addr:port).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9810", value_parser = parse_listen)]
     pub listen: SocketAddr,
@@ -247,6 +307,27 @@ mod tests {
             Some("")
         );
         assert!(parse_labels("=x").is_err());
+    }
+
+    #[test]
+    fn intent_sources() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["routewarden", "check"], args].concat());
+        let Command::Check(c) = parse(&[]).expect("defaults").command else {
+            panic!("check")
+        };
+        assert!(c.networkmanager.machineconfig() && c.networkmanager.networkmanager_intent());
+        let Command::Check(c) = parse(&["--intent", "networkmanager"]).expect("one").command else {
+            panic!("check")
+        };
+        assert!(!c.networkmanager.machineconfig() && c.networkmanager.validate().is_ok());
+        let Command::Check(c) = parse(&["--intent", "networkmanager", "--no-networkmanager"])
+            .expect("parses")
+            .command
+        else {
+            panic!("check")
+        };
+        assert!(c.networkmanager.validate().is_err());
+        assert!(parse(&["--intent", "kernel"]).is_err());
     }
 
     #[test]

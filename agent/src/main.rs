@@ -8,9 +8,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use routewarden::check::{self, UnitsConfig};
+use routewarden::check::{self, IntentFrom, UnitsConfig};
 use routewarden::cli::{
-    CheckArgs, Cli, Command, ExpectedArgs, FailOn, Format, IntentArgs, LintArgs, LintFormat, ServeArgs,
+    CheckArgs, Cli, Command, ExpectedArgs, FailOn, Format, IntentArgs, LintArgs, LintFormat,
+    NetworkManagerArgs, ServeArgs,
 };
 use routewarden::compare::SourceState;
 use routewarden::input::{self, Loaded, Lookup};
@@ -36,12 +37,16 @@ fn options(args: &IntentArgs) -> Options {
     }
 }
 
-/// The intent and the state of its source: up, or absent (empty intent, said on
-/// stderr).
-fn load(args: &IntentArgs) -> Result<(Intent, SourceState), ExitCode> {
+/// The MachineConfig's intent and the state of its source: up, absent (an empty
+/// intent, said on stderr), or skipped when it is not a source.
+fn load(args: &IntentArgs, nm: &NetworkManagerArgs) -> Result<(Intent, SourceState), ExitCode> {
+    nm.validate().map_err(|e| fail(&e))?;
+    if !nm.machineconfig() {
+        return Ok((Intent::default(), SourceState::Skipped));
+    }
     let lookup = args.lookup();
     match input::read_intent(&lookup, &options(args)) {
-        Ok(Loaded::Found(intent)) => Ok((intent, SourceState::Up)),
+        Ok(Loaded::Found(intent)) => Ok((*intent, SourceState::Up)),
         Ok(Loaded::Absent) => {
             eprintln!(
                 "routewarden: no MachineConfig on this node ({lookup} holds none): the intent is empty"
@@ -49,6 +54,13 @@ fn load(args: &IntentArgs) -> Result<(Intent, SourceState), ExitCode> {
             Ok((Intent::default(), SourceState::Absent))
         }
         Err(e) => Err(fail(&e)),
+    }
+}
+
+fn intent_from(nm: &NetworkManagerArgs) -> IntentFrom {
+    IntentFrom {
+        machineconfig: nm.machineconfig(),
+        networkmanager: nm.networkmanager_intent(),
     }
 }
 
@@ -60,10 +72,24 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 fn expected(args: &ExpectedArgs) -> ExitCode {
-    let intent = match load(&args.intent) {
+    let nm = &args.networkmanager;
+    let mut intent = match load(&args.intent, nm) {
         Ok((i, _)) => i,
         Err(code) => return code,
     };
+    if nm.networkmanager_intent() {
+        logging("warn");
+        let rt = match runtime() {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        let config = UnitsConfig {
+            dbus_address: args.dbus_address.clone(),
+            no_units: true,
+            no_networkmanager: false,
+        };
+        intent = rt.block_on(check::with_networkmanager(intent, &config));
+    }
     let out = match args.format {
         Format::Json => publish::json(&intent),
         Format::Text => publish::text::expected(&intent),
@@ -73,15 +99,17 @@ fn expected(args: &ExpectedArgs) -> ExitCode {
 
 fn check(args: &CheckArgs) -> ExitCode {
     logging("warn");
-    let ((intent, machineconfig), rt) = match (load(&args.intent), runtime()) {
+    let ((intent, machineconfig), rt) = match (load(&args.intent, &args.networkmanager), runtime()) {
         (Ok(i), Ok(rt)) => (i, rt),
         (Err(code), _) | (_, Err(code)) => return code,
     };
     let units = UnitsConfig {
         dbus_address: args.units.dbus_address.clone(),
         no_units: args.units.no_units,
+        no_networkmanager: args.networkmanager.no_networkmanager,
     };
-    let report = match rt.block_on(check::run(&intent, machineconfig, &units)) {
+    let from = intent_from(&args.networkmanager);
+    let report = match rt.block_on(check::run(&intent, machineconfig, &units, from)) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -89,8 +117,10 @@ fn check(args: &CheckArgs) -> ExitCode {
         Format::Json => publish::json(&report),
         Format::Text => publish::text::check(&report, Colour::detect()),
     };
+    let only_source_down = !from.machineconfig && !report.sources.networkmanager.is_up();
     match emit(&out) {
         code if code != ExitCode::SUCCESS => code,
+        _ if only_source_down => fail(&"--intent networkmanager: NetworkManager could not be read"),
         _ if report.drift => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     }
@@ -98,6 +128,9 @@ fn check(args: &CheckArgs) -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     logging("info");
+    if let Err(e) = args.networkmanager.validate() {
+        return fail(&e);
+    }
     let machineconfig = match args.intent.lookup() {
         Lookup::Stdin => return fail(&"serve reads a file it can watch; stdin (-) is not accepted"),
         lookup => lookup,
@@ -107,6 +140,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         options: options(&args.intent),
         dbus_address: args.units.dbus_address,
         no_units: args.units.no_units,
+        no_networkmanager: args.networkmanager.no_networkmanager,
+        intent_machineconfig: args.networkmanager.machineconfig(),
+        intent_networkmanager: args.networkmanager.networkmanager_intent(),
         listen: args.listen,
         resync_interval: args.resync_interval,
     };

@@ -31,6 +31,7 @@ fn check(ns: &NetNs, mc: &str) -> (Option<i32>, Value) {
         .args([
             "check",
             "--no-units",
+            "--no-networkmanager",
             "--format",
             "json",
             "--machineconfig",

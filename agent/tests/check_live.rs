@@ -159,7 +159,7 @@ fn without_dbus_units_are_unknown_and_routes_still_checked() {
     assert_eq!(route(&report, "10.1.0.0/24")["state"], "present");
     assert_eq!(route(&report, "10.1.1.0/24")["state"], "missing");
     assert_eq!(unit(&report, "r-fail.service")["state"], "unknown");
-    let (out, report) = check(&ns, &mc, &["--no-units"]);
+    let (out, report) = check(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(report["sources"]["systemd"], "skipped");
 }
@@ -175,6 +175,7 @@ fn unreadable_input_exits_two_with_the_place() {
             .args([
                 "check",
                 "--no-units",
+                "--no-networkmanager",
                 "--machineconfig",
                 path.to_str().expect("utf-8"),
             ])

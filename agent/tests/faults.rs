@@ -55,7 +55,7 @@ fn alive(a: &mut Agent) -> bool {
 #[test]
 fn machineconfig_missing_truncated_garbage_unreadable_then_good() {
     let s = Setup::new();
-    let mut a = Agent::start(&s.ns, &s.mc, &["--no-units"]);
+    let mut a = Agent::start(&s.ns, &s.mc, &["--no-units", "--no-networkmanager"]);
     wait(&s, &a, "routewarden_source_up", &["machineconfig"], Some(0.0));
     wait(&s, &a, "routewarden_expected_routes", &[], Some(0.0));
     let good = machineconfig(&["a.service"]);
@@ -95,7 +95,12 @@ fn machineconfig_unreadable_by_permissions() {
     s.write(&machineconfig(&["a.service"]));
     std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
     // The agent runs as nobody so that mode 000 really denies it (root would not be).
-    let a = Agent::start_as(&s.ns, &s.mc, &["--no-units"], Some("65534"));
+    let a = Agent::start_as(
+        &s.ns,
+        &s.mc,
+        &["--no-units", "--no-networkmanager"],
+        Some("65534"),
+    );
     wait(&s, &a, "routewarden_route_present", &[ROUTE], Some(1.0));
     std::fs::set_permissions(&s.mc, std::fs::Permissions::from_mode(0o000)).expect("chmod");
     wait(&s, &a, "routewarden_source_up", &["machineconfig"], Some(0.0));
@@ -109,7 +114,7 @@ fn machineconfig_unreadable_by_permissions() {
 fn link_flapping_and_table_emptied_and_refilled() {
     let s = Setup::new();
     s.write(&machineconfig(&["a.service"]));
-    let mut a = Agent::start(&s.ns, &s.mc, &["--no-units"]);
+    let mut a = Agent::start(&s.ns, &s.mc, &["--no-units", "--no-networkmanager"]);
     wait(&s, &a, "routewarden_route_present", &[ROUTE], Some(1.0));
     let rss = rss_kib(a.child.id());
     let mut batch = String::new();
@@ -181,7 +186,11 @@ fn sigterm_during_a_resync_and_start_while_flooded() {
     let path = s.dir.join("fill");
     std::fs::write(&path, &fill).expect("batch");
     let mut flood = s.ns_ip_batch_spawn(&path);
-    let mut a = Agent::start(&s.ns, &s.mc, &["--no-units", "--resync-interval", "1s"]);
+    let mut a = Agent::start(
+        &s.ns,
+        &s.mc,
+        &["--no-units", "--no-networkmanager", "--resync-interval", "1s"],
+    );
     let _ = flood.wait();
     wait(&s, &a, "routewarden_route_present", &[ROUTE], Some(1.0));
     // The counter moves when a resync starts, and reading 100,000 routes takes the

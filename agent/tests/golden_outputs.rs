@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use routewarden::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
+use routewarden::intent::networkmanager::{expected, merge};
 use routewarden::intent::{self, Options};
 use routewarden::model::{
-    ActiveState, Boot, ConfigFile, IfName, Intent, Link, NextHop, ObservedRoute, Protocol, RouteKey,
-    ServiceStatus, UnitName, UnitStatus,
+    ActiveState, Boot, ConfigFile, DeviceState, IfName, Intent, Link, NextHop, NmConnection, NmDevice,
+    NmIpSettings, NmProfile, NmRoute, NmRouteType, NmView, ObservedRoute, ProfileFlags, Protocol, RouteKey,
+    ServiceStatus, StateReason, UnitName, UnitStatus,
 };
 use routewarden::publish::metrics::{Format, Metrics, Snapshot};
 use routewarden::publish::text::{self, Colour};
@@ -85,17 +87,63 @@ fn sources() -> Sources {
         machineconfig: SourceState::Up,
         netlink: SourceState::Up,
         systemd: SourceState::Up,
+        networkmanager: SourceState::Skipped,
+    }
+}
+
+/// ens5 activated with its profile, which has one route of its own (in the kernel).
+fn networkmanager_view() -> NmView {
+    let connection = NmConnection {
+        id: "ens5".into(),
+        uuid: "09cf4c88-d3ae-3140-b483-09bca10af247".into(),
+        kind: "802-3-ethernet".into(),
+        interface_name: IfName::new("ens5").ok(),
+        autoconnect: true,
+        ipv4: NmIpSettings {
+            routes: vec![NmRoute {
+                destination: "10.99.0.0/16".parse().expect("net"),
+                next_hop: Some("172.18.0.1".parse().expect("ip")),
+                metric: None,
+                table: None,
+                kind: NmRouteType::Unicast,
+                onlink: false,
+            }],
+            route_metric: 100,
+            ..NmIpSettings::default()
+        },
+        ipv6: NmIpSettings::default(),
+    };
+    NmView {
+        devices: vec![NmDevice {
+            interface: IfName::new("ens5").expect("name"),
+            state: DeviceState::ACTIVATED,
+            reason: StateReason(0),
+            managed: true,
+            applied: Some(connection.clone()),
+        }],
+        profiles: vec![NmProfile {
+            settings: connection,
+            filename: Some("/etc/NetworkManager/system-connections/ens5.nmconnection".into()),
+            flags: ProfileFlags(0),
+        }],
+        problems: Vec::new(),
     }
 }
 
 fn boot_race() -> DriftReport {
-    let intent = intent::from_bytes(SEED, &Options::default()).expect("seed");
+    let view = networkmanager_view();
+    let intent = merge(
+        intent::from_bytes(SEED, &Options::default()).expect("seed"),
+        expected(&view),
+    );
     let units = UnitsSeen::Seen(vec![
         status("nmcli-dev-modify.service", "failed", "failed", "exit-code", 1, 8),
         status("NetworkManager.service", "active", "running", "success", 0, 0),
     ]);
-    let index = RouteIndex::default();
+    let index = RouteIndex::from_routes(vec![route(254, "10.99.0.0/16", "172.18.0.1", 2, Some(100))]);
     let links = links();
+    let mut s = sources();
+    s.networkmanager = SourceState::Up;
     compare(
         &intent,
         Observed {
@@ -103,8 +151,9 @@ fn boot_race() -> DriftReport {
             links: Some(&links),
             units: &units,
             boot: None,
+            networkmanager: Some(&view),
         },
-        sources(),
+        s,
     )
 }
 
@@ -119,6 +168,7 @@ fn many_states() -> DriftReport {
     let links = links();
     let mut s = sources();
     s.systemd = SourceState::Down("cannot connect to unix:path=/run/dbus/system_bus_socket".into());
+    s.networkmanager = SourceState::Down("cannot connect to unix:path=/run/dbus/system_bus_socket".into());
     compare(
         &intent,
         Observed {
@@ -126,6 +176,7 @@ fn many_states() -> DriftReport {
             links: Some(&links),
             units: &units,
             boot: None,
+            networkmanager: None,
         },
         s,
     )
@@ -160,6 +211,7 @@ fn pending_reboot() -> DriftReport {
             links: Some(&links),
             units: &units,
             boot: Some(boot),
+            networkmanager: None,
         },
         sources(),
     )
@@ -175,6 +227,7 @@ fn absent() -> DriftReport {
         links: None,
         units: &units,
         boot: None,
+        networkmanager: None,
     };
     compare(&Intent::default(), seen, s)
 }
@@ -215,6 +268,44 @@ fn metrics_and_text_of_an_absent_machineconfig() {
     assert!(
         out.starts_with("MachineConfig: (none)\nResult: no drift\nSources: machineconfig absent,"),
         "{out}"
+    );
+}
+
+/// The seed's intent with NetworkManager's: a route both declare, one only
+/// NetworkManager does, and a profile that is not expected.
+fn expected_with_networkmanager() -> routewarden::model::Intent {
+    let mut view = networkmanager_view();
+    view.devices[0]
+        .applied
+        .as_mut()
+        .expect("applied")
+        .ipv4
+        .routes
+        .push(NmRoute {
+            destination: "192.168.1.0/24".parse().expect("net"),
+            next_hop: Some("172.18.0.1".parse().expect("ip")),
+            metric: None,
+            table: None,
+            kind: NmRouteType::Unicast,
+            onlink: false,
+        });
+    let mut manual = view.profiles[0].clone();
+    manual.settings.id = "manual".into();
+    manual.settings.uuid = "5d6f4f0e-0000-4000-8000-000000000001".into();
+    manual.settings.autoconnect = false;
+    manual.filename = Some("/etc/NetworkManager/system-connections/manual.nmconnection".into());
+    view.profiles.push(manual);
+    merge(
+        intent::from_bytes(SEED, &Options::default()).expect("seed"),
+        expected(&view),
+    )
+}
+
+#[test]
+fn expected_text_with_networkmanager() {
+    golden(
+        "expected-networkmanager.txt",
+        &text::expected(&expected_with_networkmanager()),
     );
 }
 

@@ -15,7 +15,7 @@ fn start() -> (NetNs, Agent, support::TempDir) {
     let dir = support::TempDir::new("http");
     let mc = dir.path.join("currentconfig");
     std::fs::write(&mc, support::machineconfig(&["a.service", "b.service"])).expect("write");
-    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    let agent = Agent::start(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     (ns, agent, dir)
 }
 

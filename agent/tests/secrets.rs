@@ -83,7 +83,15 @@ fn no_output_shows_file_contents() {
     for format in ["text", "json"] {
         let out = ns
             .command(support::agent())
-            .args(["check", "--no-units", "--format", format, "--machineconfig", path])
+            .args([
+                "check",
+                "--no-units",
+                "--no-networkmanager",
+                "--format",
+                format,
+                "--machineconfig",
+                path,
+            ])
             .output()
             .expect("run");
         assert_eq!(out.status.code(), Some(1));
@@ -95,7 +103,7 @@ fn no_output_shows_file_contents() {
         assert_clean(&format!("check --format {format}"), &text);
     }
 
-    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    let agent = Agent::start(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     let drift = wait_for(Duration::from_secs(10), "/drift", || {
         ns.http_get(agent.port, "/drift")
     })

@@ -33,7 +33,7 @@ fn route_deleted_readded_and_link_down() {
     let ns = NetNs::new();
     add_seed_route(&ns);
     let (_dir, mc) = seed_dir();
-    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    let agent = Agent::start(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
     ns.ip("route del 192.168.1.0/24");
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
@@ -97,7 +97,7 @@ fn overrun_burst_is_corrected_by_a_resync() {
     let ns = NetNs::new();
     add_seed_route(&ns);
     let (_dir, mc) = seed_dir();
-    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    let agent = Agent::start(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
     let mut lines: Vec<String> = (0..200_000u32)
         .map(|i| {
@@ -147,7 +147,7 @@ fn machineconfig_replaced_then_broken() {
     add_seed_route(&ns);
     ns.ip("route add 10.99.0.0/16 via 172.18.0.1 dev ens5");
     let (dir, mc) = seed_dir();
-    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    let agent = Agent::start(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
     let text = std::fs::read_to_string(&mc).expect("read");
     let new = text
@@ -198,7 +198,7 @@ fn machineconfig_replaced_then_broken() {
 fn endpoints_and_sigterm() {
     let ns = NetNs::new();
     let (_dir, mc) = seed_dir();
-    let mut agent = Agent::start(&ns, &mc, &["--no-units"]);
+    let mut agent = Agent::start(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     let (status, body) = ns.http_get(agent.port, "/drift").expect("drift answers");
     assert_eq!(status, 200);
     let v: serde_json::Value = serde_json::from_str(&body).expect("drift is JSON");
@@ -225,7 +225,7 @@ fn address_removed_flushes_routes_silently() {
     let ns = NetNs::new();
     add_seed_route(&ns);
     let (_dir, mc) = seed_dir();
-    let agent = Agent::start(&ns, &mc, &["--no-units"]);
+    let agent = Agent::start(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
     // What `nmcli connection up` does to the device's address: the kernel drops the
     // routes via gateways it made reachable and sends no RTM_DELROUTE for them.

@@ -77,11 +77,12 @@ UNPRIVILEGED = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "
 
 def start_agent(ns: NetNS, binary: str, mc: Path, port: int, *extra: str,
                 unprivileged: bool = False) -> subprocess.Popen:
-    """`routewarden serve --no-units` inside `ns`, listening on 127.0.0.1:`port`;
-    as the DaemonSet runs it (UID 65534, no capabilities: its netlink receive
-    buffer is then `net.core.rmem_max`) when `unprivileged`."""
+    """`routewarden serve --no-units --no-networkmanager` inside `ns`, listening on
+    127.0.0.1:`port`; as the DaemonSet runs it (UID 65534, no capabilities: its
+    netlink receive buffer is then `net.core.rmem_max`) when `unprivileged`."""
     prefix = UNPRIVILEGED if unprivileged else []
     return subprocess.Popen(["ip", "netns", "exec", ns.name, *prefix, binary, "serve", "--no-units",
+                             "--no-networkmanager",
                              "--machineconfig", str(mc), "--listen", f"127.0.0.1:{port}", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -1,11 +1,14 @@
 """routewarden's agent run against a booted node, the way its DaemonSet runs it.
 
-`Agent.start(node)` runs `routewarden serve` on the host in the node's network
-namespace (`node.netns_popen`, so `ip netns exec` execs and the PID is the
-agent's), with `--host-root` at the node's root (/proc/PID1/root: the MachineConfig
+`Agent.start(node)` runs `routewarden serve` on the host in the node's network and
+PID namespaces (nsenter; `Agent.pid` is the agent's own PID, nsenter's child), with
+`--host-root` at the node's root (/proc/PID1/root: the MachineConfig
 is read from <root>/etc/machine-config-daemon/currentconfig), `--dbus-address` at
 the node's system bus socket and `--listen 127.0.0.1:9810` (the DaemonSet's port;
-each node has its own namespace). `--node-name` is the node's harness name, so the
+each node has its own namespace). In the node's PID namespace because the node's
+NetworkManager, like a host's, answers only callers whose process it can see (a
+DaemonSet pod's PID namespace is a child of the host's; the container's is not a
+child of ours). `--node-name` is the node's harness name, so the
 startup sweep can find an agent a crashed run left behind. Its stderr goes to a
 log file in /tmp/rwe2e-<pid>-<n>-agent/.
 
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from common import FatalError, HarnessError, WaitTimeout, run, unique_name, wait_for
+from common import FatalError, HarnessError, WaitTimeout, children, run, unique_name, wait_for
 from ifaddr import dump_addrs
 from prom import http_get
 
@@ -347,6 +350,7 @@ class Agent:
         self.binary = agent_binary()
         self.dir = TMP_ROOT / f"{unique_name()}-agent"
         self.uid = uid
+        self.agent_pid: Optional[int] = None
         if uid is None:
             head = [str(self.binary), "serve", "--host-root", str(node.root), "--dbus-address", node.bus_address]
         else:
@@ -373,14 +377,19 @@ class Agent:
 
     def _spawn(self) -> None:
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "NO_COLOR": "1"}
+        mount = [] if self.uid is None else ["-m"]
+        argv = ["nsenter", "-t", str(self.node.pid1), "-p", *mount, "-n", "--", *self.argv]
         with open(self.log_path, "wb") as log:
-            if self.uid is None:
-                self.proc = self.node.netns_popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                                  start_new_session=True)
-            else:
-                argv = ["nsenter", "-t", str(self.node.pid1), "-m", "-n", "--", *self.argv]
-                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                             env=env, start_new_session=True)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         env=env, start_new_session=True)
+        # nsenter -p forks the agent into the node's PID namespace and waits for it.
+        self.agent_pid = wait_for(f"the agent forked by nsenter {self.proc.pid}", self._forked, timeout=10,
+                                  interval=0.02, diagnose=self.log_tail)
+
+    def _forked(self) -> Optional[int]:
+        self.check_alive()
+        kids = children(self.proc.pid)
+        return kids[0] if kids else None
 
     def _ready(self) -> bool:
         self.check_alive()
@@ -394,8 +403,8 @@ class Agent:
 
     @property
     def pid(self) -> Optional[int]:
-        """The agent's PID (ip netns exec execs in place)."""
-        return self.proc.pid if self.proc else None
+        """The agent's PID on the host (nsenter's child)."""
+        return self.agent_pid
 
     @property
     def log_path(self) -> Path:
@@ -423,6 +432,10 @@ class Agent:
         if status != 200:
             raise HarnessError(f"/drift answered HTTP {status}: {body[:300]!r}")
         return json.loads(body)
+
+    def drift_route(self, destination: str) -> Optional[dict]:
+        """/drift's verdict of the route to `destination` (one request, no node reads)."""
+        return next((r for r in self.drift().get("routes", []) if r["destination"] == destination), None)
 
     def metrics(self) -> Metrics:
         """/metrics, parsed."""
@@ -486,7 +499,7 @@ class Agent:
         if not self.running():
             return (self.proc.returncode if self.proc else None), 0.0
         t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -497,9 +510,18 @@ class Agent:
         """End the agent by PID (SIGTERM, SIGKILL after 5 s) and remove its directory."""
         self.terminate(timeout=5)
         if self.running():
+            self._signal(signal.SIGKILL)
             self.proc.kill()
             self.proc.wait(timeout=10)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _signal(self, sig: int) -> None:
+        """Signal the agent itself, by PID (nsenter passes no signal on)."""
+        if self.agent_pid is not None:
+            try:
+                os.kill(self.agent_pid, sig)
+            except ProcessLookupError:
+                pass
 
     def assert_stops_on_sigterm(self, within: float = 1.0) -> None:
         """SIGTERM by PID: the agent must exit 0 within `within` seconds."""

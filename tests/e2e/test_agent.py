@@ -128,7 +128,8 @@ def reactivate_and_check(node, agent, facts, scenario: str, wait_before_usec: in
     `wait_before_usec` after its exit (at once if 0), `nmcli connection up ens5`.
     Asserts that ens5's new address stamp is beyond the agent's 1 s clock margin after
     the unit's exit (`beyond_margin`) or within it, then checks the agent's
-    non-persistent verdict and its words for that case."""
+    verdict (NetworkManager's answer: not in the applied connection) and its words
+    for that case."""
     seed_route_fine(agent, node)
     done = int(run_seed_unit(node)["ExecMainExitTimestampMonotonic"])
     if wait_before_usec:
@@ -146,22 +147,24 @@ def reactivate_and_check(node, agent, facts, scenario: str, wait_before_usec: in
     if beyond_margin:
         assert conf > done + MARGIN_USEC, \
             f"re-activated {wait_before_usec / 1e6} s after the unit's exit, yet not beyond the 1 s margin: {stamps}"
-        words = ("declared with non-persistent nmcli device modify",
-                 f"ens5 was re-activated {(conf - done) // 1_000_000} s after the unit ran: the route was lost then")
+        words = ("the nmcli device modify that added it was undone",
+                 f"ens5 was re-activated {(conf - done) // 1_000_000} s after the unit ran")
     else:
         assert done - MARGIN_USEC < conf <= done + MARGIN_USEC, \
             f"re-activated right after the unit's exit, yet not within the 1 s margin: {stamps}"
-        words = ("declared with non-persistent nmcli device modify: lost when ens5 is re-activated",)
+        words = ('the connection applied to ens5 ("ens5") lacks it: the nmcli device modify that added it '
+                 "was undone when ens5 was re-activated",)
     facts[f"agent_{scenario}_expected_words"] = words[-1]
-    agent.converge("route missing, reason non-persistent, unit still ok",
-                   lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"non-persistent"}, words=words)
+    agent.converge("route missing, not in the applied connection, unit still ok",
+                   lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"not-in-applied-connection"},
+                                              words=words)
                    + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + count_complaints(s), timeout=10)
 
 
 def test_reactivation_right_after_the_unit(seed_node, agent, facts):
     """The unit run, then `nmcli connection up ens5` at once: the address stamp is
     within the agent's 1 s clock margin of the unit's exit (asserted), so the agent
-    cannot order the two and says non-persistent in general words."""
+    cannot order the two and says when in general words."""
     reactivate_and_check(seed_node, agent, facts, "reactivation_at_once", 0, beyond_margin=False)
 
 
@@ -183,10 +186,10 @@ def test_route_deleted_then_device_down(seed_node, agent):
     try:
         delete_route(seed_node)
         agent.converge(
-            "route deleted with ip route del: missing, removed since the unit ran (unexplained)",
-            lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"unexplained"},
-                                       words=("the unit ran after ens5 was last configured, so the route was there; "
-                                              "it was removed since",))
+            "route deleted with ip route del: missing, NetworkManager applied it (removed outside it)",
+            lambda s: route_complaints(s, SEED_ROUTE, present=False, codes={"removed-outside-networkmanager"},
+                                       words=('NetworkManager applied it on ens5 (connection "ens5") and the kernel '
+                                              "no longer has it",))
             + unit_complaints(s, SEED_UNIT, "succeeded", "ok") + count_complaints(s))
         seed_node.run("ip", "link", "set", "ens5", "down")
         assert "UP" not in ip_link(seed_node)["flags"], ip_link(seed_node)

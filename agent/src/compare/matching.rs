@@ -159,6 +159,7 @@ mod tests {
                 origin: "test".into(),
                 unit: None,
             },
+            sources: Vec::new(),
             notes: Vec::new(),
             traits: Traits::default(),
         }

@@ -6,6 +6,9 @@
 //! lookups go through [`RouteIndex`], so an evaluation costs O(expected routes x
 //! log(observed matches)), never a walk of the kernel table.
 
+mod facts;
+#[cfg(test)]
+mod facts_tests;
 mod lifecycle;
 mod matching;
 mod reasons;
@@ -20,11 +23,12 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::model::{
-    Boot, ConfigFile, Diagnostic, ExpectedRoute, IfName, Intent, Link, ObservedRoute, Protocol, RouteKey,
-    RouteType, UnitName, UnitStatus,
+    Boot, ConfigFile, Diagnostic, ExpectedRoute, IfName, Intent, Link, NmView, ObservedRoute, Protocol,
+    RouteKey, RouteType, UnitName, UnitStatus,
 };
 use matching::Found;
 
+pub use facts::ConnectionVerdict;
 pub use lifecycle::{pending_reboot, written_after_boot};
 pub use reasons::{Reason, ReasonKind, Reasons};
 pub use units::{UnitState, UnitVerdict};
@@ -93,6 +97,8 @@ pub struct Observed<'a> {
     pub units: &'a UnitsSeen,
     /// When this boot began, when systemd could be asked.
     pub boot: Option<Boot>,
+    /// NetworkManager's view, when it could be read.
+    pub networkmanager: Option<&'a NmView>,
 }
 
 /// Route verdict.
@@ -228,7 +234,7 @@ impl Serialize for SourceState {
     }
 }
 
-/// The three sources.
+/// The sources of truth.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Sources {
     /// The MachineConfig file.
@@ -237,6 +243,8 @@ pub struct Sources {
     pub netlink: SourceState,
     /// systemd over D-Bus.
     pub systemd: SourceState,
+    /// NetworkManager over D-Bus.
+    pub networkmanager: SourceState,
 }
 
 /// The result of one evaluation.
@@ -254,6 +262,8 @@ pub struct DriftReport {
     pub routes: Vec<RouteVerdict>,
     /// One verdict per expected unit.
     pub units: Vec<UnitVerdict>,
+    /// Whether each NetworkManager profile whose routes are expected is active.
+    pub connections: Vec<ConnectionVerdict>,
     /// How each source fared.
     pub sources: Sources,
     /// The intent's diagnostics.
@@ -284,6 +294,7 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         drift,
         routes,
         units,
+        connections: facts::connections(intent, seen.networkmanager),
         sources,
         diagnostics: intent.diagnostics.clone(),
     }

@@ -42,11 +42,24 @@ pub enum ReasonKind {
     /// The MachineConfig was written after this boot and the unit that adds the
     /// route has not run since: it comes with the next boot.
     PendingReboot,
+    /// The NetworkManager profile that declares it is not active on its device.
+    ConnectionInactive,
+    /// The connection applied to its device lacks it (`nmcli device modify`
+    /// undone by a re-activation, a profile changed and not re-applied).
+    NotInAppliedConnection,
+    /// NetworkManager applied it and the kernel no longer has it.
+    RemovedOutsideNetworkManager,
+    /// NetworkManager does not manage its device.
+    DeviceUnmanaged,
+    /// A keyfile the MachineConfig writes that NetworkManager has not loaded.
+    ProfileNotLoaded,
+    /// Its gateway is on no connected subnet of its device: the kernel refuses it.
+    GatewayUnreachable,
 }
 
 impl ReasonKind {
     /// Every kind, in label order.
-    pub const ALL: [ReasonKind; 14] = [
+    pub const ALL: [ReasonKind; 20] = [
         ReasonKind::UnitFailed,
         ReasonKind::UnitNotRun,
         ReasonKind::UnitDisabled,
@@ -61,6 +74,12 @@ impl ReasonKind {
         ReasonKind::Unexplained,
         ReasonKind::CommandFailed,
         ReasonKind::PendingReboot,
+        ReasonKind::ConnectionInactive,
+        ReasonKind::NotInAppliedConnection,
+        ReasonKind::RemovedOutsideNetworkManager,
+        ReasonKind::DeviceUnmanaged,
+        ReasonKind::ProfileNotLoaded,
+        ReasonKind::GatewayUnreachable,
     ];
 
     /// The metric label value.
@@ -80,6 +99,12 @@ impl ReasonKind {
             ReasonKind::Unexplained => "unexplained",
             ReasonKind::CommandFailed => "command-failed",
             ReasonKind::PendingReboot => "pending-reboot",
+            ReasonKind::ConnectionInactive => "connection-inactive",
+            ReasonKind::NotInAppliedConnection => "not-in-applied-connection",
+            ReasonKind::RemovedOutsideNetworkManager => "removed-outside-networkmanager",
+            ReasonKind::DeviceUnmanaged => "device-unmanaged",
+            ReasonKind::ProfileNotLoaded => "profile-not-loaded",
+            ReasonKind::GatewayUnreachable => "gateway-unreachable",
         }
     }
 }
@@ -108,7 +133,7 @@ impl Serialize for Reasons {
     }
 }
 
-fn reason(kind: ReasonKind, text: String) -> Reason {
+pub(super) fn reason(kind: ReasonKind, text: String) -> Reason {
     Reason { kind, text }
 }
 
@@ -141,6 +166,11 @@ pub fn explain(
             ReasonKind::KeyfileMode,
             format!("keyfile {path} has mode {mode:04o}: NetworkManager ignores it (it needs 0600)"),
         ));
+    }
+    // Facts (NetworkManager's view, the device's subnets) replace the inference
+    // below where they answer, unless something above explains it already.
+    if out.iter().all(|x| x.kind == ReasonKind::DifferentRoute) {
+        out.extend(super::facts::explain(r, seen, units).unwrap_or_default());
     }
     if out.is_empty() {
         out.push(after_unit_ran(r, seen, units));
@@ -294,7 +324,7 @@ fn device(r: &ExpectedRoute, seen: Observed<'_>) -> Option<Reason> {
 /// The kernel stamps addresses in jiffies since boot, which run a fraction of a
 /// second behind systemd's CLOCK_MONOTONIC (0.24 s measured on a booted node):
 /// closer than this, the order of the two events is not known.
-const CLOCK_MARGIN_USEC: u64 = 1_000_000;
+pub(super) const CLOCK_MARGIN_USEC: u64 = 1_000_000;
 
 /// The unit ran fine and the device is up: the route was removed after. When the
 /// declaration is non-persistent and the device was configured again after the

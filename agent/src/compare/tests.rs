@@ -66,6 +66,7 @@ fn up() -> Sources {
         machineconfig: SourceState::Up,
         netlink: SourceState::Up,
         systemd: SourceState::Up,
+        networkmanager: SourceState::Skipped,
     }
 }
 
@@ -78,6 +79,7 @@ fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftR
             links: Some(&links),
             units: &units,
             boot: None,
+            networkmanager: None,
         },
         up(),
     )
@@ -248,6 +250,7 @@ fn metric_is_compared_when_declared() {
             links: Some(&links),
             units: &units,
             boot: None,
+            networkmanager: None,
         },
         up(),
     );
@@ -285,6 +288,7 @@ fn refused_keyfile_is_a_reason() {
             links: Some(&links),
             units: &units,
             boot: None,
+            networkmanager: None,
         },
         up(),
     );

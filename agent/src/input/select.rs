@@ -83,7 +83,7 @@ impl Lookup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Loaded {
     /// The intent, with the file it came from in [`Intent::file`].
-    Found(Intent),
+    Found(Box<Intent>),
     /// None of the node's files holds a config.
     Absent,
 }
@@ -102,7 +102,7 @@ pub fn read_intent(lookup: &Lookup, options: &Options) -> Result<Loaded, InputEr
     let (shown, file) = match lookup {
         Lookup::Stdin => {
             let bytes = read(&InputPath::Stdin)?;
-            return parse(&bytes, "<stdin>", options).map(Loaded::Found);
+            return parse(&bytes, "<stdin>", options).map(|i| Loaded::Found(Box::new(i)));
         }
         Lookup::File(p) => {
             let shown = p.display().to_string();
@@ -131,7 +131,7 @@ pub fn read_intent(lookup: &Lookup, options: &Options) -> Result<Loaded, InputEr
         image,
         from_node: matches!(lookup, Lookup::Node(_)),
     });
-    Ok(Loaded::Found(intent))
+    Ok(Loaded::Found(Box::new(intent)))
 }
 
 /// The first of the node's files under `host` that holds a config, with its node
@@ -243,7 +243,7 @@ mod tests {
 
     fn found(loaded: Result<Loaded, InputError>) -> Intent {
         match loaded {
-            Ok(Loaded::Found(intent)) => intent,
+            Ok(Loaded::Found(intent)) => *intent,
             other => panic!("expected a config, got {other:?}"),
         }
     }

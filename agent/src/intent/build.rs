@@ -192,6 +192,7 @@ impl<'a> Builder<'a> {
         }
         let mut traits = super::spec::traits(Manager::NetworkManager, false);
         traits.refused_file = refused.then(|| (f.path.clone(), f.mode));
+        traits.keyfile = Some(f.path.clone());
         let names = kf.id.iter().chain(kf.uuid.iter()).cloned().collect();
         let basename = f.path.rsplit('/').next().unwrap_or_default();
         let mut names: Vec<String> = names;
@@ -352,6 +353,7 @@ impl<'a> Builder<'a> {
                 Some(&i) => {
                     let first = &mut self.out.routes[i];
                     first.notes.push(format!("also declared in {}", r.source.origin));
+                    first.sources.push(r.source.clone());
                     if first.metric != r.metric {
                         let msg =
                             "route declared again with another metric; the first declaration is checked";

@@ -19,6 +19,9 @@ pub mod iproute;
 pub mod iprule;
 pub mod keyfile;
 pub mod lines;
+pub mod networkmanager;
+#[cfg(test)]
+mod networkmanager_tests;
 pub mod nmcli;
 pub mod nmcli_rules;
 pub mod nmstate;

@@ -76,6 +76,7 @@ impl RouteSpec {
             tos: self.tos,
             source_prefix: self.source_prefix,
             nhid: self.nhid,
+            sources: vec![source.clone()],
             source,
             notes: self.notes,
             traits,

@@ -12,11 +12,16 @@ use serde::{Serialize, Serializer};
 
 mod lifecycle;
 mod names;
+mod networkmanager;
 mod observed;
 mod rules;
 
 pub use lifecycle::{rfc3339, Boot, ConfigFile};
 pub use names::{IfName, InvalidName, UnitName};
+pub use networkmanager::{
+    DeviceState, NmConnection, NmDevice, NmIpSettings, NmProfile, NmRoute, NmRouteType, NmRule, NmView,
+    ProfileFlags, StateReason,
+};
 pub use observed::{
     ActiveState, CommandStatus, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
 };
@@ -111,6 +116,10 @@ pub enum SourceKind {
     IpRule,
     /// A NodeNetworkConfigurationPolicy (kubernetes-nmstate) `desiredState`.
     Nncp,
+    /// A connection NetworkManager has applied or will activate (its D-Bus view,
+    /// whatever wrote the profile: kubernetes-nmstate, `nmcli`, a keyfile).
+    #[serde(rename = "networkmanager")]
+    NetworkManager,
 }
 
 /// Which program keeps a route in the kernel; decides which services must run.
@@ -169,6 +178,14 @@ pub struct Traits {
     /// (`connection NAME`, `device NAME`): a later `nmcli ... ipvN.routes`
     /// without `+` replaces its routes.
     pub declared_by: Option<String>,
+    /// The keyfile that declares it, when one does: NetworkManager must have
+    /// loaded it.
+    pub keyfile: Option<String>,
+    /// The uuid of the NetworkManager profile that declares it, when one does.
+    pub connection: Option<String>,
+    /// Declared `onlink`: the kernel takes the gateway as on the link whatever
+    /// the device's subnets.
+    pub onlink: bool,
 }
 
 /// A route the MachineConfig says the node must have.
@@ -205,8 +222,10 @@ pub struct ExpectedRoute {
     /// object's, not compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nhid: Option<u32>,
-    /// Where it was declared.
+    /// Where it was declared (the first of `sources`).
     pub source: Source,
+    /// Every declaration of this route, `source` first.
+    pub sources: Vec<Source>,
     /// Plain-words remarks about the declaration.
     pub notes: Vec<String>,
     /// Facts used to explain drift.
@@ -328,6 +347,32 @@ pub struct Intent {
     /// The file it was read from, when it was read from a node or a named file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<ConfigFile>,
+    /// NetworkManager profiles whose routes are expected, with their device.
+    pub connections: Vec<ExpectedConnection>,
+    /// NetworkManager profiles with routes that are not expected, and why.
+    pub not_expected: Vec<NotExpected>,
+}
+
+/// A NetworkManager profile whose routes are expected: it must be active on its device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectedConnection {
+    /// `connection.id`.
+    pub connection: String,
+    /// `connection.uuid`.
+    pub uuid: String,
+    /// The device it is (to be) active on.
+    pub device: IfName,
+}
+
+/// A NetworkManager profile with routes that routewarden does not expect, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotExpected {
+    /// `connection "id" (uuid, file)`.
+    pub connection: String,
+    /// The device it is bound to, when bound.
+    pub device: Option<IfName>,
+    /// Why its routes are not expected, in plain words.
+    pub why: String,
 }
 
 fn ser_display<T: fmt::Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {

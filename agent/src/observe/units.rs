@@ -32,7 +32,6 @@ mod watch;
 use std::time::Duration;
 
 use futures::future::try_join_all;
-use zbus::connection::Builder;
 use zbus::{Connection, ObjectPath};
 
 pub use error::UnitsError;
@@ -43,12 +42,8 @@ use crate::model::{UnitName, UnitStatus};
 use error::CallSite;
 use proxy::{row_path, ManagerProxy, UnitPropertiesProxy, UnitRow};
 
-/// How long [`Systemd::connect`] waits for the bus to accept and authenticate us.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one method call waits for its answer.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// The system bus when neither an address nor `DBUS_SYSTEM_BUS_ADDRESS` is given.
-pub const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
+use super::bus::{self, ConnectFailure};
+pub use super::bus::{bus_address, CALL_TIMEOUT, CONNECT_TIMEOUT, DEFAULT_SYSTEM_BUS};
 
 /// A connection to the bus systemd is on, reused for every call and watch (clones
 /// share it).
@@ -61,16 +56,6 @@ pub struct Systemd {
     address: String,
 }
 
-/// The bus address to use: the explicit one, else `DBUS_SYSTEM_BUS_ADDRESS` (when
-/// not empty), else the system bus.
-pub fn bus_address(explicit: Option<&str>, env: Option<String>) -> String {
-    match (explicit, env) {
-        (Some(address), _) => address.to_owned(),
-        (None, Some(address)) if !address.trim().is_empty() => address,
-        _ => DEFAULT_SYSTEM_BUS.to_owned(),
-    }
-}
-
 impl Systemd {
     /// Connect to `address` (`unix:path=/proc/123/root/run/dbus/system_bus_socket`),
     /// else to `DBUS_SYSTEM_BUS_ADDRESS`, else to the system bus, giving up after
@@ -81,18 +66,10 @@ impl Systemd {
 
     /// [`Systemd::connect`] with another timeout.
     pub async fn connect_timeout(address: Option<&str>, timeout: Duration) -> Result<Systemd, UnitsError> {
-        let env = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok();
-        let address = bus_address(address, env);
-        let build = Builder::address(address.as_str())
-            .method_timeout(CALL_TIMEOUT)
-            .build();
-        match tokio::time::timeout(timeout, build).await {
-            Ok(Ok(conn)) => Ok(Systemd { conn, address }),
-            Ok(Err(source)) => Err(UnitsError::Connect {
-                address,
-                source: Box::new(source),
-            }),
-            Err(_) => Err(UnitsError::Timeout {
+        match bus::connect(address, timeout).await {
+            (address, Ok(conn)) => Ok(Systemd { conn, address }),
+            (address, Err(ConnectFailure::Refused(source))) => Err(UnitsError::Connect { address, source }),
+            (address, Err(ConnectFailure::TimedOut)) => Err(UnitsError::Timeout {
                 address,
                 what: "connecting".to_owned(),
                 after: timeout,
@@ -103,6 +80,11 @@ impl Systemd {
     /// The bus address this connection went to.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The bus connection, to share with the NetworkManager side.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// True once the connection is gone (the bus went away or the socket failed).
@@ -241,15 +223,6 @@ fn unit_list(units: &[UnitName]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn address_precedence() {
-        let env = Some("unix:path=/env/socket".to_owned());
-        assert_eq!(bus_address(Some("unix:path=/x"), env.clone()), "unix:path=/x");
-        assert_eq!(bus_address(None, env), "unix:path=/env/socket");
-        assert_eq!(bus_address(None, Some(" ".to_owned())), DEFAULT_SYSTEM_BUS);
-        assert_eq!(bus_address(None, None), DEFAULT_SYSTEM_BUS);
-    }
 
     #[test]
     fn unit_lists_name_every_unit() {

@@ -154,7 +154,7 @@ struct StateCollector {
 }
 
 #[derive(Debug, Clone, EncodeLabelSet)]
-struct RouteLabels {
+pub(super) struct RouteLabels {
     family: &'static str,
     destination: String,
     gateway: String,
@@ -167,17 +167,17 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
-type Enc<'a> = DescriptorEncoder<'a>;
+pub(super) type Enc<'a> = DescriptorEncoder<'a>;
 
 /// Samples with their label sets, as [`gauge`] takes them.
-fn series<L: EncodeLabelSet>(samples: &[(L, i64)]) -> Vec<(&dyn EncodeLabelSetDyn, i64)> {
+pub(super) fn series<L: EncodeLabelSet>(samples: &[(L, i64)]) -> Vec<(&dyn EncodeLabelSetDyn, i64)> {
     samples
         .iter()
         .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
         .collect()
 }
 
-fn gauge(
+pub(super) fn gauge(
     enc: &mut Enc<'_>,
     name: &str,
     help: &str,
@@ -195,7 +195,7 @@ fn plain_gauge(enc: &mut Enc<'_>, name: &str, help: &str, value: f64) -> std::fm
 }
 
 /// Object-safe helper: encode one gauge sample with these labels.
-trait EncodeLabelSetDyn {
+pub(super) trait EncodeLabelSetDyn {
     fn encode_gauge(
         &self,
         m: &mut prometheus_client::encoding::MetricEncoder<'_>,
@@ -225,6 +225,7 @@ impl Collector for StateCollector {
         let snapshot = self.snapshots.borrow().clone();
         let Some(snapshot) = snapshot else { return Ok(()) };
         encode_routes(&mut enc, &snapshot.report)?;
+        super::declared::encode(&mut enc, &snapshot.report)?;
         encode_units(&mut enc, &snapshot.report)?;
         encode_sources(&mut enc, &snapshot.report)?;
         let at = snapshot
@@ -271,7 +272,7 @@ fn encode_machineconfig(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Re
     )
 }
 
-fn route_labels(r: &crate::compare::RouteVerdict) -> RouteLabels {
+pub(super) fn route_labels(r: &crate::compare::RouteVerdict) -> RouteLabels {
     let e = &r.expected;
     RouteLabels {
         family: e.family.as_str(),
@@ -342,7 +343,7 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     plain_gauge(
         enc,
         "routewarden_expected_routes",
-        "Routes the MachineConfig declares.",
+        "Expected routes (MachineConfig and NetworkManager).",
         count,
     )
 }
@@ -382,10 +383,15 @@ fn encode_units(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
 
 fn encode_sources(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
     let s = &report.sources;
-    let mut sources = vec![("machineconfig", &s.machineconfig), ("netlink", &s.netlink)];
-    if s.systemd != SourceState::Skipped {
-        sources.push(("systemd", &s.systemd));
-    }
+    let sources: Vec<(&str, &SourceState)> = [
+        ("machineconfig", &s.machineconfig),
+        ("netlink", &s.netlink),
+        ("systemd", &s.systemd),
+        ("networkmanager", &s.networkmanager),
+    ]
+    .into_iter()
+    .filter(|(_, st)| **st != SourceState::Skipped)
+    .collect();
     let by = |f: fn(&SourceState) -> bool| -> Vec<([(&str, &str); 1], i64)> {
         sources
             .iter()

@@ -131,10 +131,14 @@ pub fn expected(intent: &Intent) -> String {
             opt(r.metric),
             source(r),
         ]);
+        for also in r.sources.iter().skip(1) {
+            t.detail(format!("also declared: {}", source_text(also)));
+        }
         r.notes.iter().for_each(|n| t.detail(format!("note: {n}")));
     }
     out.push_str(&t.render(&|_, s| s.to_owned()));
     out.push_str(&expected_rules(&intent.rules));
+    out.push_str(&not_expected(intent));
     let _ = writeln!(out, "\nExpected units: {}", intent.units.len());
     let mut t = Table::new(&["UNIT", "ENABLED", "EXPECT"]);
     for u in &intent.units {
@@ -154,6 +158,21 @@ pub fn expected(intent: &Intent) -> String {
     }
     out.push_str(&t.render(&|_, s| s.to_owned()));
     out.push_str(&diagnostics(&intent.diagnostics));
+    out
+}
+
+/// NetworkManager profiles with routes that are not expected (empty when none).
+fn not_expected(intent: &Intent) -> String {
+    if intent.not_expected.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nNetworkManager profiles not expected: {}\n",
+        intent.not_expected.len()
+    );
+    for n in &intent.not_expected {
+        let _ = writeln!(out, "  {}: {}", n.connection, n.why);
+    }
     out
 }
 
@@ -195,7 +214,7 @@ impl Colour {
 
     fn paint(self, word: &str) -> String {
         let code = match word {
-            "present" | "ok" | "up" => "32",
+            "present" | "ok" | "up" | "active" => "32",
             "missing" | "failed" | "not-found" => "31",
             "mismatched" | "not-run" | "inactive" | "disabled" => "33",
             "unknown" | "skipped" | "absent" => "2",
@@ -229,14 +248,16 @@ pub fn check(report: &crate::compare::DriftReport, colour: Colour) -> String {
     };
     let _ = writeln!(
         out,
-        "Sources: machineconfig {}, netlink {}, systemd {}\n",
+        "Sources: machineconfig {}, netlink {}, systemd {}, networkmanager {}\n",
         src(&s.machineconfig),
         src(&s.netlink),
-        src(&s.systemd)
+        src(&s.systemd),
+        src(&s.networkmanager)
     );
     out.push_str(&check_routes(report, colour));
     out.push('\n');
     out.push_str(&check_units(report, colour));
+    out.push_str(&check_connections(report, colour));
     out.push_str(&diagnostics(&report.diagnostics));
     out
 }
@@ -299,13 +320,34 @@ fn check_routes(report: &crate::compare::DriftReport, colour: Colour) -> String 
                 found.join("; ")
             },
         ]);
-        t.detail(format!("declared: {}", source(r)));
+        for declared in &r.sources {
+            t.detail(format!("declared: {}", source_text(declared)));
+        }
         v.reasons
             .0
             .iter()
             .for_each(|why| t.detail(format!("why: {}", why.text)));
     }
     let mut out = format!("Routes: {}\n", report.routes.len());
+    out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));
+    out
+}
+
+/// The NetworkManager profiles whose routes are expected (empty when none).
+fn check_connections(report: &crate::compare::DriftReport, colour: Colour) -> String {
+    if report.connections.is_empty() {
+        return String::new();
+    }
+    let mut t = Table::new(&["STATE", "CONNECTION", "DEVICE"]);
+    for c in &report.connections {
+        let state = match c.active {
+            Some(true) => "active",
+            Some(false) => "inactive",
+            None => "unknown",
+        };
+        t.row(vec![state.to_owned(), c.connection.clone(), c.device.to_string()]);
+    }
+    let mut out = format!("\nConnections: {}\n", report.connections.len());
     out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));
     out
 }

@@ -15,9 +15,11 @@ use tokio::time::MissedTickBehavior;
 
 use super::changes::{drift_items, keeps, link_flips};
 use super::index::{self, Applied, Insert};
+use super::networkmanager::{NmState, NmUpdate};
 use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
+use crate::intent::networkmanager as nm_intent;
 use crate::model::{Boot, Intent, Link, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Wanted, Watcher};
 use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
@@ -51,6 +53,9 @@ pub(super) struct Daemon {
     unit_names: watch::Sender<Vec<UnitName>>,
     units_rx: mpsc::Receiver<UnitsUpdate>,
     units_task: Option<JoinHandle<()>>,
+    /// The MachineConfig's intent (last good); `intent` is it joined with NetworkManager's.
+    mc_intent: Intent,
+    nm: NmState,
     watcher: Watcher,
     file_watch: Option<FileWatch>,
     hangup: Option<Signal>,
@@ -83,7 +88,10 @@ impl Daemon {
             let why = "not connected yet".to_owned();
             (UnitsSeen::Unavailable(why.clone()), SourceState::Down(why))
         };
+        let nm = NmState::start(&config);
         let mut d = Daemon {
+            mc_intent: Intent::default(),
+            nm,
             file_watch: None,
             hangup: intent::hangup_signal(),
             boot: None,
@@ -110,8 +118,13 @@ impl Daemon {
             metrics,
             snapshots,
         };
-        d.watch_file();
-        d.reload_intent();
+        if d.config.intent_machineconfig {
+            d.watch_file();
+            d.reload_intent();
+        } else {
+            d.machineconfig = SourceState::Skipped;
+        }
+        d.first_networkmanager().await;
         d.start_dump("startup");
         d.finish_dump().await;
         d.refresh_links().await;
@@ -134,6 +147,7 @@ impl Daemon {
                     self.start_dump("overrun");
                 }
                 Some(update) = self.units_rx.recv() => self.on_units(update),
+                Some(update) = self.nm.rx.recv() => self.on_networkmanager(update),
                 changed = file_changed(&mut self.file_watch) => self.on_file(changed).await,
                 Some(()) = intent::hangup(&mut self.hangup) => self.on_hangup(),
                 done = dump_done(&mut self.dump) => self.on_dump(done),
@@ -144,6 +158,9 @@ impl Daemon {
             tracing::info!("stopping while the routing table is being read; the read is abandoned");
         }
         if let Some(task) = self.units_task.take() {
+            task.abort();
+        }
+        if let Some(task) = self.nm.task.take() {
             task.abort();
         }
         Ok(())
@@ -268,7 +285,7 @@ impl Daemon {
     /// Re-read everything: the MachineConfig too (inotify misses what happens
     /// behind a mount or a link it does not know of yet), then the routing table.
     fn on_resync(&mut self) {
-        if self.file_watch.is_none() {
+        if self.file_watch.is_none() && self.config.intent_machineconfig {
             self.watch_file();
         }
         self.reload_intent();
@@ -286,7 +303,20 @@ impl Daemon {
         }
     }
 
+    /// A new MachineConfig intent: joined with NetworkManager's, it is the intent.
     fn set_intent(&mut self, intent: Intent) {
+        self.mc_intent = intent;
+        self.rebuild_intent();
+    }
+
+    fn rebuild_intent(&mut self) {
+        let intent = nm_intent::merge(self.mc_intent.clone(), self.nm.intent.clone());
+        if *self.intent != intent {
+            self.apply_intent(intent);
+        }
+    }
+
+    fn apply_intent(&mut self, intent: Intent) {
         let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
         self.watcher.filter_routes(Some(Wanted::new(&wanted)));
         let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
@@ -399,12 +429,14 @@ impl Daemon {
             machineconfig: self.machineconfig.clone(),
             netlink: self.netlink.clone(),
             systemd: self.systemd.clone(),
+            networkmanager: self.nm.source.clone(),
         };
         let seen = Observed {
             routes: &self.routes,
             links: self.links.as_deref(),
             units: &self.units,
             boot: self.boot,
+            networkmanager: self.nm.view.as_ref(),
         };
         let report = compare(&self.intent, seen, sources);
         self.log_drift(&report);
@@ -430,6 +462,25 @@ impl Daemon {
             tracing::warn!(items = now.len(), drift = %now.join("; "), "drift");
         }
         self.drift = now;
+    }
+}
+
+impl Daemon {
+    fn on_networkmanager(&mut self, update: NmUpdate) {
+        if self.nm.unchanged(&update) {
+            return;
+        }
+        if self.nm.update(update, self.config.intent_networkmanager) {
+            self.rebuild_intent();
+        }
+        self.evaluate();
+    }
+
+    /// NetworkManager's first view, so the first dump reads its routes too.
+    async fn first_networkmanager(&mut self) {
+        if self.nm.first(self.config.intent_networkmanager).await {
+            self.rebuild_intent();
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod changes;
 mod daemon;
 pub mod index;
 pub mod mcwatch;
+pub mod networkmanager;
 pub mod systemd;
 
 use std::net::SocketAddr;
@@ -40,6 +41,12 @@ pub struct Config {
     pub dbus_address: Option<String>,
     /// Skip systemd entirely.
     pub no_units: bool,
+    /// Skip NetworkManager entirely.
+    pub no_networkmanager: bool,
+    /// Read the MachineConfig (else only NetworkManager declares routes).
+    pub intent_machineconfig: bool,
+    /// NetworkManager's routes join the intent.
+    pub intent_networkmanager: bool,
     /// HTTP listen address.
     pub listen: SocketAddr,
     /// Period of the full re-read that guards against missed events.

@@ -33,6 +33,7 @@ fn eval(intent: &Intent, unit: UnitStatus, boot: Option<Boot>) -> DriftReport {
         routes: &index,
         links: Some(&links),
         units: &units,
+        networkmanager: None,
         boot,
     };
     compare(intent, seen, up())

@@ -3,8 +3,9 @@
 //! Each error names the bus address or the unit it concerns, and [`UnitsError::kind`]
 //! gives a fixed string for the `kind` label of an error metric.
 
-use std::io;
 use std::time::Duration;
+
+use crate::observe::bus::is_timeout;
 
 /// Name of the error systemd answers a second `Subscribe` from the same client with.
 const ALREADY_SUBSCRIBED: &str = "org.freedesktop.systemd1.AlreadySubscribed";
@@ -143,11 +144,6 @@ impl CallSite<'_> {
     }
 }
 
-/// True for zbus's report of a method call that got no answer in time.
-fn is_timeout(err: &zbus::Error) -> bool {
-    matches!(err, zbus::Error::InputOutput(io) if io.kind() == io::ErrorKind::TimedOut)
-}
-
 /// True for systemd's refusal of a second `Subscribe` from the same connection.
 pub(crate) fn is_already_subscribed(err: &zbus::Error) -> bool {
     matches!(err, zbus::Error::MethodError(name, _, _) if name.as_str() == ALREADY_SUBSCRIBED)
@@ -156,6 +152,7 @@ pub(crate) fn is_already_subscribed(err: &zbus::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
     use std::sync::Arc;
 
     fn site(closed: bool) -> CallSite<'static> {

@@ -65,6 +65,9 @@ impl Daemon {
     }
 
     pub(super) fn watch_file(&mut self) {
+        if !self.config.intent_machineconfig {
+            return;
+        }
         match FileWatch::new(&self.config.machineconfig.watched()) {
             Ok(w) => self.file_watch = Some(w),
             Err(e) => {
@@ -75,11 +78,15 @@ impl Daemon {
     }
 
     /// Read the MachineConfig; on failure keep the last good intent. A node
-    /// without one has an empty intent.
+    /// without one has an empty intent. Not when `--intent` leaves it out.
     pub(super) fn reload_intent(&mut self) {
+        if !self.config.intent_machineconfig {
+            return;
+        }
         match input::read_intent(&self.config.machineconfig, &self.config.options) {
-            Ok(Loaded::Found(intent)) => {
-                if self.machineconfig != SourceState::Up || *self.intent != intent {
+            Ok(Loaded::Found(found)) => {
+                let intent = *found;
+                if self.machineconfig != SourceState::Up || self.mc_intent != intent {
                     tracing::info!(
                         name = intent.machineconfig.as_deref().unwrap_or(""),
                         path = intent.file.as_ref().map(|f| f.path.as_str()).unwrap_or(""),

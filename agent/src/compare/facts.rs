@@ -1,0 +1,242 @@
+//! Compare stage: reasons from facts for an expected route that is not present,
+//! whatever declared it. NetworkManager's view says whether the profile behind
+//! the route is loaded and active, whether the connection applied to the device
+//! holds the route, and whether NetworkManager manages the device; the device's
+//! subnets say whether the kernel can take the gateway at all (for routes
+//! NetworkManager does not keep: it adds a direct route to an off-link gateway
+//! itself, so the kernel takes those). Where these answer, they replace the
+//! inference from timestamps.
+
+use super::reasons::{reason, Reason, ReasonKind, CLOCK_MARGIN_USEC};
+use super::{find_link, unit, Observed, RouteIndex, UnitVerdict};
+use crate::model::{
+    DeviceState, ExpectedRoute, Family, IfName, Manager, NmConnection, NmDevice, NmProfile, NmView, RouteKey,
+    SourceKind,
+};
+
+/// The reasons facts give, or None when they say nothing.
+pub(super) fn explain(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> Option<Vec<Reason>> {
+    let gateway = gateway_unreachable(r, seen).filter(|_| !kept_by_networkmanager(r));
+    let nm = seen
+        .networkmanager
+        .filter(|_| kept_by_networkmanager(r))
+        .and_then(|view| networkmanager(r, view, seen, units));
+    let inactive = |n: &Reason| {
+        matches!(
+            n.kind,
+            ReasonKind::ConnectionInactive | ReasonKind::DeviceUnmanaged | ReasonKind::ProfileNotLoaded
+        )
+    };
+    match (nm, gateway) {
+        (Some(n), _) if inactive(&n) => Some(vec![n]),
+        (Some(n), Some(g)) if n.kind == ReasonKind::NotInAppliedConnection => Some(vec![n, g]),
+        (_, Some(g)) => Some(vec![g]),
+        (Some(n), None) => Some(vec![n]),
+        (None, None) => None,
+    }
+}
+
+/// NetworkManager keeps it: a NetworkManager form declares it, or its view does.
+fn kept_by_networkmanager(r: &ExpectedRoute) -> bool {
+    r.traits.manager != Manager::None || r.sources.iter().any(|s| s.kind == SourceKind::NetworkManager)
+}
+
+/// The gateway is on none of the device's subnets of its family, no expected
+/// host route to it is there, and the route is not `onlink`: the kernel refuses
+/// the route. Said only when the device has an address of that family; without
+/// one, something else keeps it unconfigured.
+fn gateway_unreachable(r: &ExpectedRoute, seen: Observed<'_>) -> Option<Reason> {
+    let (gw, dev) = (r.gateway?, r.device.as_ref()?);
+    let link = find_link(seen.links, dev).filter(|_| !r.traits.onlink)?;
+    if host_route(seen.routes, r.table, gw, link.index) {
+        return None;
+    }
+    let family = Family::of(&gw);
+    let subnets: Vec<String> = link
+        .addresses
+        .iter()
+        .filter(|a| Family::of(&a.addr()) == family)
+        .map(|a| a.trunc().to_string())
+        .collect();
+    if subnets.is_empty() || link.reaches(&gw) {
+        return None;
+    }
+    Some(reason(
+        ReasonKind::GatewayUnreachable,
+        format!(
+            "gateway {gw} is on no subnet of {dev} ({}): the kernel refuses a route through it",
+            subnets.join(", ")
+        ),
+    ))
+}
+
+/// A route to exactly `gateway` out of `ifindex` in `table` is in the kernel (one
+/// the intent declares too: only those are read).
+fn host_route(routes: &RouteIndex, table: u32, gateway: std::net::IpAddr, ifindex: u32) -> bool {
+    let key = RouteKey::new(table, ipnet::IpNet::from(gateway));
+    routes
+        .get(&key)
+        .iter()
+        .any(|r| r.next_hops.iter().any(|h| h.ifindex == Some(ifindex)))
+}
+
+/// What NetworkManager's view says of a route it keeps.
+fn networkmanager(
+    r: &ExpectedRoute,
+    view: &NmView,
+    seen: Observed<'_>,
+    units: &[UnitVerdict],
+) -> Option<Reason> {
+    let mut profile = r.traits.connection.as_deref().and_then(|uuid| view.profile(uuid));
+    if let Some(path) = &r.traits.keyfile {
+        match view.profile_from_file(path) {
+            None => return Some(not_loaded(path, None)),
+            Some(p) if !p.settings.has_route(&r.destination, r.gateway, r.table) => {
+                return Some(not_loaded(path, Some(p)))
+            }
+            Some(p) => profile = Some(p),
+        }
+    }
+    let name = r.device.as_ref()?;
+    let device = view.device(name)?;
+    if !device.managed {
+        return Some(reason(
+            ReasonKind::DeviceUnmanaged,
+            format!(
+                "NetworkManager does not manage {name} (state {}): it installs none of its routes",
+                device.state
+            ),
+        ));
+    }
+    let applied = device
+        .applied
+        .as_ref()
+        .filter(|_| device.state == DeviceState::ACTIVATED);
+    let Some(applied) = applied else {
+        return Some(inactive(profile, device));
+    };
+    if let Some(p) = profile.filter(|p| p.settings.uuid != applied.uuid) {
+        return Some(reason(
+            ReasonKind::ConnectionInactive,
+            format!(
+                "connection \"{}\" is not active on {name}: {name} runs connection \"{}\"",
+                p.settings.id, applied.id
+            ),
+        ));
+    }
+    if applied.has_route(&r.destination, r.gateway, r.table) {
+        return Some(reason(
+            ReasonKind::RemovedOutsideNetworkManager,
+            format!(
+                "NetworkManager applied it on {name} (connection \"{}\") and the kernel no longer has it: \
+                 it was deleted by hand or by another program, and NetworkManager adds it again only when \
+                 the connection is re-applied (nmcli device reapply {name})",
+                applied.id
+            ),
+        ));
+    }
+    Some(not_applied(r, applied, view, name, seen, units))
+}
+
+fn not_loaded(path: &str, loaded: Option<&NmProfile>) -> Reason {
+    let text = match loaded {
+        None => format!(
+            "NetworkManager has not loaded keyfile {path}: it reads new and changed keyfiles on \
+             nmcli connection reload (or load), not by itself"
+        ),
+        Some(p) => format!(
+            "NetworkManager's connection \"{}\" from {path} lacks it: the file changed since \
+             NetworkManager loaded it (nmcli connection reload)",
+            p.settings.id
+        ),
+    };
+    reason(ReasonKind::ProfileNotLoaded, text)
+}
+
+fn inactive(profile: Option<&NmProfile>, device: &NmDevice) -> Reason {
+    let name = &device.interface;
+    let who = match profile {
+        Some(p) => format!("connection \"{}\" is not active on {name}", p.settings.id),
+        None => format!("no connection is active on {name}"),
+    };
+    reason(
+        ReasonKind::ConnectionInactive,
+        format!("{who}: {name} is {} ({})", device.state, device.reason),
+    )
+}
+
+/// The connection applied to the device lacks the route: say what undid it.
+fn not_applied(
+    r: &ExpectedRoute,
+    applied: &NmConnection,
+    view: &NmView,
+    name: &IfName,
+    seen: Observed<'_>,
+    units: &[UnitVerdict],
+) -> Reason {
+    let head = format!("the connection applied to {name} (\"{}\") lacks it", applied.id);
+    let in_profile = view
+        .profile(&applied.uuid)
+        .is_some_and(|p| p.settings.has_route(&r.destination, r.gateway, r.table));
+    let text = if r.traits.non_persistent {
+        let when = reactivated_after(r, seen, units)
+            .map(|s| format!(" {s} s after the unit ran"))
+            .unwrap_or_default();
+        format!("{head}: the nmcli device modify that added it was undone when {name} was re-activated{when}")
+    } else if in_profile {
+        format!(
+            "{head}: connection \"{}\" has it but was not re-applied since it changed \
+             (nmcli device reapply {name})",
+            applied.id
+        )
+    } else {
+        head
+    };
+    reason(ReasonKind::NotInAppliedConnection, text)
+}
+
+/// Seconds between the route's unit finishing and its device's last
+/// configuration, when the device was configured after, beyond the clock margin.
+fn reactivated_after(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> Option<u64> {
+    let done = r
+        .source
+        .unit
+        .as_ref()
+        .and_then(|n| unit(units, n))
+        .and_then(|v| v.status.as_ref()?.service.as_ref())
+        .map(|svc| svc.exec_main_exit_usec)
+        .filter(|t| *t > 0)?;
+    let configured = find_link(seen.links, r.device.as_ref()?)?.last_configured_usec?;
+    (configured > done + CLOCK_MARGIN_USEC).then(|| (configured - done) / 1_000_000)
+}
+
+/// Whether a profile whose routes are expected is active on its device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConnectionVerdict {
+    /// `connection.id`.
+    pub connection: String,
+    /// `connection.uuid`.
+    pub uuid: String,
+    /// The device it is to be active on.
+    pub device: IfName,
+    /// Active there; None while NetworkManager cannot be asked.
+    pub active: Option<bool>,
+}
+
+/// One verdict per expected connection.
+pub(super) fn connections(intent: &crate::model::Intent, view: Option<&NmView>) -> Vec<ConnectionVerdict> {
+    intent
+        .connections
+        .iter()
+        .map(|c| ConnectionVerdict {
+            connection: c.connection.clone(),
+            uuid: c.uuid.clone(),
+            device: c.device.clone(),
+            active: view.map(|v| {
+                v.device(&c.device).is_some_and(|d| {
+                    d.state == DeviceState::ACTIVATED && d.applied.as_ref().is_some_and(|a| a.uuid == c.uuid)
+                })
+            }),
+        })
+        .collect()
+}

@@ -1,0 +1,155 @@
+//! Observe stage, NetworkManager side: the view kept current from events. Holds
+//! every device and profile by object path; a batch of [`NmEvent`]s re-reads only
+//! the objects it names (a device, the device an IP configuration belongs to, a
+//! profile), so a signal costs one or two calls, never a full read.
+
+use std::collections::BTreeMap;
+
+use futures::future::try_join_all;
+
+use super::convert::DeviceProps;
+use super::{NetworkManager, NmError, NmEvent};
+use crate::model::{NmProfile, NmView};
+
+/// The outcome of reading one object.
+pub(crate) enum Fetched<T> {
+    /// Read and understood.
+    Got(T),
+    /// The object no longer exists.
+    Gone,
+    /// Read, but not understood: the problem, named.
+    Bad(String),
+}
+
+impl<T> Fetched<T> {
+    /// Sort a read's result: a vanished object or a reply not understood is not
+    /// a failure of the source; anything else is.
+    pub(crate) fn from(result: Result<T, NmError>) -> Result<Fetched<T>, NmError> {
+        match result {
+            Ok(t) => Ok(Fetched::Got(t)),
+            Err(e) if e.is_gone() => Ok(Fetched::Gone),
+            Err(e) if e.is_refused() || matches!(e, NmError::Reply { .. }) => Ok(Fetched::Bad(e.to_string())),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// NetworkManager's devices and profiles by object path.
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    devices: BTreeMap<String, DeviceProps>,
+    profiles: BTreeMap<String, NmProfile>,
+    problems: BTreeMap<String, String>,
+}
+
+impl Tracker {
+    /// Read every device and profile.
+    pub async fn reload(&mut self, nm: &NetworkManager) -> Result<(), NmError> {
+        *self = Tracker::default();
+        self.reload_devices(nm).await?;
+        let paths = nm.profile_paths().await?;
+        let reads = paths
+            .iter()
+            .map(|p| async { Fetched::from(nm.read_profile(p).await) });
+        for (path, fetched) in paths.iter().zip(try_join_all(reads).await?) {
+            self.put_profile(path, fetched);
+        }
+        Ok(())
+    }
+
+    /// Re-read what a batch of events names. [`NmEvent::Started`] and
+    /// [`NmEvent::Gone`] are the caller's: it asks whether NetworkManager runs.
+    pub async fn apply(&mut self, nm: &NetworkManager, events: &[NmEvent]) -> Result<(), NmError> {
+        if events.contains(&NmEvent::Devices) {
+            self.reload_devices(nm).await?;
+        }
+        for event in events {
+            match event {
+                NmEvent::Device(path) => self.refresh_device(nm, path).await?,
+                NmEvent::IpConfig(config) => {
+                    let owner = self.device_of_config(config);
+                    if let Some(path) = owner {
+                        self.refresh_device(nm, &path).await?;
+                    }
+                }
+                NmEvent::DeviceRemoved(path) => {
+                    self.devices.remove(path);
+                    self.problems.remove(path);
+                }
+                NmEvent::Profile(path) => {
+                    let fetched = Fetched::from(nm.read_profile(path).await)?;
+                    self.put_profile(path, fetched);
+                }
+                NmEvent::ProfileRemoved(path) => {
+                    self.profiles.remove(path);
+                    self.problems.remove(path);
+                }
+                NmEvent::Started | NmEvent::Gone | NmEvent::Devices => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The view as it stands.
+    pub fn view(&self) -> NmView {
+        NmView {
+            devices: self.devices.values().map(|d| d.device.clone()).collect(),
+            profiles: self.profiles.values().cloned().collect(),
+            problems: self.problems.values().cloned().collect(),
+        }
+    }
+
+    async fn reload_devices(&mut self, nm: &NetworkManager) -> Result<(), NmError> {
+        let paths = nm.device_paths().await?;
+        let reads = paths
+            .iter()
+            .map(|p| async { Fetched::from(nm.read_device(p).await) });
+        let fetched = try_join_all(reads).await?;
+        self.devices.clear();
+        for (path, f) in paths.iter().zip(fetched) {
+            self.put_device(path, f);
+        }
+        Ok(())
+    }
+
+    async fn refresh_device(&mut self, nm: &NetworkManager, path: &str) -> Result<(), NmError> {
+        let fetched = Fetched::from(nm.read_device(path).await)?;
+        self.put_device(path, fetched);
+        Ok(())
+    }
+
+    fn device_of_config(&self, config: &str) -> Option<String> {
+        self.devices
+            .iter()
+            .find(|(_, d)| d.ip_configs.iter().any(|c| c == config))
+            .map(|(path, _)| path.clone())
+    }
+
+    fn put_device(&mut self, path: &str, fetched: Fetched<DeviceProps>) {
+        put(&mut self.devices, &mut self.problems, path, fetched);
+    }
+
+    fn put_profile(&mut self, path: &str, fetched: Fetched<NmProfile>) {
+        put(&mut self.profiles, &mut self.problems, path, fetched);
+    }
+}
+
+/// Keep what a read of the object at `path` found: the object, or its problem.
+fn put<T>(
+    objects: &mut BTreeMap<String, T>,
+    problems: &mut BTreeMap<String, String>,
+    path: &str,
+    fetched: Fetched<T>,
+) {
+    objects.remove(path);
+    problems.remove(path);
+    match fetched {
+        Fetched::Got(object) => {
+            objects.insert(path.to_owned(), object);
+        }
+        Fetched::Bad(problem) => {
+            problems.insert(path.to_owned(), problem);
+        }
+        Fetched::Gone => {}
+    }
+}
