@@ -12,12 +12,14 @@ use serde::{Serialize, Serializer};
 
 mod names;
 mod observed;
+mod observed_rule;
 mod rules;
 
 pub use names::{IfName, InvalidName, UnitName};
 pub use observed::{
     ActiveState, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
 };
+pub use observed_rule::ObservedRule;
 pub use rules::{ExpectedRule, RuleAction, RuleSelector, FWMASK_ALL};
 
 /// The main routing table (`ip route` calls it `main`).

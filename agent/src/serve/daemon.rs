@@ -157,6 +157,7 @@ impl Daemon {
                     self.start_dump("address");
                 }
                 Event::Overrun => self.start_dump("overrun"),
+                Event::Rule { .. } => {}
             }
             if self.dump.is_some() && keeps(&event, &self.wanted) {
                 self.replay.push(event);

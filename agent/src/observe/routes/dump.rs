@@ -57,6 +57,7 @@ fn dump_route_table(wanted: &HashSet<RouteKey>) -> Result<RouteDump, RouteError>
         );
     }
     Err(RouteError::DumpInterrupted {
+        request: REQUEST,
         attempts: DUMP_ATTEMPTS,
     })
 }
