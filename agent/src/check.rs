@@ -1,6 +1,6 @@
 //! `routewarden check`: one evaluation. Reads the routing table (streaming, only
-//! what can match), the links and the expected units, each source on its own: a
-//! dead D-Bus leaves units unknown and routes checked.
+//! what can match), the routing rules, the links and the expected units, each
+//! source on its own: a dead D-Bus leaves units unknown and routes checked.
 
 use std::collections::HashSet;
 
@@ -18,24 +18,26 @@ pub struct UnitsConfig {
     pub no_units: bool,
 }
 
-/// The routing table could not be read.
+/// The routing table or rules could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// Netlink failed.
     #[error(transparent)]
     Routes(#[from] RouteError),
-    /// The dump's thread died.
-    #[error("the route dump task failed: {0}")]
+    /// A dump's thread died.
+    #[error("the route or rule dump task failed: {0}")]
     Task(String),
 }
 
-/// Evaluate once. `Err` only when the routing table cannot be read.
+/// Evaluate once. `Err` only when the routing table or rules cannot be read.
 pub async fn run(intent: &Intent, units: &UnitsConfig) -> Result<DriftReport, CheckError> {
     let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
     let dump = tokio::task::spawn_blocking(move || routes::dump_routes(&wanted));
+    let rules = tokio::task::spawn_blocking(routes::dump_rules);
     let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
     let (links, (seen, systemd)) = tokio::join!(routes::dump_links(), read_units(&names, units));
     let dump = dump.await.map_err(|e| CheckError::Task(e.to_string()))??;
+    let rules = rules.await.map_err(|e| CheckError::Task(e.to_string()))??;
     let index = RouteIndex::from_routes(dump.routes);
     let links = links.ok();
     let sources = Sources {
@@ -47,6 +49,7 @@ pub async fn run(intent: &Intent, units: &UnitsConfig) -> Result<DriftReport, Ch
         intent,
         Observed {
             routes: &index,
+            rules: &rules,
             links: links.as_deref(),
             units: &seen,
         },

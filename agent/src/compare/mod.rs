@@ -1,6 +1,8 @@
 //! Compare stage (pure): intent + observation -> [`DriftReport`]. Each expected
-//! route is present, mismatched or missing; each one that is not present carries
-//! reasons from a fixed set ([`ReasonKind`]) in plain words.
+//! route is present, mismatched or missing (or unselected: in a table no rule
+//! looks up), each expected rule present, mismatched or missing (`rules.rs`);
+//! each one that is not present carries reasons from a fixed set
+//! ([`ReasonKind`]) in plain words.
 //!
 //! The same function serves `check` (one evaluation) and `serve` (one per event):
 //! lookups go through [`RouteIndex`], so an evaluation costs O(expected routes x
@@ -8,6 +10,10 @@
 
 mod matching;
 mod reasons;
+mod rule_reasons;
+mod rules;
+#[cfg(test)]
+mod rules_tests;
 #[cfg(test)]
 mod tests;
 mod units;
@@ -19,12 +25,13 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::model::{
-    Diagnostic, ExpectedRoute, IfName, Intent, Link, ObservedRoute, Protocol, RouteKey, RouteType, UnitName,
-    UnitStatus,
+    Diagnostic, ExpectedRoute, IfName, Intent, Link, ObservedRoute, ObservedRule, Protocol, RouteKey,
+    RouteType, UnitName, UnitStatus,
 };
 use matching::Found;
 
 pub use reasons::{Reason, ReasonKind, Reasons};
+pub use rules::{RuleState, RuleVerdict};
 pub use units::{UnitState, UnitVerdict};
 
 /// Kernel routes that can match the intent, by key.
@@ -85,6 +92,8 @@ pub enum UnitsSeen {
 pub struct Observed<'a> {
     /// Kernel routes that can match.
     pub routes: &'a RouteIndex,
+    /// Every IPv4 and IPv6 policy-routing rule of the kernel, in its order.
+    pub rules: &'a [ObservedRule],
     /// Links, or None when they could not be read.
     pub links: Option<&'a [Link]>,
     /// Unit statuses.
@@ -101,6 +110,9 @@ pub enum RouteState {
     Missing,
     /// A route to the destination exists in the table, with another gateway or metric.
     Mismatched,
+    /// In its table as declared, but no rule looks that table up: it carries no
+    /// traffic (reason `no-rule-selects-table`).
+    Unselected,
 }
 
 impl RouteState {
@@ -110,6 +122,7 @@ impl RouteState {
             RouteState::Present => "present",
             RouteState::Missing => "missing",
             RouteState::Mismatched => "mismatched",
+            RouteState::Unselected => "unselected",
         }
     }
 }
@@ -232,10 +245,12 @@ pub struct Sources {
 pub struct DriftReport {
     /// MachineConfig name.
     pub machineconfig: Option<String>,
-    /// Any route not present, or any unit not ok (unknown does not count).
+    /// Any route or rule not present, or any unit not ok (unknown does not count).
     pub drift: bool,
     /// One verdict per expected route.
     pub routes: Vec<RouteVerdict>,
+    /// One verdict per expected policy-routing rule.
+    pub rules: Vec<RuleVerdict>,
     /// One verdict per expected unit.
     pub units: Vec<UnitVerdict>,
     /// How each source fared.
@@ -251,12 +266,15 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         .iter()
         .map(|u| units::verdict(u, seen.units))
         .collect();
-    let routes: Vec<RouteVerdict> = intent
+    let mut routes: Vec<RouteVerdict> = intent
         .routes
         .iter()
         .map(|r| route_verdict(r, seen, &units))
         .collect();
+    rules::mark_unselected(&mut routes, seen.rules);
+    let rules = rules::verdicts(intent, seen, &units);
     let drift = routes.iter().any(|r| r.state != RouteState::Present)
+        || rules.iter().any(|r| r.state != RuleState::Present)
         || units
             .iter()
             .any(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown));
@@ -264,6 +282,7 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         machineconfig: intent.machineconfig.clone(),
         drift,
         routes,
+        rules,
         units,
         sources,
         diagnostics: intent.diagnostics.clone(),

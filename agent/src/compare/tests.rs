@@ -74,6 +74,7 @@ fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftR
         &seed(),
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
         },
@@ -243,6 +244,7 @@ fn metric_is_compared_when_declared() {
         &intent,
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
         },
@@ -279,6 +281,7 @@ fn refused_keyfile_is_a_reason() {
         &intent,
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
         },

@@ -106,7 +106,7 @@ impl Metrics {
         let route_events = Counter::default();
         registry.register(
             "routewarden_route_events",
-            "Route, link and address notifications received from the kernel",
+            "Route, rule, link and address notifications received from the kernel",
             route_events.clone(),
         );
         let resyncs = Family::<CauseLabels, Counter>::default();
@@ -167,9 +167,9 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
-type Enc<'a> = DescriptorEncoder<'a>;
+pub(super) type Enc<'a> = DescriptorEncoder<'a>;
 
-fn gauge(
+pub(super) fn gauge(
     enc: &mut Enc<'_>,
     name: &str,
     help: &str,
@@ -182,12 +182,12 @@ fn gauge(
     Ok(())
 }
 
-fn plain_gauge(enc: &mut Enc<'_>, name: &str, help: &str, value: f64) -> std::fmt::Result {
+pub(super) fn plain_gauge(enc: &mut Enc<'_>, name: &str, help: &str, value: f64) -> std::fmt::Result {
     ConstGauge::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
 /// Object-safe helper: encode one gauge sample with these labels.
-trait EncodeLabelSetDyn {
+pub(super) trait EncodeLabelSetDyn {
     fn encode_gauge(
         &self,
         m: &mut prometheus_client::encoding::MetricEncoder<'_>,
@@ -217,6 +217,7 @@ impl Collector for StateCollector {
         let snapshot = self.snapshots.borrow().clone();
         let Some(snapshot) = snapshot else { return Ok(()) };
         encode_routes(&mut enc, &snapshot.report)?;
+        super::rule_metrics::encode_rules(&mut enc, &snapshot.report)?;
         encode_units(&mut enc, &snapshot.report)?;
         encode_sources(&mut enc, &snapshot.report)?;
         let at = snapshot
@@ -285,7 +286,12 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
         "1 for each reason an expected route is not present.",
         &reason_series,
     )?;
-    let states = [RouteState::Present, RouteState::Missing, RouteState::Mismatched];
+    let states = [
+        RouteState::Present,
+        RouteState::Missing,
+        RouteState::Mismatched,
+        RouteState::Unselected,
+    ];
     let counts: Vec<([(&str, &str); 1], i64)> = states
         .iter()
         .map(|s| {

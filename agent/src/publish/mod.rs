@@ -2,6 +2,8 @@
 
 pub mod http;
 pub mod metrics;
+mod rule_metrics;
+mod rule_text;
 pub mod text;
 
 /// Pretty JSON followed by a newline.

@@ -15,7 +15,7 @@ use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::input::{self, InputPath};
-use crate::model::{Intent, Link, RouteKey, UnitName};
+use crate::model::{Intent, Link, ObservedRule, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Watcher};
 use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
 
@@ -40,6 +40,10 @@ pub(super) struct Daemon {
     /// Next-hop objects, which routes added with `nhid` forward through.
     nexthops: NexthopTable,
     netlink: SourceState,
+    /// Every policy-routing rule, as the last rule dump read them.
+    rules: Vec<ObservedRule>,
+    /// Why the last rule dump failed, while it does.
+    rules_error: Option<String>,
     links: Option<Vec<Link>>,
     units: UnitsSeen,
     systemd: SourceState,
@@ -81,6 +85,8 @@ impl Daemon {
             routes: RouteIndex::default(),
             nexthops: NexthopTable::default(),
             netlink: SourceState::Down(NOT_READ.into()),
+            rules: Vec::new(),
+            rules_error: None,
             links: None,
             units,
             systemd,
@@ -100,6 +106,7 @@ impl Daemon {
         d.reload_intent();
         d.start_dump("startup");
         d.finish_dump().await;
+        d.refresh_rules().await;
         d.refresh_links().await;
         d.first_units().await;
         d.evaluate();
@@ -118,7 +125,7 @@ impl Daemon {
                 Some(update) = self.units_rx.recv() => self.on_units(update),
                 changed = file_changed(&mut self.file_watch) => self.on_file(changed).await,
                 done = dump_done(&mut self.dump) => self.on_dump(done),
-                _ = resync.tick() => self.on_resync(),
+                _ = resync.tick() => self.on_resync().await,
             }
         }
         if self.dump.is_some() {
@@ -135,12 +142,17 @@ impl Daemon {
             Ok(events) => events,
             Err(e) => {
                 tracing::warn!(error = %e, kind = e.kind(), "reading route notifications failed; re-reading the table");
-                return self.start_dump("overrun");
+                self.start_dump("overrun");
+                if self.refresh_rules().await {
+                    self.evaluate();
+                }
+                return;
             }
         };
         self.metrics.route_events.inc_by(events.len() as u64);
         let mut changed = false;
         let mut links_dirty = false;
+        let mut rules_dirty = false;
         for event in events {
             match &event {
                 Event::RouteAdded { .. } | Event::RouteRemoved(_) | Event::Nexthop { .. } => {
@@ -156,8 +168,11 @@ impl Daemon {
                     links_dirty = true;
                     self.start_dump("address");
                 }
-                Event::Overrun => self.start_dump("overrun"),
-                Event::Rule { .. } => {}
+                Event::Overrun => {
+                    self.start_dump("overrun");
+                    rules_dirty = true;
+                }
+                Event::Rule { .. } => rules_dirty = true,
             }
             if self.dump.is_some() && keeps(&event, &self.wanted) {
                 self.replay.push(event);
@@ -165,6 +180,9 @@ impl Daemon {
         }
         if links_dirty {
             changed |= self.on_links_changed().await;
+        }
+        if rules_dirty {
+            changed |= self.refresh_rules().await;
         }
         if changed {
             self.evaluate();
@@ -255,12 +273,15 @@ impl Daemon {
         self.evaluate();
     }
 
-    fn on_resync(&mut self) {
+    async fn on_resync(&mut self) {
         if self.file_watch.is_none() {
             self.watch_file();
             self.reload_intent();
         }
         self.start_dump("periodic");
+        if self.refresh_rules().await {
+            self.evaluate();
+        }
     }
 
     fn watch_file(&mut self) {
@@ -368,6 +389,33 @@ impl Daemon {
         }
     }
 
+    /// Read every rule again; true when the rules (or whether they could be read)
+    /// changed. A rule notification re-reads rather than applying the change:
+    /// the rule table is small (tens of rules, one request and a datagram or
+    /// two, well under a millisecond), and the dump gives the kernel's own order
+    /// and every attribute, which applying changes would have to replicate.
+    async fn refresh_rules(&mut self) -> bool {
+        let read = match tokio::task::spawn_blocking(routes::dump_rules).await {
+            Ok(read) => read.map_err(|e| {
+                tracing::warn!(error = %e, kind = e.kind(), "reading the routing rules failed");
+                e.to_string()
+            }),
+            Err(e) => Err(format!("rule dump task: {e}")),
+        };
+        let before = self.rules_error.take();
+        match read {
+            Ok(rules) => {
+                let changed = rules != self.rules || before.is_some();
+                self.rules = rules;
+                changed
+            }
+            Err(why) => {
+                self.rules_error = Some(why);
+                before != self.rules_error
+            }
+        }
+    }
+
     async fn refresh_links(&mut self) {
         match routes::dump_links().await {
             Ok(links) => self.links = Some(links),
@@ -397,13 +445,18 @@ impl Daemon {
     /// led here took, counted in the evaluation's duration.
     fn evaluate_after(&mut self, read: Duration) {
         let started = Instant::now();
+        let netlink = match (&self.netlink, &self.rules_error) {
+            (SourceState::Up, Some(why)) => SourceState::Down(why.clone()),
+            (state, _) => state.clone(),
+        };
         let sources = Sources {
             machineconfig: self.machineconfig.clone(),
-            netlink: self.netlink.clone(),
+            netlink,
             systemd: self.systemd.clone(),
         };
         let seen = Observed {
             routes: &self.routes,
+            rules: &self.rules,
             links: self.links.as_deref(),
             units: &self.units,
         };
