@@ -5,8 +5,12 @@
 use super::text::{opt, source_text, Colour, Table};
 use crate::compare::DriftReport;
 
-/// `Rules: N` and its table.
+/// `Rules: N` and its table (only the count when the intent declares none, as
+/// on most nodes).
 pub(super) fn check_rules(report: &DriftReport, colour: Colour) -> String {
+    if report.rules.is_empty() {
+        return "Rules: 0\n".to_owned();
+    }
     let mut t = Table::new(&[
         "STATE", "FAMILY", "PRIORITY", "SELECTOR", "TABLE", "ACTION", "FOUND",
     ]);
