@@ -150,7 +150,11 @@ fn rule_op(rng: &mut Rng) -> String {
     let verb = rng.pick(&["add", "del"]);
     let pref = rng.pick(&["pref 100 ", "pref 110 ", "pref 120 ", ""]);
     let selector = match rng.chance(30) {
-        true => rng.pick(&["from 2001:db8::/32", "to 2001:db8:1::/64", "from 2001:db8::/32 iif ens6"]),
+        true => rng.pick(&[
+            "from 2001:db8::/32",
+            "to 2001:db8:1::/64",
+            "from 2001:db8::/32 iif ens6",
+        ]),
         false => rng.pick(&[
             "from 10.1.0.0/16",
             "fwmark 0x30/0x10",

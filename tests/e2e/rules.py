@@ -67,13 +67,7 @@ def rule_complaints(s: Snapshot, node, rule: Rule, *, present: bool) -> list[str
         out.append(f"node: rule {rule.priority} present={truth}, the scenario expects {present}")
     if v["state"] != ("present" if truth else "missing"):
         out.append(f"/drift says {v['state']}, the node's rules {'have' if truth else 'lack'} the rule")
-    gauge = s.metrics.value("routewarden_rule_present", **rule.labels)
-    if gauge != (1.0 if v["state"] == "present" else 0.0):
-        out.append(f"routewarden_rule_present{rule.labels} = {gauge}, /drift says {v['state']}")
-    series = {dict(ls)["reason"]: val for ls, val in
-              s.metrics.series("routewarden_rule_drift_reason", **rule.labels).items()}
-    if series != {c: 1.0 for c in v["reason_codes"]}:
-        out.append(f"routewarden_rule_drift_reason {series} != /drift reason_codes {v['reason_codes']}")
+    out += metrics_complaints(s, "rule", rule.labels, v)
     if bool(v["reason_codes"]) == truth:
         out.append(f"rule present={truth} with reasons {v['reason_codes']}")
     return out
@@ -96,13 +90,21 @@ def table_route_complaints(s: Snapshot, node, route: Route, *, selected: bool,
         out.append(f"/drift says {v['state']}, expected {want}")
     if ("no-rule-selects-table" in v["reason_codes"]) == selected:
         out.append(f"reason codes {v['reason_codes']} with a rule selecting the table: {selected}")
-    gauge = s.metrics.value("routewarden_route_present", **route.labels)
-    if gauge != (1.0 if v["state"] == "present" else 0.0):
-        out.append(f"routewarden_route_present{route.labels} = {gauge}, /drift says {v['state']}")
-    series = {dict(ls)["reason"]: val for ls, val in
-              s.metrics.series("routewarden_route_drift_reason", **route.labels).items()}
-    if series != {c: 1.0 for c in v["reason_codes"]}:
-        out.append(f"routewarden_route_drift_reason {series} != /drift reason_codes {v['reason_codes']}")
+    out += metrics_complaints(s, "route", route.labels, v)
     if codes is not None and set(v["reason_codes"]) != codes:
         out.append(f"reason codes {v['reason_codes']}, expected {sorted(codes)}")
+    return out
+
+
+def metrics_complaints(s: Snapshot, kind: str, labels: dict, v: dict) -> list[str]:
+    """routewarden_{kind}_present and the routewarden_{kind}_drift_reason series of
+    `labels` say what /drift's verdict `v` says."""
+    out = []
+    gauge = s.metrics.value(f"routewarden_{kind}_present", **labels)
+    if gauge != (1.0 if v["state"] == "present" else 0.0):
+        out.append(f"routewarden_{kind}_present{labels} = {gauge}, /drift says {v['state']}")
+    series = {dict(ls)["reason"]: val for ls, val in
+              s.metrics.series(f"routewarden_{kind}_drift_reason", **labels).items()}
+    if series != {c: 1.0 for c in v["reason_codes"]}:
+        out.append(f"routewarden_{kind}_drift_reason {series} != /drift reason_codes {v['reason_codes']}")
     return out

@@ -8,19 +8,13 @@
 //! buffer, and keeps every rule. It is a request of its own, separate from the
 //! route dump, so nothing is added to the route dump's path.
 
-use std::io;
-
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, Parseable, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP, NLM_F_DUMP_INTR,
-    NLM_F_REQUEST,
-};
+use netlink_packet_core::{Parseable, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR};
 use netlink_packet_route::rule::RuleMessage;
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::Socket;
 
-use super::dump::DUMP_ATTEMPTS;
+use super::dump::{read_dump, request, DUMP_ATTEMPTS};
 use super::error::RouteError;
-use super::frames::{errno, frames, Frame, Progress};
+use super::frames::{dump_control, errno, feed_frames, Frame, Progress};
 use super::rule_convert::rule_from_message;
 use super::socket::{self, READ_BUFFER};
 use crate::model::ObservedRule;
@@ -29,8 +23,6 @@ use crate::model::ObservedRule;
 pub(crate) const RTM_NEWRULE: u16 = 32;
 /// `RTM_DELRULE`.
 pub(crate) const RTM_DELRULE: u16 = 33;
-const EINTR: i32 = 4;
-const EBUSY: i32 = 16;
 const REQUEST: &str = "RTM_GETRULE dump";
 
 /// Every IPv4 and IPv6 routing rule of the calling thread's network namespace,
@@ -44,7 +36,7 @@ pub fn dump_rules() -> Result<Vec<ObservedRule>, RouteError> {
     for seq in 1..=DUMP_ATTEMPTS {
         let mut state = RuleDumpState::new(seq);
         socket::send(&socket, &dump_request(seq), REQUEST)?;
-        if read_dump(&socket, &mut buf, &mut state)? == Progress::Done {
+        if read_dump(&socket, &mut buf, REQUEST, |d| state.feed(d))? == Progress::Done {
             return Ok(state.rules);
         }
         tracing::debug!(
@@ -58,30 +50,9 @@ pub fn dump_rules() -> Result<Vec<ObservedRule>, RouteError> {
     })
 }
 
-fn read_dump(socket: &Socket, buf: &mut Vec<u8>, state: &mut RuleDumpState) -> Result<Progress, RouteError> {
-    loop {
-        socket::recv_datagram(socket, buf, 0).map_err(|source| RouteError::Recv {
-            what: REQUEST,
-            source,
-        })?;
-        match state.feed(buf)? {
-            Progress::More => continue,
-            end => return Ok(end),
-        }
-    }
-}
-
 /// `RTM_GETRULE` with `NLM_F_DUMP`, every family.
 pub(crate) fn dump_request(seq: u32) -> Vec<u8> {
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = seq;
-    let payload = RouteNetlinkMessage::GetRule(RuleMessage::default());
-    let mut msg = NetlinkMessage::new(header, payload.into());
-    msg.finalize();
-    let mut bytes = vec![0; msg.buffer_len()];
-    msg.serialize(&mut bytes);
-    bytes
+    request(RouteNetlinkMessage::GetRule(RuleMessage::default()), seq)
 }
 
 /// One attempt at a rule dump, fed one datagram at a time (pure).
@@ -103,13 +74,7 @@ impl RuleDumpState {
 
     /// Account for every message of one datagram.
     pub(crate) fn feed(&mut self, datagram: &[u8]) -> Result<Progress, RouteError> {
-        for frame in frames(datagram) {
-            let progress = self.message(&frame?)?;
-            if progress != Progress::More {
-                return Ok(progress);
-            }
-        }
-        Ok(Progress::More)
+        feed_frames(datagram, |frame| self.message(frame))
     }
 
     fn message(&mut self, frame: &Frame<'_>) -> Result<Progress, RouteError> {
@@ -117,20 +82,15 @@ impl RuleDumpState {
             return Ok(Progress::More);
         }
         self.interrupted |= frame.flags & NLM_F_DUMP_INTR != 0;
-        match (frame.kind, errno(frame.payload)) {
-            (RTM_NEWRULE, _) => {
-                self.rules
-                    .extend(parse_rule(frame.payload, "RTM_NEWRULE message")?);
+        match frame.kind {
+            RTM_NEWRULE => {
+                let rule = parse_rule(frame.payload, "RTM_NEWRULE message")?;
+                self.rules.extend(rule);
                 Ok(Progress::More)
             }
-            (NLMSG_DONE, 0) if self.interrupted => Ok(Progress::Interrupted),
-            (NLMSG_DONE, 0) => Ok(Progress::Done),
-            (NLMSG_ERROR, 0) => Ok(Progress::More),
-            (NLMSG_DONE | NLMSG_ERROR, EINTR | EBUSY) => Ok(Progress::Interrupted),
-            (NLMSG_DONE | NLMSG_ERROR, errno) => Err(RouteError::Kernel {
-                request: REQUEST,
-                source: io::Error::from_raw_os_error(errno),
-            }),
+            NLMSG_DONE | NLMSG_ERROR => {
+                dump_control(frame.kind, errno(frame.payload), self.interrupted, REQUEST)
+            }
             _ => Ok(Progress::More),
         }
     }
