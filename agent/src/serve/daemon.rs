@@ -11,11 +11,12 @@ use tokio::time::MissedTickBehavior;
 
 use super::changes::{drift_items, keeps, link_flips};
 use super::index::{self, Applied, Insert};
+use super::rules::RuleView;
 use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::input::{self, InputPath};
-use crate::model::{Intent, Link, ObservedRule, RouteKey, UnitName};
+use crate::model::{Intent, Link, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Watcher};
 use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
 
@@ -40,10 +41,8 @@ pub(super) struct Daemon {
     /// Next-hop objects, which routes added with `nhid` forward through.
     nexthops: NexthopTable,
     netlink: SourceState,
-    /// Every policy-routing rule, as the last rule dump read them.
-    rules: Vec<ObservedRule>,
-    /// Why the last rule dump failed, while it does.
-    rules_error: Option<String>,
+    /// Every policy-routing rule, re-read on rule notifications.
+    rules: RuleView,
     links: Option<Vec<Link>>,
     units: UnitsSeen,
     systemd: SourceState,
@@ -85,8 +84,7 @@ impl Daemon {
             routes: RouteIndex::default(),
             nexthops: NexthopTable::default(),
             netlink: SourceState::Down(NOT_READ.into()),
-            rules: Vec::new(),
-            rules_error: None,
+            rules: RuleView::default(),
             links: None,
             units,
             systemd,
@@ -106,7 +104,7 @@ impl Daemon {
         d.reload_intent();
         d.start_dump("startup");
         d.finish_dump().await;
-        d.refresh_rules().await;
+        d.rules.refresh().await;
         d.refresh_links().await;
         d.first_units().await;
         d.evaluate();
@@ -143,7 +141,7 @@ impl Daemon {
             Err(e) => {
                 tracing::warn!(error = %e, kind = e.kind(), "reading route notifications failed; re-reading the table");
                 self.start_dump("overrun");
-                if self.refresh_rules().await {
+                if self.rules.refresh().await {
                     self.evaluate();
                 }
                 return;
@@ -182,7 +180,7 @@ impl Daemon {
             changed |= self.on_links_changed().await;
         }
         if rules_dirty {
-            changed |= self.refresh_rules().await;
+            changed |= self.rules.refresh().await;
         }
         if changed {
             self.evaluate();
@@ -279,7 +277,7 @@ impl Daemon {
             self.reload_intent();
         }
         self.start_dump("periodic");
-        if self.refresh_rules().await {
+        if self.rules.refresh().await {
             self.evaluate();
         }
     }
@@ -389,33 +387,6 @@ impl Daemon {
         }
     }
 
-    /// Read every rule again; true when the rules (or whether they could be read)
-    /// changed. A rule notification re-reads rather than applying the change:
-    /// the rule table is small (tens of rules, one request and a datagram or
-    /// two, well under a millisecond), and the dump gives the kernel's own order
-    /// and every attribute, which applying changes would have to replicate.
-    async fn refresh_rules(&mut self) -> bool {
-        let read = match tokio::task::spawn_blocking(routes::dump_rules).await {
-            Ok(read) => read.map_err(|e| {
-                tracing::warn!(error = %e, kind = e.kind(), "reading the routing rules failed");
-                e.to_string()
-            }),
-            Err(e) => Err(format!("rule dump task: {e}")),
-        };
-        let before = self.rules_error.take();
-        match read {
-            Ok(rules) => {
-                let changed = rules != self.rules || before.is_some();
-                self.rules = rules;
-                changed
-            }
-            Err(why) => {
-                self.rules_error = Some(why);
-                before != self.rules_error
-            }
-        }
-    }
-
     async fn refresh_links(&mut self) {
         match routes::dump_links().await {
             Ok(links) => self.links = Some(links),
@@ -445,18 +416,14 @@ impl Daemon {
     /// led here took, counted in the evaluation's duration.
     fn evaluate_after(&mut self, read: Duration) {
         let started = Instant::now();
-        let netlink = match (&self.netlink, &self.rules_error) {
-            (SourceState::Up, Some(why)) => SourceState::Down(why.clone()),
-            (state, _) => state.clone(),
-        };
         let sources = Sources {
             machineconfig: self.machineconfig.clone(),
-            netlink,
+            netlink: self.rules.netlink(&self.netlink),
             systemd: self.systemd.clone(),
         };
         let seen = Observed {
             routes: &self.routes,
-            rules: &self.rules,
+            rules: &self.rules.rules,
             links: self.links.as_deref(),
             units: &self.units,
         };

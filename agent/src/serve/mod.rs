@@ -7,6 +7,7 @@ mod changes;
 mod daemon;
 pub mod index;
 pub mod mcwatch;
+mod rules;
 pub mod systemd;
 
 use std::net::SocketAddr;
