@@ -1,8 +1,9 @@
 //! `routewarden check`: one evaluation. Reads NetworkManager's view (its routes
 //! join the intent), then the routing table (streaming, only what can match),
-//! the links and the expected units, each source on its own: a dead D-Bus leaves
-//! units unknown and routes checked. systemd and NetworkManager share one bus
-//! connection. `expected` uses the first step alone ([`with_networkmanager`]).
+//! the routing rules, the links and the expected units, each source on its own:
+//! a dead D-Bus leaves units unknown and routes checked. systemd and
+//! NetworkManager share one bus connection. `expected` uses the first step alone
+//! ([`with_networkmanager`]).
 
 use std::collections::HashSet;
 
@@ -43,20 +44,20 @@ impl Default for IntentFrom {
     }
 }
 
-/// The routing table could not be read.
+/// The routing table or rules could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// Netlink failed.
     #[error(transparent)]
     Routes(#[from] RouteError),
-    /// The dump's thread died.
-    #[error("the route dump task failed: {0}")]
+    /// A dump's thread died.
+    #[error("the route or rule dump task failed: {0}")]
     Task(String),
 }
 
 /// Evaluate once; `machineconfig` is how reading the MachineConfig went (up, or
-/// absent with an empty intent). `Err` only when the routing table cannot be
-/// read.
+/// absent with an empty intent). `Err` only when the routing table or rules
+/// cannot be read.
 pub async fn run(
     intent: &Intent,
     machineconfig: SourceState,
@@ -71,9 +72,11 @@ pub async fn run(
     };
     let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
     let dump = tokio::task::spawn_blocking(move || routes::dump_routes(&wanted));
+    let rules = tokio::task::spawn_blocking(routes::dump_rules);
     let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
     let (links, (seen, systemd, boot)) = tokio::join!(routes::dump_links(), read_units(&bus, units, &names));
     let dump = dump.await.map_err(|e| CheckError::Task(e.to_string()))??;
+    let rules = rules.await.map_err(|e| CheckError::Task(e.to_string()))??;
     let index = RouteIndex::from_routes(dump.routes);
     let links = links.ok();
     let sources = Sources {
@@ -88,6 +91,7 @@ pub async fn run(
     };
     let seen = Observed {
         routes: &index,
+        rules: &rules,
         links: links.as_deref(),
         units: &seen,
         networkmanager: view.as_ref(),

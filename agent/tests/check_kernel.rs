@@ -8,42 +8,7 @@ mod support;
 use serde_json::Value;
 use support::NetNs;
 
-/// One unit adding every route, declared with `ip route add` (no NetworkManager).
-fn machineconfig(lines: &[&str]) -> String {
-    let execs: String = lines
-        .iter()
-        .map(|l| format!("ExecStart=/usr/sbin/ip {l}\n"))
-        .collect();
-    let unit = format!("[Service]\nType=oneshot\n{execs}[Install]\nWantedBy=multi-user.target\n");
-    serde_json::json!({
-        "kind": "MachineConfig", "metadata": {"name": "kernel-test"},
-        "spec": {"config": {"ignition": {"version": "3.2.0"},
-                            "systemd": {"units": [{"name": "r.service", "enabled": true, "contents": unit}]}}}
-    })
-    .to_string()
-}
-
-fn check(ns: &NetNs, mc: &str) -> (Option<i32>, Value) {
-    let path = std::env::temp_dir().join(format!("{}-kernel.json", ns.name));
-    std::fs::write(&path, mc).expect("write");
-    let out = ns
-        .command(support::agent())
-        .args([
-            "check",
-            "--no-units",
-            "--no-networkmanager",
-            "--format",
-            "json",
-            "--machineconfig",
-            path.to_str().expect("utf-8"),
-        ])
-        .output()
-        .expect("run");
-    let _ = std::fs::remove_file(&path);
-    let v = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code(), v)
-}
+use support::{check_json as check, ip_machineconfig as machineconfig};
 
 fn verdict<'a>(report: &'a Value, dest: &str, table: u64) -> &'a Value {
     report["routes"]
@@ -64,6 +29,10 @@ fn states_tables_multipath_ipv6_moved_device() {
     ns.ip("route add 10.2.0.0/24 via 172.18.0.9 dev ens5");
     ns.ip("route add 10.3.0.0/24 via 172.18.0.1 dev ens5 table 200");
     ns.ip("route add 10.4.0.0/24 via 172.18.0.1 dev ens5 table 1000");
+    // Routes in tables other than main carry traffic only while a rule selects
+    // their table (any rule: these are not in the intent).
+    ns.ip("rule add from 10.0.0.0/8 lookup 200 pref 1000");
+    ns.ip("rule add fwmark 0x1 lookup 1000 pref 1001");
     ns.ip("route add 10.5.0.0/24 nexthop via 10.20.0.1 dev br-ex nexthop via 172.18.0.1 dev ens5");
     ns.ip("-6 route add fd00:1::/64 via fd00::1 dev ens5 metric 512");
     ns.ip("route add 10.7.0.0/24 via 10.20.0.1 dev br-ex");

@@ -4,13 +4,16 @@
 //! makes: `ip route add|append|prepend|replace|change|del` (IPv4 and IPv6, two
 //! tables, unicast and blackhole/unreachable/prohibit routes, gateways and
 //! device routes, metrics, a TOS, IPv6 source prefixes, routes through next-hop
-//! objects), `ip nexthop add|replace|del` (single hops, groups, blackholes), a
-//! link set down and up or renamed, an address removed and added. After each batch,
-//! `serve`'s `/drift` must equal what `check` reports of the same kernel.
+//! objects), `ip nexthop add|replace|del` (single hops, groups, blackholes),
+//! `ip rule add|del` (IPv4 and IPv6, priorities shared or none, fwmark with and
+//! without mask, iif, the tables the routes are in), a link set down and up or
+//! renamed, an address removed and added. After each batch, `serve`'s `/drift`
+//! must equal what `check` reports of the same kernel, rules and routes (whose
+//! table may be left unselected) alike.
 //!
 //! `RW_DIFF_SEED`, `RW_DIFF_BATCHES` and `RW_DIFF_OPS` (operations per batch)
 //! replay or lengthen a run; a failure prints the seed, the batch, its
-//! operations, the verdicts that differ and the kernel's routes.
+//! operations, the verdicts that differ and the kernel's routes and rules.
 
 mod support;
 
@@ -64,23 +67,18 @@ fn machineconfig() -> String {
         "-6 route add 2001:db8:1::/64 dev ens6 table 200 metric 50",
         "-6 route add 2001:db8:2::/64 via fd01::1 dev ens6 metric 100",
         "-6 route add unreachable 2001:db8:2::/64 table 200",
+        "rule add pref 100 from 10.1.0.0/16 table 200",
+        "rule add pref 110 fwmark 0x30/0x10 table 200",
+        "rule add iif ens6 table 201",
+        "-6 rule add pref 100 from 2001:db8::/32 table 200",
     ];
-    let execs: String = lines
-        .iter()
-        .map(|l| format!("ExecStart=/usr/sbin/ip {l}\n"))
-        .collect();
-    let unit = format!("[Service]\nType=oneshot\n{execs}[Install]\nWantedBy=multi-user.target\n");
-    serde_json::json!({
-        "kind": "MachineConfig", "metadata": {"name": "differential"},
-        "spec": {"config": {"ignition": {"version": "3.2.0"},
-                            "systemd": {"units": [{"name": "r.service", "enabled": true, "contents": unit}]}}}
-    })
-    .to_string()
+    support::ip_machineconfig(&lines)
 }
 
 /// One random `ip -batch` line.
 fn operation(rng: &mut Rng) -> String {
-    match rng.below(20) {
+    match rng.below(23) {
+        20..=22 => rule_op(rng),
         0..=13 => route_op(rng),
         14..=16 => nexthop_op(rng),
         17 if rng.chance(20) => rng
@@ -145,6 +143,31 @@ fn route_op(rng: &mut Rng) -> String {
     format!("route {verb} {dest}{selector} {via} table {table}{metric}")
 }
 
+/// An `ip rule add|del`: the declared rules, others in their places, and rules
+/// selecting the routes' tables. IPv6 rules name an address (a batch line takes
+/// no `-6`: the address gives the family).
+fn rule_op(rng: &mut Rng) -> String {
+    let verb = rng.pick(&["add", "del"]);
+    let pref = rng.pick(&["pref 100 ", "pref 110 ", "pref 120 ", ""]);
+    let selector = match rng.chance(30) {
+        true => rng.pick(&[
+            "from 2001:db8::/32",
+            "to 2001:db8:1::/64",
+            "from 2001:db8::/32 iif ens6",
+        ]),
+        false => rng.pick(&[
+            "from 10.1.0.0/16",
+            "fwmark 0x30/0x10",
+            "fwmark 0x30",
+            "iif ens6",
+            "not from 10.1.0.0/16",
+            "from 10.1.0.0/16 iif ens6",
+        ]),
+    };
+    let table = rng.pick(&["table 200", "table 201", "table main", "blackhole"]);
+    format!("rule {verb} {pref}{selector} {table}")
+}
+
 /// Objects 1-3 are IPv4 (3 may be a group of 1 and 2), 4-5 IPv6.
 fn nexthop_op(rng: &mut Rng) -> String {
     let id = 1 + rng.below(5);
@@ -165,7 +188,7 @@ fn nexthop_op(rng: &mut Rng) -> String {
     format!("nexthop {verb} id {id} {what}")
 }
 
-/// What must agree: the verdict on every route, and the drift flag.
+/// What must agree: the verdict on every route and rule, and the drift flag.
 fn verdicts(report: &Value) -> Value {
     let routes: Vec<Value> = report["routes"]
         .as_array()
@@ -182,18 +205,25 @@ fn verdicts(report: &Value) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    serde_json::json!({"drift": report["drift"], "routes": routes})
+    let rules: Vec<Value> = report["rules"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "route": format!("{} rule {}: {} {}", r["family"], r["priority"], r["selector"], r["action"]),
+                        "state": r["state"], "observed": r["observed"],
+                        "reasons": r["reasons"], "reason_codes": r["reason_codes"],
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({"drift": report["drift"], "routes": routes, "rules": rules})
 }
 
 fn check(ns: &NetNs, mc: &str) -> Value {
-    let out = ns
-        .command(support::agent())
-        .args(["check", "--no-units", "--format", "json", "--machineconfig", mc])
-        .output()
-        .expect("run check");
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("check: {e}: {}", String::from_utf8_lossy(&out.stderr)));
-    verdicts(&v)
+    verdicts(&support::check_json(ns, mc).1)
 }
 
 fn drift(ns: &NetNs, agent: &Agent) -> Option<Value> {
@@ -220,7 +250,7 @@ fn serve_agrees_with_a_fresh_check_after_every_batch() {
     let dir = TempDir::new("differential");
     let mc = dir.path.join("mc.json");
     std::fs::write(&mc, machineconfig()).expect("write MachineConfig");
-    let mc_arg = mc.to_str().expect("utf-8").to_owned();
+    let mc_text = machineconfig();
     let agent = Agent::start(&ns, &mc, &["--no-units"]);
     let mut rng = Rng(seed);
     let mut agreed = 0;
@@ -229,7 +259,7 @@ fn serve_agrees_with_a_fresh_check_after_every_batch() {
         ns.ip_batch_force(&ops.join("\n"));
         let started = Instant::now();
         let (want, got) = loop {
-            let want = check(&ns, &mc_arg);
+            let want = check(&ns, &mc_text);
             let got = drift(&ns, &agent);
             if got.as_ref() == Some(&want) {
                 agreed += 1;
@@ -242,7 +272,7 @@ fn serve_agrees_with_a_fresh_check_after_every_batch() {
         };
         assert!(
             got.as_ref() == Some(&want),
-            "seed {seed} batch {batch}: /drift differs from check after\n{}\n{}\nthe kernel's routes:\n{}\nagent log:\n{}",
+            "seed {seed} batch {batch}: /drift differs from check after\n{}\n{}\nthe kernel's routes and rules:\n{}\nagent log:\n{}",
             ops.join("\n"),
             differences(got.as_ref(), &want),
             kernel_routes(&ns),
@@ -258,14 +288,16 @@ fn differences(got: Option<&Value>, want: &Value) -> String {
         return "/drift did not answer".to_owned();
     };
     let empty = Vec::new();
-    let (g, w) = (
-        got["routes"].as_array().unwrap_or(&empty),
-        want["routes"].as_array().unwrap_or(&empty),
-    );
     let mut out = format!("drift: /drift {} check {}\n", got["drift"], want["drift"]);
-    for (a, b) in g.iter().zip(w) {
-        if a != b {
-            out.push_str(&format!("{}\n  /drift: {a}\n  check:  {b}\n", b["route"]));
+    for section in ["routes", "rules"] {
+        let (g, w) = (
+            got[section].as_array().unwrap_or(&empty),
+            want[section].as_array().unwrap_or(&empty),
+        );
+        for (a, b) in g.iter().zip(w) {
+            if a != b {
+                out.push_str(&format!("{}\n  /drift: {a}\n  check:  {b}\n", b["route"]));
+            }
         }
     }
     out
@@ -290,6 +322,13 @@ fn kernel_routes(ns: &NetNs) -> String {
                 .collect::<Vec<_>>()
                 .join("\n")
         })
+        .chain(["-4", "-6"].iter().map(|f| {
+            std::process::Command::new("ip")
+                .args([f, "-n", &ns.name, "rule", "show"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        }))
         .collect::<Vec<_>>()
         .join("\n")
 }

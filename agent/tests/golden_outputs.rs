@@ -10,15 +10,17 @@ use routewarden::compare::{compare, DriftReport, Observed, RouteIndex, SourceSta
 use routewarden::intent::networkmanager::{expected, merge};
 use routewarden::intent::{self, Options};
 use routewarden::model::{
-    ActiveState, Boot, ConfigFile, DeviceState, IfName, Intent, Link, NextHop, NmConnection, NmDevice,
-    NmIpSettings, NmProfile, NmRoute, NmRouteType, NmView, ObservedRoute, ProfileFlags, Protocol, RouteKey,
-    ServiceStatus, StateReason, UnitName, UnitStatus,
+    ActiveState, Boot, ConfigFile, DeviceState, Family, IfName, Intent, Link, NextHop, NmConnection,
+    NmDevice, NmIpSettings, NmProfile, NmRoute, NmRouteType, NmView, ObservedRoute, ObservedRule,
+    ProfileFlags, Protocol, RouteKey, RuleAction, RuleSelector, ServiceStatus, StateReason, UnitName,
+    UnitStatus,
 };
 use routewarden::publish::metrics::{Format, Metrics, Snapshot};
 use routewarden::publish::text::{self, Colour};
 
 const SEED: &[u8] = include_bytes!("../../examples/seed-machineconfig.yaml");
 const UNITS: &[u8] = include_bytes!("../../tests/fixtures/intent/units.yaml");
+const RULES: &[u8] = include_bytes!("../../tests/fixtures/intent/rules.yaml");
 
 fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -148,6 +150,7 @@ fn boot_race() -> DriftReport {
         &intent,
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
             boot: None,
@@ -173,6 +176,7 @@ fn many_states() -> DriftReport {
         &intent,
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
             boot: None,
@@ -208,9 +212,69 @@ fn pending_reboot() -> DriftReport {
         &intent,
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
             boot: Some(boot),
+            networkmanager: None,
+        },
+        sources(),
+    )
+}
+
+/// A kernel rule.
+fn rule(family: Family, priority: u32, selector: RuleSelector, action: RuleAction) -> ObservedRule {
+    ObservedRule {
+        family,
+        priority,
+        selector,
+        action,
+        l3mdev: false,
+        unchecked: Vec::new(),
+        protocol: Protocol(if priority == 0 || priority >= 32766 { 2 } else { 0 }),
+    }
+}
+
+fn from(net: &str) -> RuleSelector {
+    RuleSelector {
+        from: Some(net.parse().expect("net")),
+        ..RuleSelector::default()
+    }
+}
+
+/// tests/fixtures/intent/rules.yaml against a kernel holding some of its rules,
+/// others in their place, a route in table 200 and one in a table nothing selects.
+fn rules_states() -> DriftReport {
+    let intent = intent::from_bytes(RULES, &Options::default()).expect("rules fixture");
+    let all = RuleSelector::default();
+    let rules = vec![
+        rule(Family::Ipv4, 0, all.clone(), RuleAction::Table(255)),
+        rule(Family::Ipv4, 100, from("10.60.1.0/24"), RuleAction::Table(200)),
+        rule(Family::Ipv4, 111, from("10.63.0.0/16"), RuleAction::Blackhole),
+        rule(Family::Ipv4, 120, from("10.64.9.0/24"), RuleAction::Table(220)),
+        rule(Family::Ipv4, 130, from("10.65.0.0/16"), RuleAction::Table(300)),
+        rule(Family::Ipv4, 32766, all.clone(), RuleAction::Table(254)),
+        rule(Family::Ipv4, 32767, all.clone(), RuleAction::Table(253)),
+        rule(Family::Ipv6, 0, all.clone(), RuleAction::Table(255)),
+        rule(Family::Ipv6, 32766, all, RuleAction::Table(254)),
+    ];
+    let units = UnitsSeen::Seen(vec![
+        status("rules-ip.service", "failed", "failed", "exit-code", 1, 2),
+        status("rules-nmcli.service", "inactive", "dead", "success", 1, 0),
+        status("rules-set.service", "inactive", "dead", "success", 1, 0),
+        status("NetworkManager.service", "active", "running", "success", 0, 0),
+        status("nmstate.service", "inactive", "dead", "success", 1, 0),
+    ]);
+    let index = RouteIndex::from_routes(vec![route(200, "10.60.0.0/16", "192.0.2.1", 3, None)]);
+    let links = links();
+    compare(
+        &intent,
+        Observed {
+            routes: &index,
+            rules: &rules,
+            links: Some(&links),
+            units: &units,
+            boot: None,
             networkmanager: None,
         },
         sources(),
@@ -224,6 +288,7 @@ fn absent() -> DriftReport {
     s.machineconfig = SourceState::Absent;
     let seen = Observed {
         routes: &index,
+        rules: &[],
         links: None,
         units: &units,
         boot: None,
@@ -310,6 +375,19 @@ fn expected_text_with_networkmanager() {
 }
 
 #[test]
+fn check_text_rules() {
+    golden("check-rules.txt", &text::check(&rules_states(), Colour::Off));
+}
+
+#[test]
+fn metrics_exposition_rules() {
+    golden(
+        "metrics-rules.prom",
+        &exposition(rules_states(), Format::Prometheus),
+    );
+}
+
+#[test]
 fn check_text_boot_race() {
     golden("check-boot-race.txt", &text::check(&boot_race(), Colour::Off));
 }
@@ -325,9 +403,10 @@ fn exposition(report: DriftReport, format: Format) -> String {
         at: UNIX_EPOCH + Duration::from_secs(1_764_000_000),
     };
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(snapshot)));
-    Metrics::new(rx)
-        .render(format)
-        .replace(env!("CARGO_PKG_VERSION"), "VERSION")
+    Metrics::new(rx).render(format).replace(
+        concat!("version=\"", env!("CARGO_PKG_VERSION"), "\""),
+        "version=\"VERSION\"",
+    )
 }
 
 #[test]
@@ -353,6 +432,7 @@ fn promtool_finds_the_exposition_clean() {
         ("many", exposition(many_states(), Format::Prometheus)),
         ("pending", exposition(pending_reboot(), Format::Prometheus)),
         ("absent", exposition(absent(), Format::Prometheus)),
+        ("rules", exposition(rules_states(), Format::Prometheus)),
     ] {
         let mut child = std::process::Command::new("promtool")
             .args(["check", "metrics"])

@@ -13,7 +13,8 @@ periodic resync, the resync duration, the delay from `ip route del` to /metrics
 (tests/bench/event_latency.py's functions; median and max over the EXPECTED = 10
 expected routes, deleted one by one), the CPU used while idle, and the time to
 render /metrics with 1,000 expected routes. It prints one Markdown table and,
-with --write, puts it in docs/performance.md with the machine it ran on.
+with --write, puts it in docs/performance.md with the machine it ran on (keeping
+the `## ` sections after the table, written by hand).
 
     sudo tests/bench/scale.py [--sizes 1000,100000,1000000] [--runs 5] [--write]
 """
@@ -276,7 +277,11 @@ def main() -> int:
     print(text)
     if args.write:
         (REPO / "docs").mkdir(exist_ok=True)
-        (REPO / "docs/performance.md").write_text(text)
+        path = REPO / "docs/performance.md"
+        # Sections written by hand after the table (`## ...`) are kept.
+        old = path.read_text() if path.exists() else ""
+        kept = old[old.find("\n## "):] if "\n## " in old else ""
+        path.write_text(text.rstrip("\n") + "\n" + kept)
     if failures:
         print("\n*** FAILED (shown in the table):\n" + "\n".join(f"***   {f}" for f in failures), file=sys.stderr)
         return 1

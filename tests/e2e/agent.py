@@ -312,7 +312,7 @@ def intent_complaints(s, name: str, destinations: set) -> list[str]:
 def count_complaints(s: Snapshot) -> list[str]:
     """routewarden_routes{state} counts the /drift verdicts."""
     counts = {st: float(sum(r["state"] == st for r in s.drift["routes"]))
-              for st in ("present", "missing", "mismatched")}
+              for st in ("present", "missing", "mismatched", "unselected")}
     got = {dict(ls)["state"]: v for ls, v in s.metrics.series("routewarden_routes").items()}
     return [] if got == counts else [f"routewarden_routes {got}, /drift counts {counts}"]
 

@@ -9,11 +9,15 @@ stands in for the reboot the MCD would do.
 
 Order: first the keyfile with mode 0644, which NetworkManager refuses (the route
 never appears: reason keyfile-mode), then the same keyfile with mode 0600 (the
-route appears once applied).
+route appears once applied), then a keyfile that adds a route in table 200 and the
+routing rule that selects it (policy routing): both present once applied; `ip rule
+del` makes the rule missing and the route `no-rule-selects-table` (the time the
+agent took is a fact); `nmcli device reapply` brings both back.
 """
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 
 import mcd
@@ -22,21 +26,29 @@ from agent import (SEED_ROUTE, SEED_UNIT, Route, intent_complaints, route_compla
 from common import wait_for
 from conftest import SEED_MC
 from node import ENS5_KEYFILE, KEYFILE_PATH
-from nodeops import nm_connections, wait_kernel_route
+from nodeops import nm_connections, since, wait_kernel_route
+from rules import Rule, drift_rule, rule_complaints, table_route_complaints, wait_kernel_rule
 
 KEYFILE_ROUTE = Route("10.42.0.0/16", "172.18.0.1", "ens5")
 KEYFILE = ENS5_KEYFILE.replace("address1=172.18.0.2/16\n",
                                f"address1=172.18.0.2/16\nroute1={KEYFILE_ROUTE.destination},{KEYFILE_ROUTE.gateway}\n")
 assert KEYFILE != ENS5_KEYFILE
+# Policy routing: a route in table 200 and the rule that selects it, for traffic from ens5's subnet.
+TABLE_ROUTE = Route("10.43.0.0/16", "172.18.0.1", "ens5", table="200")
+RULE = Rule(150, "from 172.18.0.0/16", 200)
+RULES_KEYFILE = KEYFILE.replace(
+    "route1=", f"route2={TABLE_ROUTE.destination},{TABLE_ROUTE.gateway}\nroute2_options=table=200\n"
+    f"routing-rule1=priority {RULE.priority} {RULE.selector} table {RULE.table}\nroute1=")
+assert RULES_KEYFILE != KEYFILE
 
 
-def keyfile_config(name: str, mode: int) -> dict:
-    """The seed's MachineConfig plus the ens5 keyfile with KEYFILE_ROUTE, with `mode`."""
+def keyfile_config(name: str, mode: int, keyfile: str = KEYFILE) -> dict:
+    """The seed's MachineConfig plus the ens5 keyfile (KEYFILE_ROUTE, unless another is given), with `mode`."""
     mc = mcd.load(SEED_MC)
     mc["metadata"]["name"] = name
     mc["spec"]["config"]["storage"] = {"files": [{
         "path": KEYFILE_PATH, "mode": mode, "overwrite": True,
-        "contents": {"source": "data:," + urllib.parse.quote(KEYFILE)}}]}
+        "contents": {"source": "data:," + urllib.parse.quote(keyfile)}}]}
     return mc
 
 
@@ -103,6 +115,46 @@ def test_keyfile_route_checked_once_applied(seed_node, agent, facts):
     assert agent.pid == pid and agent.running(), "the agent was restarted\n" + agent.explain()
 
 
+def rule_and_route(node, *, present: bool, codes=None):
+    """The check of RULE and TABLE_ROUTE: RULE present (or missing), TABLE_ROUTE in its
+    table, selected while RULE is there."""
+    return lambda s: (rule_complaints(s, node, RULE, present=present)
+                      + table_route_complaints(s, node, TABLE_ROUTE, selected=present, codes=codes))
+
+
+def test_keyfile_rule_deleted_then_reapplied(seed_node, agent, facts):
+    pid = agent.pid
+    name = "rendered-worker-rwe2e-keyfile-rules"
+    seed_node.apply_config(keyfile_config(name, 0o600, RULES_KEYFILE))
+    seed_node.run("nmcli", "connection", "reload")
+    seed_node.run("nmcli", "--wait", "30", "connection", "up", "ens5", timeout=40)
+    wait_for("ens5 connected", seed_node.ens5_connected, timeout=30)
+    wait_kernel_rule(seed_node, RULE, present=True)
+    s = agent.converge("the keyfile's rule and its table-200 route present",
+                       lambda s: intent_complaints(s, name, {SEED_ROUTE.destination, KEYFILE_ROUTE.destination,
+                                                             TABLE_ROUTE.destination})
+                       + rule_and_route(seed_node, present=True, codes=set())(s))
+    assert s.metrics.value("routewarden_expected_rules") == 1.0, s.metrics.series("routewarden_expected_rules")
+
+    t0 = time.monotonic()
+    seed_node.run("ip", "rule", "del", "priority", str(RULE.priority), *RULE.selector.split(),
+                  "table", str(RULE.table))
+    wait_for("/drift: the rule missing and the route unselected", lambda: (
+        (drift_rule(d := agent.drift(), RULE) or {}).get("state") == "missing"
+        and next(r for r in d["routes"] if r["destination"] == TABLE_ROUTE.destination)["state"] == "unselected"),
+        timeout=15, interval=0.02)
+    facts["agent_ip_rule_del_to_drift_seconds"] = since(t0)
+    wait_kernel_rule(seed_node, RULE, present=False)
+    agent.converge("ip rule del: the rule missing, the route no-rule-selects-table",
+                   rule_and_route(seed_node, present=False, codes={"no-rule-selects-table"}))
+
+    seed_node.run("nmcli", "device", "reapply", "ens5", timeout=40)
+    wait_kernel_rule(seed_node, RULE, present=True)
+    agent.converge("nmcli device reapply: the rule and the route's table back",
+                   rule_and_route(seed_node, present=True, codes=set()))
+    assert agent.pid == pid and agent.running(), "the agent was restarted\n" + agent.explain()
+
+
 def test_agent_stops_on_sigterm(agent):
-    """After the two rollouts, this module's agent still ends cleanly on SIGTERM."""
+    """After the rollouts, this module's agent still ends cleanly on SIGTERM."""
     agent.assert_stops_on_sigterm()

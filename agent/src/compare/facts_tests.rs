@@ -84,6 +84,7 @@ fn judge(intent: &Intent, view: Option<&NmView>, link: Link, dest: &str) -> (Vec
     let seen_units = units(10_000_000);
     let seen = Observed {
         routes: &index,
+        rules: &[],
         links: Some(&links),
         units: &seen_units,
         networkmanager: view,

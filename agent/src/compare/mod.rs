@@ -1,6 +1,8 @@
 //! Compare stage (pure): intent + observation -> [`DriftReport`]. Each expected
-//! route is present, mismatched or missing; each one that is not present carries
-//! reasons from a fixed set ([`ReasonKind`]) in plain words.
+//! route is present, mismatched or missing (or unselected: in a table no rule
+//! looks up), each expected rule present, mismatched or missing (`rules.rs`);
+//! each one that is not present carries reasons from a fixed set
+//! ([`ReasonKind`]) in plain words.
 //!
 //! The same function serves `check` (one evaluation) and `serve` (one per event):
 //! lookups go through [`RouteIndex`], so an evaluation costs O(expected routes x
@@ -12,6 +14,10 @@ mod facts_tests;
 mod lifecycle;
 mod matching;
 mod reasons;
+mod rule_reasons;
+mod rules;
+#[cfg(test)]
+mod rules_tests;
 #[cfg(test)]
 mod tests;
 mod units;
@@ -23,14 +29,15 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::model::{
-    Boot, ConfigFile, Diagnostic, ExpectedRoute, IfName, Intent, Link, NmView, ObservedRoute, Protocol,
-    RouteKey, RouteType, UnitName, UnitStatus,
+    Boot, ConfigFile, Diagnostic, ExpectedRoute, IfName, Intent, Link, NmView, ObservedRoute, ObservedRule,
+    Protocol, RouteKey, RouteType, UnitName, UnitStatus,
 };
 use matching::Found;
 
 pub use facts::ConnectionVerdict;
 pub use lifecycle::{pending_reboot, written_after_boot};
 pub use reasons::{Reason, ReasonKind, Reasons};
+pub use rules::{RuleState, RuleVerdict};
 pub use units::{UnitState, UnitVerdict};
 
 /// Kernel routes that can match the intent, by key.
@@ -91,6 +98,8 @@ pub enum UnitsSeen {
 pub struct Observed<'a> {
     /// Kernel routes that can match.
     pub routes: &'a RouteIndex,
+    /// Every IPv4 and IPv6 policy-routing rule of the kernel, in its order.
+    pub rules: &'a [ObservedRule],
     /// Links, or None when they could not be read.
     pub links: Option<&'a [Link]>,
     /// Unit statuses.
@@ -111,6 +120,9 @@ pub enum RouteState {
     Missing,
     /// A route to the destination exists in the table, with another gateway or metric.
     Mismatched,
+    /// In its table as declared, but no rule looks that table up: it carries no
+    /// traffic (reason `no-rule-selects-table`).
+    Unselected,
 }
 
 impl RouteState {
@@ -120,6 +132,7 @@ impl RouteState {
             RouteState::Present => "present",
             RouteState::Missing => "missing",
             RouteState::Mismatched => "mismatched",
+            RouteState::Unselected => "unselected",
         }
     }
 }
@@ -256,10 +269,12 @@ pub struct DriftReport {
     pub machineconfig_file: Option<ConfigFile>,
     /// Whether that file was written after this boot began (None while unknown).
     pub machineconfig_written_after_boot: Option<bool>,
-    /// Any route not present, or any unit not ok (unknown does not count).
+    /// Any route or rule not present, or any unit not ok (unknown does not count).
     pub drift: bool,
     /// One verdict per expected route.
     pub routes: Vec<RouteVerdict>,
+    /// One verdict per expected policy-routing rule.
+    pub rules: Vec<RuleVerdict>,
     /// One verdict per expected unit.
     pub units: Vec<UnitVerdict>,
     /// Whether each NetworkManager profile whose routes are expected is active.
@@ -283,7 +298,10 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         .map(|r| route_verdict(r, seen, &units))
         .collect();
     lifecycle::mark_pending(&mut routes, &units, intent.file.as_ref(), seen.boot);
+    rules::mark_unselected(&mut routes, seen.rules);
+    let rules = rules::verdicts(intent, seen, &units);
     let drift = routes.iter().any(|r| r.state != RouteState::Present)
+        || rules.iter().any(|r| r.state != RuleState::Present)
         || units
             .iter()
             .any(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown));
@@ -293,6 +311,7 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         machineconfig_written_after_boot: written_after_boot(intent.file.as_ref(), seen.boot),
         drift,
         routes,
+        rules,
         units,
         connections: facts::connections(intent, seen.networkmanager),
         sources,

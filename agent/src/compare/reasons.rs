@@ -1,5 +1,6 @@
-//! Compare stage: why an expected route is not present. Reasons come from a fixed
-//! set ([`ReasonKind`], the `reason` metric label) and read as plain words.
+//! Compare stage: why an expected route (or rule, `rule_reasons.rs`) is not
+//! present. Reasons come from a fixed set ([`ReasonKind`], the `reason` metric
+//! label) and read as plain words.
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
@@ -55,11 +56,17 @@ pub enum ReasonKind {
     ProfileNotLoaded,
     /// Its gateway is on no connected subnet of its device: the kernel refuses it.
     GatewayUnreachable,
+    /// The route's table is not main, local or default, and no kernel rule of
+    /// its family looks it up: the route carries no traffic.
+    NoRuleSelectsTable,
+    /// An expected rule: another rule is in its place (at its priority, or with
+    /// its selectors), pointing elsewhere.
+    DifferentRule,
 }
 
 impl ReasonKind {
     /// Every kind, in label order.
-    pub const ALL: [ReasonKind; 20] = [
+    pub const ALL: [ReasonKind; 22] = [
         ReasonKind::UnitFailed,
         ReasonKind::UnitNotRun,
         ReasonKind::UnitDisabled,
@@ -80,6 +87,8 @@ impl ReasonKind {
         ReasonKind::DeviceUnmanaged,
         ReasonKind::ProfileNotLoaded,
         ReasonKind::GatewayUnreachable,
+        ReasonKind::NoRuleSelectsTable,
+        ReasonKind::DifferentRule,
     ];
 
     /// The metric label value.
@@ -105,6 +114,8 @@ impl ReasonKind {
             ReasonKind::DeviceUnmanaged => "device-unmanaged",
             ReasonKind::ProfileNotLoaded => "profile-not-loaded",
             ReasonKind::GatewayUnreachable => "gateway-unreachable",
+            ReasonKind::NoRuleSelectsTable => "no-rule-selects-table",
+            ReasonKind::DifferentRule => "different-rule",
         }
     }
 }
@@ -158,7 +169,7 @@ pub fn explain(
         out.extend(command_failed(r, name, units));
     }
     if r.traits.manager != Manager::None {
-        out.extend(networkmanager(units));
+        out.extend(networkmanager(units, "route"));
     }
     out.extend(device(r, seen));
     if let Some((path, mode)) = &r.traits.refused_file {
@@ -199,7 +210,7 @@ fn shadowed(by: &ObservedHop) -> Reason {
     )
 }
 
-fn unit_reason(name: &UnitName, units: &[UnitVerdict]) -> Option<Reason> {
+pub(super) fn unit_reason(name: &UnitName, units: &[UnitVerdict]) -> Option<Reason> {
     let v = unit(units, name)?;
     let status_words = v.status.as_ref().and_then(exit_text);
     Some(match v.state {
@@ -283,7 +294,8 @@ fn not_run_text(name: &UnitName, v: &UnitVerdict) -> String {
     }
 }
 
-fn networkmanager(units: &[UnitVerdict]) -> Option<Reason> {
+/// NetworkManager is not active, and it installs this `what` (route, rule).
+pub(super) fn networkmanager(units: &[UnitVerdict], what: &str) -> Option<Reason> {
     let nm = UnitName::new("NetworkManager.service").ok()?;
     let v = unit(units, &nm)?;
     if matches!(v.state, UnitState::Ok | UnitState::Unknown) {
@@ -296,7 +308,7 @@ fn networkmanager(units: &[UnitVerdict]) -> Option<Reason> {
         .unwrap_or_else(|| "not found".into());
     Some(reason(
         ReasonKind::NetworkManagerInactive,
-        format!("NetworkManager is not active ({active}), and it is what installs this route"),
+        format!("NetworkManager is not active ({active}), and it is what installs this {what}"),
     ))
 }
 

@@ -76,6 +76,7 @@ fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftR
         &seed(),
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
             boot: None,
@@ -247,6 +248,7 @@ fn metric_is_compared_when_declared() {
         &intent,
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
             boot: None,
@@ -285,6 +287,7 @@ fn refused_keyfile_is_a_reason() {
         &intent,
         Observed {
             routes: &index,
+            rules: &[],
             links: Some(&links),
             units: &units,
             boot: None,

@@ -14,6 +14,7 @@ mod lifecycle;
 mod names;
 mod networkmanager;
 mod observed;
+mod observed_rule;
 mod rules;
 
 pub use lifecycle::{rfc3339, Boot, ConfigFile};
@@ -25,6 +26,7 @@ pub use networkmanager::{
 pub use observed::{
     ActiveState, CommandStatus, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
 };
+pub use observed_rule::ObservedRule;
 pub use rules::{ExpectedRule, RuleAction, RuleSelector, FWMASK_ALL};
 
 /// The main routing table (`ip route` calls it `main`).

@@ -6,7 +6,9 @@
 //! - [`dump_links`]: links with their state and when they were last configured.
 //! - [`dump_nexthops`], [`NexthopTable`]: next-hop objects, which routes added
 //!   with `nhid` forward through.
-//! - [`Watcher`]: route, link and address notifications as [`Event`]s, lost
+//! - [`dump_rules`], [`rule_from_message`]: the policy-routing rules of both
+//!   families (a small dump of its own) and the pure conversion of one.
+//! - [`Watcher`]: route, rule, link and address notifications as [`Event`]s, lost
 //!   notifications as [`Event::Overrun`] (dump again).
 //!
 //! Everything works in the network namespace of the calling thread.
@@ -19,6 +21,8 @@ mod frames;
 mod links;
 mod nexthops;
 mod paced;
+mod rule_convert;
+mod rule_dump;
 mod socket;
 mod watch;
 
@@ -28,6 +32,8 @@ mod convert_tests;
 mod fixtures;
 #[cfg(test)]
 mod frames_tests;
+#[cfg(test)]
+mod rule_tests;
 
 pub use convert::route_from_message;
 pub use dump::{dump_routes, DUMP_ATTEMPTS};
@@ -36,4 +42,6 @@ pub use events::Event;
 pub use frames::{RouteDump, Wanted};
 pub use links::dump_links;
 pub use nexthops::{dump_nexthops, parse_nexthop, Nexthop, NexthopObject, NexthopTable, Resolved};
+pub use rule_convert::rule_from_message;
+pub use rule_dump::dump_rules;
 pub use watch::{Watcher, BURST, CALM, WATCH_RECEIVE_BUFFER};

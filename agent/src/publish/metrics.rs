@@ -106,7 +106,7 @@ impl Metrics {
         let route_events = Counter::default();
         registry.register(
             "routewarden_route_events",
-            "Route, link and address notifications received from the kernel",
+            "Route, rule, link and address notifications received from the kernel",
             route_events.clone(),
         );
         let resyncs = Family::<CauseLabels, Counter>::default();
@@ -190,7 +190,7 @@ pub(super) fn gauge(
     Ok(())
 }
 
-fn plain_gauge(enc: &mut Enc<'_>, name: &str, help: &str, value: f64) -> std::fmt::Result {
+pub(super) fn plain_gauge(enc: &mut Enc<'_>, name: &str, help: &str, value: f64) -> std::fmt::Result {
     ConstGauge::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
@@ -226,6 +226,7 @@ impl Collector for StateCollector {
         let Some(snapshot) = snapshot else { return Ok(()) };
         encode_routes(&mut enc, &snapshot.report)?;
         super::declared::encode(&mut enc, &snapshot.report)?;
+        super::rule_metrics::encode_rules(&mut enc, &snapshot.report)?;
         encode_units(&mut enc, &snapshot.report)?;
         encode_sources(&mut enc, &snapshot.report)?;
         let at = snapshot
@@ -323,7 +324,12 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
         "1 for each reason an expected route is not present.",
         &reason_series,
     )?;
-    let states = [RouteState::Present, RouteState::Missing, RouteState::Mismatched];
+    let states = [
+        RouteState::Present,
+        RouteState::Missing,
+        RouteState::Mismatched,
+        RouteState::Unselected,
+    ];
     let counts: Vec<([(&str, &str); 1], i64)> = states
         .iter()
         .map(|s| {

@@ -4,6 +4,8 @@ mod declared;
 pub mod http;
 pub mod metrics;
 pub mod page;
+mod rule_metrics;
+mod rule_text;
 pub mod text;
 
 /// Pretty JSON followed by a newline.

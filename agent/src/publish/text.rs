@@ -212,11 +212,11 @@ impl Colour {
         }
     }
 
-    fn paint(self, word: &str) -> String {
+    pub(super) fn paint(self, word: &str) -> String {
         let code = match word {
             "present" | "ok" | "up" | "active" => "32",
             "missing" | "failed" | "not-found" => "31",
-            "mismatched" | "not-run" | "inactive" | "disabled" => "33",
+            "mismatched" | "unselected" | "not-run" | "inactive" | "disabled" => "33",
             "unknown" | "skipped" | "absent" => "2",
             _ => return word.to_owned(),
         };
@@ -255,6 +255,8 @@ pub fn check(report: &crate::compare::DriftReport, colour: Colour) -> String {
         src(&s.networkmanager)
     );
     out.push_str(&check_routes(report, colour));
+    out.push('\n');
+    out.push_str(&super::rule_text::check_rules(report, colour));
     out.push('\n');
     out.push_str(&check_units(report, colour));
     out.push_str(&check_connections(report, colour));

@@ -3,11 +3,11 @@
 
 use std::collections::HashSet;
 
-use crate::compare::{DriftReport, RouteState, UnitState};
+use crate::compare::{DriftReport, RouteState, RuleState, UnitState};
 use crate::model::{Link, RouteKey};
 use crate::observe::routes::Event;
 
-/// The routes and units in drift, one line each.
+/// The routes, rules and units in drift, one line each.
 pub(super) fn drift_items(report: &DriftReport) -> Vec<String> {
     let routes = report
         .routes
@@ -28,7 +28,24 @@ pub(super) fn drift_items(report: &DriftReport) -> Vec<String> {
         .iter()
         .filter(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown))
         .map(|u| format!("{} {}", u.name, u.state.as_str()));
-    routes.chain(units).collect()
+    let rules = report
+        .rules
+        .iter()
+        .filter(|r| r.state != RuleState::Present)
+        .map(|r| {
+            let codes: Vec<&str> = r.reasons.0.iter().map(|x| x.kind.code()).collect();
+            let e = &r.expected;
+            let priority = e.priority.map(|p| format!("{p}: ")).unwrap_or_default();
+            format!(
+                "{} rule {priority}{} {} {} ({})",
+                e.family,
+                e.selector,
+                e.action,
+                r.state.as_str(),
+                codes.join(",")
+            )
+        });
+    routes.chain(rules).chain(units).collect()
 }
 
 /// Events worth replaying on top of a dump: wanted routes, and next-hop

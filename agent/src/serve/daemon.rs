@@ -16,6 +16,7 @@ use tokio::time::MissedTickBehavior;
 use super::changes::{drift_items, keeps, link_flips};
 use super::index::{self, Applied, Insert};
 use super::networkmanager::{NmState, NmUpdate};
+use super::rules::RuleView;
 use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
@@ -46,6 +47,8 @@ pub(super) struct Daemon {
     /// Next-hop objects, which routes added with `nhid` forward through.
     nexthops: NexthopTable,
     netlink: SourceState,
+    /// Every policy-routing rule, re-read on rule notifications.
+    rules: RuleView,
     links: Option<Vec<Link>>,
     units: UnitsSeen,
     systemd: SourceState,
@@ -101,6 +104,7 @@ impl Daemon {
             routes: RouteIndex::default(),
             nexthops: NexthopTable::default(),
             netlink: SourceState::Down(NOT_READ.into()),
+            rules: RuleView::default(),
             links: None,
             units,
             systemd,
@@ -127,6 +131,7 @@ impl Daemon {
         d.first_networkmanager().await;
         d.start_dump("startup");
         d.finish_dump().await;
+        d.rules.refresh().await;
         d.refresh_links().await;
         d.first_units().await;
         d.evaluate();
@@ -151,7 +156,7 @@ impl Daemon {
                 changed = file_changed(&mut self.file_watch) => self.on_file(changed).await,
                 Some(()) = intent::hangup(&mut self.hangup) => self.on_hangup(),
                 done = dump_done(&mut self.dump) => self.on_dump(done),
-                _ = resync.tick() => self.on_resync(),
+                _ = resync.tick() => self.on_resync().await,
             }
         }
         if self.dump.is_some() {
@@ -171,13 +176,18 @@ impl Daemon {
             Ok(events) => events,
             Err(e) => {
                 tracing::warn!(error = %e, kind = e.kind(), "reading route notifications failed; re-reading the table");
-                return self.start_dump("overrun");
+                self.start_dump("overrun");
+                if self.rules.refresh().await {
+                    self.evaluate();
+                }
+                return;
             }
         };
         let notifications = events.len() as u64 + self.watcher.take_skipped();
         self.metrics.route_events.inc_by(notifications);
         let mut changed = false;
         let mut links_dirty = false;
+        let mut rules_dirty = false;
         for event in events {
             match &event {
                 Event::RouteAdded { .. } | Event::RouteRemoved(_) | Event::Nexthop { .. } => {
@@ -193,7 +203,11 @@ impl Daemon {
                     links_dirty = true;
                     self.start_dump("address");
                 }
-                Event::Overrun => self.on_overrun(),
+                Event::Overrun => {
+                    self.on_overrun();
+                    rules_dirty = true;
+                }
+                Event::Rule { .. } => rules_dirty = true,
             }
             if self.dump.is_some() && keeps(&event, &self.wanted) {
                 self.replay.push(event);
@@ -201,6 +215,9 @@ impl Daemon {
         }
         if links_dirty {
             changed |= self.on_links_changed().await;
+        }
+        if rules_dirty {
+            changed |= self.rules.refresh().await;
         }
         if changed {
             self.evaluate();
@@ -283,13 +300,17 @@ impl Daemon {
     }
 
     /// Re-read everything: the MachineConfig too (inotify misses what happens
-    /// behind a mount or a link it does not know of yet), then the routing table.
-    fn on_resync(&mut self) {
+    /// behind a mount or a link it does not know of yet), then the routing
+    /// table and the rules.
+    async fn on_resync(&mut self) {
         if self.file_watch.is_none() && self.config.intent_machineconfig {
             self.watch_file();
         }
         self.reload_intent();
         self.start_dump("periodic");
+        if self.rules.refresh().await {
+            self.evaluate();
+        }
     }
 
     /// Lost notifications: re-read now, or, while a storm of them lasts, once
@@ -427,12 +448,13 @@ impl Daemon {
         let started = Instant::now();
         let sources = Sources {
             machineconfig: self.machineconfig.clone(),
-            netlink: self.netlink.clone(),
+            netlink: self.rules.netlink(&self.netlink),
             systemd: self.systemd.clone(),
             networkmanager: self.nm.source.clone(),
         };
         let seen = Observed {
             routes: &self.routes,
+            rules: &self.rules.rules,
             links: self.links.as_deref(),
             units: &self.units,
             boot: self.boot,

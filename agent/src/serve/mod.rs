@@ -8,6 +8,7 @@ mod daemon;
 pub mod index;
 pub mod mcwatch;
 pub mod networkmanager;
+mod rules;
 pub mod systemd;
 
 use std::net::SocketAddr;

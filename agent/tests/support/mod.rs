@@ -392,6 +392,50 @@ pub fn machineconfig(units: &[&str]) -> String {
     .to_string()
 }
 
+/// A MachineConfig with one oneshot `r.service` running `ip LINE` for each line
+/// (routes and rules declared with iproute2, no NetworkManager).
+pub fn ip_machineconfig(lines: &[&str]) -> String {
+    let execs: String = lines
+        .iter()
+        .map(|l| format!("ExecStart=/usr/sbin/ip {l}\n"))
+        .collect();
+    let unit = format!("[Service]\nType=oneshot\n{execs}[Install]\nWantedBy=multi-user.target\n");
+    serde_json::json!({
+        "kind": "MachineConfig", "metadata": {"name": "kernel-test"},
+        "spec": {"config": {"ignition": {"version": "3.2.0"},
+                            "systemd": {"units": [{"name": "r.service", "enabled": true, "contents": unit}]}}}
+    })
+    .to_string()
+}
+
+/// `routewarden check --no-units --format json` on MachineConfig text `mc`,
+/// inside the namespace: its exit code and report.
+pub fn check_json(ns: &NetNs, mc: &str) -> (Option<i32>, serde_json::Value) {
+    let path = std::env::temp_dir().join(format!(
+        "{}-check-{}.json",
+        ns.name,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, mc).expect("write");
+    let out = ns
+        .command(agent())
+        .args([
+            "check",
+            "--no-units",
+            "--no-networkmanager",
+            "--format",
+            "json",
+            "--machineconfig",
+        ])
+        .arg(&path)
+        .output()
+        .expect("run");
+    let _ = std::fs::remove_file(&path);
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), v)
+}
+
 /// A directory under the system temp dir, removed on drop.
 pub struct TempDir {
     pub path: PathBuf,

@@ -31,6 +31,7 @@ fn eval(intent: &Intent, unit: UnitStatus, boot: Option<Boot>) -> DriftReport {
     let units = UnitsSeen::Seen(vec![unit, nm("active")]);
     let seen = Observed {
         routes: &index,
+        rules: &[],
         links: Some(&links),
         units: &units,
         networkmanager: None,

@@ -48,7 +48,7 @@ fn dump_route_table(wanted: &HashSet<RouteKey>) -> Result<RouteDump, RouteError>
     for seq in 1..=DUMP_ATTEMPTS {
         let mut state = DumpState::new(wanted, seq);
         socket::send(&socket, &dump_request(seq), REQUEST)?;
-        if read_dump(&socket, &mut buf, &mut state)? == Progress::Done {
+        if read_dump(&socket, &mut buf, REQUEST, |d| state.feed(d))? == Progress::Done {
             return Ok(state.finish());
         }
         tracing::debug!(
@@ -57,18 +57,25 @@ fn dump_route_table(wanted: &HashSet<RouteKey>) -> Result<RouteDump, RouteError>
         );
     }
     Err(RouteError::DumpInterrupted {
+        request: REQUEST,
         attempts: DUMP_ATTEMPTS,
     })
 }
 
-/// Read datagrams until the dump ends.
-fn read_dump(socket: &Socket, buf: &mut Vec<u8>, state: &mut DumpState) -> Result<Progress, RouteError> {
+/// Read the datagrams of the dump `request` into `buf` and `feed` each, until
+/// the dump ends.
+pub(crate) fn read_dump(
+    socket: &Socket,
+    buf: &mut Vec<u8>,
+    request: &'static str,
+    mut feed: impl FnMut(&[u8]) -> Result<Progress, RouteError>,
+) -> Result<Progress, RouteError> {
     loop {
         socket::recv_datagram(socket, buf, 0).map_err(|source| RouteError::Recv {
-            what: REQUEST,
+            what: request,
             source,
         })?;
-        match state.feed(buf)? {
+        match feed(buf)? {
             Progress::More => continue,
             end => return Ok(end),
         }
@@ -77,10 +84,14 @@ fn read_dump(socket: &Socket, buf: &mut Vec<u8>, state: &mut DumpState) -> Resul
 
 /// `RTM_GETROUTE` with `NLM_F_DUMP` for every family and table.
 pub(crate) fn dump_request(seq: u32) -> Vec<u8> {
+    request(RouteNetlinkMessage::GetRoute(RouteMessage::default()), seq)
+}
+
+/// A request with `NLM_F_DUMP` and sequence number `seq`, serialized.
+pub(crate) fn request(payload: RouteNetlinkMessage, seq: u32) -> Vec<u8> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     header.sequence_number = seq;
-    let payload = RouteNetlinkMessage::GetRoute(RouteMessage::default());
     let mut msg = NetlinkMessage::new(header, payload.into());
     msg.finalize();
     let mut bytes = vec![0; msg.buffer_len()];

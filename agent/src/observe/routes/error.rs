@@ -57,10 +57,12 @@ pub enum RouteError {
     },
     /// The routing table kept changing while it was dumped (`NLM_F_DUMP_INTR`).
     #[error(
-        "RTM_GETROUTE dump on the {PLACE} was interrupted by concurrent changes \
+        "{request} on the {PLACE} was interrupted by concurrent changes \
          {attempts} times in a row"
     )]
     DumpInterrupted {
+        /// The request, e.g. "RTM_GETROUTE dump".
+        request: &'static str,
         /// How many dumps were tried.
         attempts: u32,
     },
@@ -118,7 +120,11 @@ mod tests {
 
     #[test]
     fn kinds_are_fixed_and_messages_name_the_socket() {
-        let e = RouteError::DumpInterrupted { attempts: 5 };
+        let e = RouteError::DumpInterrupted {
+            request: "RTM_GETRULE dump",
+            attempts: 5,
+        };
+        assert!(e.to_string().starts_with("RTM_GETRULE dump on the"), "{e}");
         assert_eq!(e.kind(), "dump-interrupted");
         assert!(e.to_string().contains("NETLINK_ROUTE socket"), "{e}");
         let e = RouteError::socket("open", "route dump")(io::Error::from_raw_os_error(1));

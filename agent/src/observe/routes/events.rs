@@ -1,5 +1,5 @@
 //! Observe stage, kernel side: the pure decoding of rtnetlink notifications
-//! (route, link and address changes) into [`Event`]s.
+//! (route, rule, link and address changes) into [`Event`]s.
 
 use netlink_packet_core::{Parseable, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_APPEND, NLM_F_REPLACE};
 use netlink_packet_route::route::RouteMessage;
@@ -8,7 +8,8 @@ use super::convert::{peek_key, route_from_message};
 use super::error::RouteError;
 use super::frames::{errno, frames, Wanted, RTM_NEWROUTE};
 use super::nexthops::{parse_nexthop, NexthopObject, RTM_DELNEXTHOP, RTM_NEWNEXTHOP};
-use crate::model::ObservedRoute;
+use super::rule_dump::{parse_rule, RTM_DELRULE, RTM_NEWRULE};
+use crate::model::{ObservedRoute, ObservedRule};
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
@@ -68,6 +69,15 @@ pub enum Event {
     /// state. The watcher has already emptied its queue (stale events), so a
     /// dump made after receiving this sees every later change or its event.
     Overrun,
+    /// An IPv4 or IPv6 policy-routing rule was added (`RTM_NEWRULE`) or
+    /// (`removed`) deleted (`RTM_DELRULE`). Rules of other families (multicast
+    /// routing) are not reported.
+    Rule {
+        /// The rule as announced.
+        rule: ObservedRule,
+        /// `RTM_DELRULE`.
+        removed: bool,
+    },
 }
 
 /// Append the events of one notification datagram to `out`. Cached routes and
@@ -118,6 +128,10 @@ fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteE
         RTM_NEWADDR | RTM_DELADDR => Some(Event::Address {
             index: index(payload, "address message")?,
             removed: kind == RTM_DELADDR,
+        }),
+        RTM_NEWRULE | RTM_DELRULE => parse_rule(payload, "rule notification")?.map(|rule| Event::Rule {
+            rule,
+            removed: kind == RTM_DELRULE,
         }),
         NLMSG_OVERRUN => Some(Event::Overrun),
         NLMSG_ERROR if errno(payload) == nix::libc::ENOBUFS => Some(Event::Overrun),

@@ -49,7 +49,7 @@ pub(crate) const MESSAGES: [&str; 14] = [
     "ipv6-multipath",
 ];
 
-fn unhex(line: &str) -> Vec<u8> {
+pub(crate) fn unhex(line: &str) -> Vec<u8> {
     (0..line.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("fixture is hex"))

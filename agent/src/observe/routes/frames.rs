@@ -63,6 +63,41 @@ fn align(len: usize) -> usize {
     (len + 3) & !3
 }
 
+/// Hand every message of one datagram to `message`, until one ends the dump.
+pub(crate) fn feed_frames(
+    datagram: &[u8],
+    mut message: impl FnMut(&Frame<'_>) -> Result<Progress, RouteError>,
+) -> Result<Progress, RouteError> {
+    for frame in frames(datagram) {
+        let progress = message(&frame?)?;
+        if progress != Progress::More {
+            return Ok(progress);
+        }
+    }
+    Ok(Progress::More)
+}
+
+/// Where an `NLMSG_DONE` or `NLMSG_ERROR` (of `kind`, with `errno`) leaves the
+/// dump of `request`: an error with errno 0 is an acknowledgement (read on),
+/// `EINTR`/`EBUSY` interrupt it, any other errno is the kernel's refusal.
+pub(crate) fn dump_control(
+    kind: u16,
+    errno: i32,
+    interrupted: bool,
+    request: &'static str,
+) -> Result<Progress, RouteError> {
+    match (kind, errno) {
+        (NLMSG_DONE, 0) if interrupted => Ok(Progress::Interrupted),
+        (NLMSG_DONE, 0) => Ok(Progress::Done),
+        (_, 0) => Ok(Progress::More),
+        (_, EINTR | EBUSY) => Ok(Progress::Interrupted),
+        (_, errno) => Err(RouteError::Kernel {
+            request,
+            source: io::Error::from_raw_os_error(errno),
+        }),
+    }
+}
+
 /// The errno of an `NLMSG_ERROR` or `NLMSG_DONE` payload (0: none).
 pub(crate) fn errno(payload: &[u8]) -> i32 {
     payload
@@ -152,13 +187,7 @@ impl DumpState {
 
     /// Account for every message of one datagram.
     pub(crate) fn feed(&mut self, datagram: &[u8]) -> Result<Progress, RouteError> {
-        for frame in frames(datagram) {
-            let progress = self.message(&frame?)?;
-            if progress != Progress::More {
-                return Ok(progress);
-            }
-        }
-        Ok(Progress::More)
+        feed_frames(datagram, |frame| self.message(frame))
     }
 
     fn message(&mut self, frame: &Frame<'_>) -> Result<Progress, RouteError> {
@@ -168,28 +197,10 @@ impl DumpState {
         self.interrupted |= frame.flags & NLM_F_DUMP_INTR != 0;
         match frame.kind {
             RTM_NEWROUTE => self.route(frame.payload).map(|()| Progress::More),
-            NLMSG_DONE => self.done(errno(frame.payload)),
-            NLMSG_ERROR => self.error(errno(frame.payload)),
+            NLMSG_DONE | NLMSG_ERROR => {
+                dump_control(frame.kind, errno(frame.payload), self.interrupted, REQUEST)
+            }
             _ => Ok(Progress::More),
-        }
-    }
-
-    fn done(&self, errno: i32) -> Result<Progress, RouteError> {
-        match errno {
-            0 if self.interrupted => Ok(Progress::Interrupted),
-            0 => Ok(Progress::Done),
-            _ => self.error(errno),
-        }
-    }
-
-    fn error(&self, errno: i32) -> Result<Progress, RouteError> {
-        match errno {
-            0 => Ok(Progress::More),
-            EINTR | EBUSY => Ok(Progress::Interrupted),
-            _ => Err(RouteError::Kernel {
-                request: REQUEST,
-                source: io::Error::from_raw_os_error(errno),
-            }),
         }
     }
 

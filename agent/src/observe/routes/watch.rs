@@ -1,6 +1,6 @@
 //! Observe stage, kernel side: the subscription to rtnetlink notifications of
-//! routes (IPv4, IPv6), next-hop objects, links and addresses, on a socket of
-//! its own.
+//! routes (IPv4, IPv6), next-hop objects, links, addresses and policy-routing
+//! rules (IPv4, IPv6), on a socket of its own.
 //!
 //! Lost notifications are not an error: the kernel reports them as `ENOBUFS`,
 //! which becomes [`Event::Overrun`], and the consumer dumps again. Until the
@@ -26,13 +26,17 @@ const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTNLGRP_IPV6_IFADDR: u32 = 9;
 const RTNLGRP_IPV6_ROUTE: u32 = 11;
 const RTNLGRP_NEXTHOP: u32 = 32;
-const GROUPS: [u32; 6] = [
+const RTNLGRP_IPV4_RULE: u32 = 8;
+const RTNLGRP_IPV6_RULE: u32 = 19;
+const GROUPS: [u32; 8] = [
     RTNLGRP_LINK,
     RTNLGRP_IPV4_IFADDR,
     RTNLGRP_IPV4_ROUTE,
     RTNLGRP_IPV6_IFADDR,
     RTNLGRP_IPV6_ROUTE,
     RTNLGRP_NEXTHOP,
+    RTNLGRP_IPV4_RULE,
+    RTNLGRP_IPV6_RULE,
 ];
 
 /// Receive buffer asked for the watcher socket: about ten thousand route
@@ -63,8 +67,8 @@ impl Watcher {
     /// (`SO_RCVBUFFORCE` when privileged, else `SO_RCVBUF` up to
     /// `net.core.rmem_max`) and join the multicast groups `RTNLGRP_LINK`,
     /// `RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV6_IFADDR`, `RTNLGRP_IPV4_ROUTE`,
-    /// `RTNLGRP_IPV6_ROUTE` and `RTNLGRP_NEXTHOP`. Must be called inside a Tokio runtime with I/O
-    /// enabled.
+    /// `RTNLGRP_IPV6_ROUTE`, `RTNLGRP_NEXTHOP`, `RTNLGRP_IPV4_RULE` and
+    /// `RTNLGRP_IPV6_RULE`. Must be called inside a Tokio runtime with I/O enabled.
     pub fn new() -> Result<Watcher, RouteError> {
         tokio::runtime::Handle::try_current()
             .map_err(|e| RouteError::socket("register", PURPOSE)(io::Error::other(e)))?;
@@ -240,7 +244,7 @@ impl Watcher {
 
 fn recv_error(source: io::Error) -> RouteError {
     RouteError::Recv {
-        what: "route, link and address notifications",
+        what: "route, rule, link and address notifications",
         source,
     }
 }
