@@ -13,6 +13,7 @@ use crate::model::{Boot, Diagnostic, Intent, NmView, RouteKey, UnitName};
 use crate::observe::networkmanager::NetworkManager;
 use crate::observe::routes::{self, RouteError};
 use crate::observe::units::Systemd;
+use crate::remediate::{self, state::Record};
 
 /// How to reach systemd and NetworkManager, and which to ask.
 #[derive(Debug, Clone, Default)]
@@ -56,13 +57,15 @@ pub enum CheckError {
 }
 
 /// Evaluate once; `machineconfig` is how reading the MachineConfig went (up, or
-/// absent with an empty intent). `Err` only when the routing table or rules
-/// cannot be read.
+/// absent with an empty intent). Each route that is not present says what
+/// remediation would do, with the daemon's `record` of its last attempt when
+/// given. `Err` only when the routing table or rules cannot be read.
 pub async fn run(
     intent: &Intent,
     machineconfig: SourceState,
     units: &UnitsConfig,
     from: IntentFrom,
+    record: Option<&Record>,
 ) -> Result<DriftReport, CheckError> {
     let bus = Bus::connect(units).await;
     let (view, networkmanager) = read_view(&bus, units).await;
@@ -97,7 +100,9 @@ pub async fn run(
         networkmanager: view.as_ref(),
         boot,
     };
-    Ok(compare(&intent, seen, sources))
+    let mut report = compare(&intent, seen, sources);
+    remediate::state::annotate(&mut report, view.as_ref(), record);
+    Ok(report)
 }
 
 /// The intent with NetworkManager's routes joined (`expected`); when it cannot

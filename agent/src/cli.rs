@@ -227,6 +227,9 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// The daemon's record of remediation attempts, shown per route when there.
+    #[arg(long, value_name = "PATH", default_value = crate::remediate::state::DEFAULT_PATH)]
+    pub remediation_state: PathBuf,
 }
 
 /// `routewarden serve`.
@@ -247,6 +250,29 @@ pub struct ServeArgs {
     /// Period of the full re-read of the routing table (e.g. 5m, 30s).
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
     pub resync_interval: Duration,
+    /// Remediation (off by default).
+    #[command(flatten)]
+    pub remediate: RemediateArgs,
+}
+
+/// `serve --remediate`: put missing routes back through their owners.
+#[derive(Debug, Clone, Args)]
+pub struct RemediateArgs {
+    /// Put a missing route back through its owner: restart the unit that adds it,
+    /// re-apply or activate its NetworkManager connection. `dry-run` decides and
+    /// logs and counts exactly as `on` does, and changes nothing.
+    #[arg(long, value_name = "MODE", default_value = "off", value_parser = ["off", "dry-run", "on"])]
+    pub remediate: String,
+    /// How long a route stays missing before its owner is acted on.
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
+    pub remediate_after: Duration,
+    /// The first wait between two attempts on one owner (doubled after each,
+    /// capped at 1h). For tests.
+    #[arg(long, value_name = "DUR", default_value = "1m", value_parser = parse_duration, hide = true)]
+    pub remediate_backoff: Duration,
+    /// The file the daemon records its attempts in (read back by `check`).
+    #[arg(long, value_name = "PATH", default_value = crate::remediate::state::DEFAULT_PATH)]
+    pub remediation_state: PathBuf,
 }
 
 /// `ADDR:PORT`, also an unbracketed IPv6 address (`fd00::1:9810`), which is what

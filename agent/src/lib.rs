@@ -15,4 +15,5 @@ pub mod model;
 pub mod observe;
 pub mod paths;
 pub mod publish;
+pub mod remediate;
 pub mod serve;

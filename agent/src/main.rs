@@ -109,7 +109,14 @@ fn check(args: &CheckArgs) -> ExitCode {
         no_networkmanager: args.networkmanager.no_networkmanager,
     };
     let from = intent_from(&args.networkmanager);
-    let report = match rt.block_on(check::run(&intent, machineconfig, &units, from)) {
+    let record = match routewarden::remediate::state::read(&args.remediation_state) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("routewarden: {e}; the last remediation attempts are not shown");
+            None
+        }
+    };
+    let report = match rt.block_on(check::run(&intent, machineconfig, &units, from, record.as_ref())) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -135,6 +142,10 @@ fn serve(args: ServeArgs) -> ExitCode {
         Lookup::Stdin => return fail(&"serve reads a file it can watch; stdin (-) is not accepted"),
         lookup => lookup,
     };
+    let mode: routewarden::remediate::Mode = match args.remediate.remediate.parse() {
+        Ok(m) => m,
+        Err(e) => return fail(&format!("--remediate: {e}")),
+    };
     let config = serve::Config {
         machineconfig,
         options: options(&args.intent),
@@ -145,6 +156,12 @@ fn serve(args: ServeArgs) -> ExitCode {
         intent_networkmanager: args.networkmanager.networkmanager_intent(),
         listen: args.listen,
         resync_interval: args.resync_interval,
+        remediation: serve::RemediationConfig {
+            mode,
+            after: args.remediate.remediate_after,
+            backoff: args.remediate.remediate_backoff,
+            state: args.remediate.remediation_state,
+        },
     };
     let rt = match runtime() {
         Ok(rt) => rt,

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::model::{
     Boot, ConfigFile, Diagnostic, ExpectedRoute, IfName, Intent, Link, NmView, ObservedRoute, ObservedRule,
-    Protocol, RouteKey, RouteType, UnitName, UnitStatus,
+    Protocol, RouteKey, RouteRemediation, RouteType, UnitName, UnitStatus,
 };
 use matching::Found;
 
@@ -209,6 +209,10 @@ pub struct RouteVerdict {
     /// fixed codes used as metric labels) in JSON.
     #[serde(flatten)]
     pub reasons: Reasons,
+    /// What is done about it (`serve --remediate`), or would be (`check`);
+    /// absent while it is present. The compare stage leaves it empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<RouteRemediation>,
 }
 
 /// State of a source of truth.
@@ -342,6 +346,7 @@ fn route_verdict(expected: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerd
         state,
         observed,
         reasons: Reasons(reasons),
+        remediation: None,
     }
 }
 

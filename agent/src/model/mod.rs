@@ -15,6 +15,7 @@ mod names;
 mod networkmanager;
 mod observed;
 mod observed_rule;
+mod remediation;
 mod rules;
 
 pub use lifecycle::{rfc3339, Boot, ConfigFile};
@@ -27,6 +28,7 @@ pub use observed::{
     ActiveState, CommandStatus, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
 };
 pub use observed_rule::ObservedRule;
+pub use remediation::{ActionKind, Attempt, AttemptResult, RouteRemediation};
 pub use rules::{ExpectedRule, RuleAction, RuleSelector, FWMASK_ALL};
 
 /// The main routing table (`ip route` calls it `main`).
@@ -243,6 +245,19 @@ impl ExpectedRoute {
             table: self.table,
             destination: self.destination,
         }
+    }
+
+    /// `DEST [via GW] [dev DEV] table T`, as log lines name the route.
+    pub fn describe(&self) -> String {
+        let mut out = self.destination.to_string();
+        if let Some(gw) = self.gateway {
+            out.push_str(&format!(" via {gw}"));
+        }
+        if let Some(dev) = &self.device {
+            out.push_str(&format!(" dev {dev}"));
+        }
+        out.push_str(&format!(" table {}", self.table));
+        out
     }
 }
 

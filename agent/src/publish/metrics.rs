@@ -41,6 +41,24 @@ pub struct CauseLabels {
     pub cause: &'static str,
 }
 
+/// Labels of a `remediations_total` series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RemediationLabels {
+    /// `restart-unit`, `reapply`, `activate`.
+    pub action: &'static str,
+    /// The unit, or `connection/<id>`.
+    pub owner: String,
+    /// `success`, `failed`, `dry-run`, `gave-up`.
+    pub result: &'static str,
+}
+
+/// Labels of a per-owner series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OwnerLabels {
+    /// The unit, or `connection/<id>`.
+    pub owner: String,
+}
+
 /// The agent's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -55,6 +73,11 @@ pub struct Metrics {
     pub resyncs: Family<CauseLabels, Counter>,
     /// How long the last full re-read of the routing table took.
     pub resync_duration: Gauge<f64, AtomicU64>,
+    /// Remediation attempts, by action, owner and result.
+    pub remediations: Family<RemediationLabels, Counter>,
+    /// When each owner may next be acted on (series of the owners waiting only:
+    /// cleared and set again after each plan).
+    pub remediation_next_attempt: Family<OwnerLabels, Gauge<f64, AtomicU64>>,
 }
 
 /// The exposition formats.
@@ -121,6 +144,18 @@ impl Metrics {
             "How long the last full read of the routing table took",
             resync_duration.clone(),
         );
+        let remediations = Family::<RemediationLabels, Counter>::default();
+        registry.register(
+            "routewarden_remediations",
+            "Remediation attempts (serve --remediate) by action, owner and result",
+            remediations.clone(),
+        );
+        let remediation_next_attempt = Family::<OwnerLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "routewarden_remediation_next_attempt_timestamp_seconds",
+            "When the owner of a missing route may next be acted on (Unix time), while it waits",
+            remediation_next_attempt.clone(),
+        );
         registry.register_collector(Box::new(StateCollector { snapshots }));
         Metrics {
             registry,
@@ -129,6 +164,8 @@ impl Metrics {
             route_events,
             resyncs,
             resync_duration,
+            remediations,
+            remediation_next_attempt,
         }
     }
 

@@ -329,6 +329,17 @@ fn check_routes(report: &crate::compare::DriftReport, colour: Colour) -> String 
             .0
             .iter()
             .for_each(|why| t.detail(format!("why: {}", why.text)));
+        if let Some(last) = v.remediation.as_ref().and_then(|m| m.last_attempt.as_ref()) {
+            let error = last
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            t.detail(format!(
+                "last remediation: {} {} {} at {}{error}",
+                last.action, last.owner, last.result, last.at
+            ));
+        }
     }
     let mut out = format!("Routes: {}\n", report.routes.len());
     out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));

@@ -2,6 +2,9 @@
 //! (reading the MachineConfig, watching its files, SIGHUP) is in [`intent`].
 
 mod intent;
+mod remediation;
+
+pub use remediation::RemediationConfig;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -72,6 +75,7 @@ pub(super) struct Daemon {
     /// A re-read for an overrun, held back while overruns go on.
     storm_dump: Option<Instant>,
     drift: Vec<String>,
+    remediation: remediation::Remediation,
 }
 
 impl Daemon {
@@ -118,6 +122,7 @@ impl Daemon {
             last_overrun: None,
             storm_dump: None,
             drift: Vec::new(),
+            remediation: remediation::Remediation::new(&config.remediation),
             config,
             metrics,
             snapshots,
@@ -156,6 +161,11 @@ impl Daemon {
                 changed = file_changed(&mut self.file_watch) => self.on_file(changed).await,
                 Some(()) = intent::hangup(&mut self.hangup) => self.on_hangup(),
                 done = dump_done(&mut self.dump) => self.on_dump(done),
+                done = remediation::action_done(&mut self.remediation.running) => self.on_action_done(done),
+                () = at(self.remediation.wake) => {
+                    self.remediation.wake = None;
+                    self.evaluate();
+                }
                 _ = resync.tick() => self.on_resync().await,
             }
         }
@@ -338,6 +348,7 @@ impl Daemon {
     }
 
     fn apply_intent(&mut self, intent: Intent) {
+        self.remediation.intent_changed();
         let wanted: HashSet<RouteKey> = intent.routes.iter().map(|r| r.key()).collect();
         self.watcher.filter_routes(Some(Wanted::new(&wanted)));
         let names: Vec<UnitName> = intent.units.iter().map(|u| u.name.clone()).collect();
@@ -460,8 +471,9 @@ impl Daemon {
             boot: self.boot,
             networkmanager: self.nm.view.as_ref(),
         };
-        let report = compare(&self.intent, seen, sources);
+        let mut report = compare(&self.intent, seen, sources);
         self.log_drift(&report);
+        self.plan_remediation(&mut report);
         self.snapshots.send_replace(Some(Arc::new(Snapshot {
             report,
             at: SystemTime::now(),

@@ -20,6 +20,8 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use daemon::RemediationConfig;
+
 use crate::input::Lookup;
 use crate::intent::Options;
 use crate::publish::http::{self, HttpState};
@@ -52,6 +54,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Period of the full re-read that guards against missed events.
     pub resync_interval: Duration,
+    /// `--remediate` and its guards.
+    pub remediation: RemediationConfig,
 }
 
 /// Run until SIGTERM or SIGINT; SIGHUP re-reads the MachineConfig.

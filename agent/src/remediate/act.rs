@@ -1,0 +1,213 @@
+//! Remediation, acting: one action on one owner over the system bus, and how
+//! it ended. A restart waits for systemd's job to end (a oneshot's job ends
+//! when its commands have run), so `success` means the unit's commands ran.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use zbus::Connection;
+use zbus::ObjectPath;
+
+use super::decide::{Action, Target};
+use super::proxy::{DeviceProxy, NetworkManagerProxy, SettingsProxy, SystemdManagerProxy};
+use crate::model::{IfName, UnitName};
+use crate::observe::bus::{connect, ConnectFailure, CONNECT_TIMEOUT};
+
+/// How long a restart job may run before the attempt counts as failed (the job
+/// itself goes on in systemd).
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Why an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// No connection to the bus.
+    #[error("cannot connect to the system bus at {address}: {why}")]
+    Connect {
+        /// The bus address.
+        address: String,
+        /// Why.
+        why: String,
+    },
+    /// The owner refused: the agent lacks the privilege.
+    #[error("{call} of {target} was refused ({why}): the agent lacks the privilege (polkit {action})")]
+    Denied {
+        /// The D-Bus method.
+        call: &'static str,
+        /// The unit, device or profile.
+        target: String,
+        /// The D-Bus error.
+        why: String,
+        /// The polkit action that grants it.
+        action: &'static str,
+    },
+    /// Any other failed call.
+    #[error("{call} of {target} failed: {why}")]
+    Call {
+        /// The D-Bus method.
+        call: &'static str,
+        /// The unit, device or profile.
+        target: String,
+        /// The D-Bus error.
+        why: String,
+    },
+    /// The restart job ran and did not end `done`.
+    #[error("the restart job of {unit} ended with result \"{result}\" (journalctl -b -u {unit} says why)")]
+    Job {
+        /// The unit.
+        unit: UnitName,
+        /// systemd's job result.
+        result: String,
+    },
+    /// The restart job did not end in time.
+    #[error("the restart job of {unit} did not end within {} s", JOB_TIMEOUT.as_secs())]
+    JobTimeout {
+        /// The unit.
+        unit: UnitName,
+    },
+}
+
+impl ActError {
+    /// A static kind for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActError::Connect { .. } => "connect",
+            ActError::Denied { .. } => "denied",
+            ActError::Call { .. } => "call",
+            ActError::Job { .. } => "job",
+            ActError::JobTimeout { .. } => "timeout",
+        }
+    }
+}
+
+const MANAGE_UNITS: &str = "org.freedesktop.systemd1.manage-units";
+const NETWORK_CONTROL: &str = "org.freedesktop.NetworkManager.network-control";
+
+/// Do `action` through the bus at `address` (else the environment's, else the
+/// system bus).
+pub async fn run(address: Option<&str>, action: &Action) -> Result<(), ActError> {
+    let (address, conn) = connect(address, CONNECT_TIMEOUT).await;
+    let conn = conn.map_err(|e| ActError::Connect {
+        address,
+        why: match e {
+            ConnectFailure::Refused(e) => e.to_string(),
+            ConnectFailure::TimedOut => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+        },
+    })?;
+    match &action.target {
+        Target::Unit(unit) => restart(&conn, unit).await,
+        Target::Device(device) => reapply(&conn, device).await,
+        Target::Profile { uuid, device } => activate(&conn, uuid, device).await,
+    }
+}
+
+async fn restart(conn: &Connection, unit: &UnitName) -> Result<(), ActError> {
+    let fail = |call| failure(call, unit.to_string(), MANAGE_UNITS);
+    let manager = SystemdManagerProxy::new(conn)
+        .await
+        .map_err(fail("RestartUnit"))?;
+    manager.subscribe().await.map_err(fail("Subscribe"))?;
+    let mut removed = manager.receive_job_removed().await.map_err(fail("JobRemoved"))?;
+    let job = manager
+        .restart_unit(unit.as_str(), "replace")
+        .await
+        .map_err(fail("RestartUnit"))?;
+    let ended = async {
+        while let Some(signal) = removed.next().await {
+            match signal.args() {
+                Ok(args) if args.job == job => return Some(args.result),
+                _ => continue,
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(JOB_TIMEOUT, ended).await {
+        Ok(Some(result)) if result == "done" => Ok(()),
+        Ok(Some(result)) => Err(ActError::Job {
+            unit: unit.clone(),
+            result,
+        }),
+        Ok(None) => Err(ActError::Call {
+            call: "JobRemoved",
+            target: unit.to_string(),
+            why: "the bus connection closed before the job ended".into(),
+        }),
+        Err(_) => Err(ActError::JobTimeout { unit: unit.clone() }),
+    }
+}
+
+async fn reapply(conn: &Connection, device: &IfName) -> Result<(), ActError> {
+    let fail = |call| failure(call, device.to_string(), NETWORK_CONTROL);
+    let path = device_path(conn, device).await?;
+    let proxy = DeviceProxy::builder(conn)
+        .path(path)
+        .build()
+        .await
+        .map_err(fail("Reapply"))?;
+    proxy.reapply(HashMap::new(), 0, 0).await.map_err(fail("Reapply"))
+}
+
+async fn activate(conn: &Connection, uuid: &str, device: &IfName) -> Result<(), ActError> {
+    let target = format!("connection {uuid} on {device}");
+    let fail = |call| failure(call, target.clone(), NETWORK_CONTROL);
+    let settings = SettingsProxy::new(conn)
+        .await
+        .map_err(fail("GetConnectionByUuid"))?;
+    let profile = settings
+        .get_connection_by_uuid(uuid)
+        .await
+        .map_err(fail("GetConnectionByUuid"))?;
+    let device = device_path(conn, device).await?;
+    let nm = NetworkManagerProxy::new(conn)
+        .await
+        .map_err(fail("ActivateConnection"))?;
+    let none = ObjectPath::from_static_str_unchecked("/");
+    nm.activate_connection(&profile, &device, &none)
+        .await
+        .map(drop)
+        .map_err(fail("ActivateConnection"))
+}
+
+async fn device_path(conn: &Connection, device: &IfName) -> Result<zbus::OwnedObjectPath, ActError> {
+    let fail = |call| failure(call, device.to_string(), NETWORK_CONTROL);
+    let nm = NetworkManagerProxy::new(conn)
+        .await
+        .map_err(fail("GetDeviceByIpIface"))?;
+    nm.get_device_by_ip_iface(device.as_str())
+        .await
+        .map_err(fail("GetDeviceByIpIface"))
+}
+
+/// A failed call as an [`ActError`]: a refusal when the bus or the owner says
+/// the caller may not.
+fn failure(call: &'static str, target: String, action: &'static str) -> impl Fn(zbus::Error) -> ActError {
+    move |e| {
+        let why = e.to_string();
+        if is_denied(&e) {
+            ActError::Denied {
+                call,
+                target: target.clone(),
+                why,
+                action,
+            }
+        } else {
+            ActError::Call {
+                call,
+                target: target.clone(),
+                why,
+            }
+        }
+    }
+}
+
+fn is_denied(e: &zbus::Error) -> bool {
+    let zbus::Error::MethodError(name, _, _) = e else {
+        return false;
+    };
+    matches!(
+        name.as_str(),
+        "org.freedesktop.DBus.Error.AccessDenied"
+            | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+            | "org.freedesktop.NetworkManager.PermissionDenied"
+    )
+}
