@@ -124,13 +124,19 @@ def test_hypershift_reads_mcd_currentconfig(seed_node):
 
 
 def test_no_machineconfig_is_absent_and_the_agent_serves(seed_node):
-    no_intent = ("intent empty", lambda s: [] if not s.drift["routes"] and not s.drift["units"]
-                 and s.metrics.value("routewarden_expected_routes") == 0.0 else [f"routes {s.drift['routes']}"])
+    # Without a MachineConfig the intent is NetworkManager's alone: its profiles'
+    # routes and NetworkManager.service, nothing the MachineConfig declared.
+    def no_machineconfig_intent(s):
+        from_mc = [r["destination"] for r in s.drift["routes"]
+                   if any(src["kind"] != "networkmanager" for src in r["sources"])]
+        units = [u["name"] for u in s.drift["units"] if u["name"] != NM_UNIT]
+        return [f"routes the MachineConfig declared: {from_mc}"] * bool(from_mc) + [f"units: {units}"] * bool(units)
+    no_intent = ("intent: NetworkManager's alone", no_machineconfig_intent)
     with Agent.start(seed_node) as agent:
         agent.converge("a MachineConfig to start with", lambda s: source_complaints(s, machineconfig=True))
         removed = mcd.remove_node_configs(seed_node.root)
         assert removed == [mcd.CURRENT_CONFIG, mcd.MCD_CURRENT_CONFIG], removed
-        agent.converge("no MachineConfig file: source absent, not down; the intent empty",
+        agent.converge("no MachineConfig file: source absent, not down; no route or unit of the MachineConfig",
                        lambda s: source_complaints(s, machineconfig="absent", netlink=True, systemd=True)
                        + file_complaints(s, None) + no_intent[1](s), units=())
     with Agent.start(seed_node, port=9812) as agent:

@@ -79,9 +79,18 @@ fn units(unit_exit_usec: u64) -> UnitsSeen {
 
 /// The route to `dest`'s verdict: (codes, texts).
 fn judge(intent: &Intent, view: Option<&NmView>, link: Link, dest: &str) -> (Vec<&'static str>, Vec<String>) {
+    judge_with(intent, view, link, dest, units(10_000_000))
+}
+
+fn judge_with(
+    intent: &Intent,
+    view: Option<&NmView>,
+    link: Link,
+    dest: &str,
+    seen_units: UnitsSeen,
+) -> (Vec<&'static str>, Vec<String>) {
     let index = RouteIndex::default();
     let links = [link];
-    let seen_units = units(10_000_000);
     let seen = Observed {
         routes: &index,
         rules: &[],
@@ -291,6 +300,25 @@ fn an_off_link_gateway_is_unreachable() {
     onlink.routes[0].traits.onlink = true;
     let (codes, _) = judge(&onlink, None, ens5(1, &["172.18.0.2/16"]), "10.9.0.0/16");
     assert_ne!(codes, ["gateway-unreachable"], "onlink routes take any gateway");
+}
+
+#[test]
+fn a_failed_command_is_followed_by_why_it_failed() {
+    let intent = intent::from_bytes(OFF_LINK_MC.as_bytes(), &Options::default()).expect("parses");
+    let mut seen = units(10_000_000);
+    if let UnitsSeen::Seen(all) = &mut seen {
+        let off_link = all.iter_mut().find(|u| u.name.as_str() == "off-link.service");
+        let service = off_link.and_then(|u| u.service.as_mut()).expect("off-link.service");
+        service.commands = vec![crate::model::CommandStatus {
+            property: "ExecStart",
+            index: 0,
+            ran: true,
+            code: 1,
+            status: 2,
+        }];
+    }
+    let (codes, texts) = judge_with(&intent, None, ens5(1, &["172.18.0.2/16"]), "10.9.0.0/16", seen);
+    assert_eq!(codes, ["command-failed", "gateway-unreachable"], "{texts:?}");
 }
 
 #[test]

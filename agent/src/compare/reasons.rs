@@ -179,8 +179,12 @@ pub fn explain(
         ));
     }
     // Facts (NetworkManager's view, the device's subnets) replace the inference
-    // below where they answer, unless something above explains it already.
-    if out.iter().all(|x| x.kind == ReasonKind::DifferentRoute) {
+    // below where they answer, unless something above explains it already; a
+    // failed command is no explanation of why it failed, so they follow it.
+    if out
+        .iter()
+        .all(|x| matches!(x.kind, ReasonKind::DifferentRoute | ReasonKind::CommandFailed))
+    {
         out.extend(super::facts::explain(r, seen, units).unwrap_or_default());
     }
     if out.is_empty() {
