@@ -320,11 +320,13 @@ def count_complaints(s: Snapshot) -> list[str]:
 # ---------------------------------------------------------------- the agent process
 
 def check(node, *args: str) -> tuple[int, dict]:
-    """`routewarden check --format json` run as the agent runs (node's netns, --host-root,
-    --dbus-address): its exit code and report."""
-    argv = [agent_binary(), "check", "--host-root", node.root, "--dbus-address", node.bus_address,
-            "--format", "json", *args]
-    cp = node.netns_exec(argv, check=False)
+    """`routewarden check --format json` run as the agent runs (the node's network and
+    PID namespaces, --host-root, --dbus-address): its exit code and report. In the
+    node's PID namespace, as the agent: NetworkManager refuses a caller whose PID its
+    bus cannot see ("Unable to determine UID of the request"), which a pod's is."""
+    argv = ["nsenter", "-t", str(node.pid1), "-p", "-n", "--", str(agent_binary()), "check", "--host-root",
+            str(node.root), "--dbus-address", node.bus_address, "--format", "json", *map(str, args)]
+    cp = run(argv, check=False, timeout=60)
     try:
         return cp.returncode, json.loads(cp.stdout)
     except ValueError:
@@ -339,12 +341,15 @@ class AgentDied(FatalError):
 class Agent:
     """One `routewarden serve` for one node; a context manager that ends it by PID."""
 
-    def __init__(self, node, port: int = PORT, *, uid: Optional[int] = None):
+    def __init__(self, node, port: int = PORT, *, uid: Optional[int] = None, remediate: Optional[str] = None):
         """`uid`: run as that user with every capability dropped (setpriv), as the
         DaemonSet's non-root, capability-less container does. A non-root process may
         not enter /proc/PID1/root, so it then runs in the node's mount namespace
         too (the binary copied in), seeing the node's files and bus socket at their
-        own paths, as the DaemonSet's hostPath mounts show them."""
+        own paths, as the DaemonSet's hostPath mounts show them.
+        `remediate`: `--remediate` (on, dry-run) with test timings (acting after a
+        route has been missing 2 s, backoff 1, 2, 4... s), its record at
+        `remediation_state` (the agent's directory, or the node's /tmp for `uid`)."""
         self.node = node
         self.port = port
         self.binary = agent_binary()
@@ -359,6 +364,12 @@ class Agent:
                     "--bounding-set=-all", NODE_BINARY, "serve", "--host-root", "/",
                     "--dbus-address", "unix:path=/run/dbus/system_bus_socket"]
         self.argv = [*head, "--listen", f"127.0.0.1:{port}", "--node-name", node.name]
+        self.remediation_state: Optional[Path] = None
+        if remediate is not None:
+            self.remediation_state = (self.dir / "remediation.json" if uid is None
+                                      else Path(f"/tmp/routewarden-{port}/remediation.json"))
+            self.argv += ["--remediate", remediate, "--remediate-after", "2s", "--remediate-backoff", "1s",
+                          "--remediation-state", str(self.remediation_state)]
         self.proc: Optional[subprocess.Popen] = None
 
     @classmethod

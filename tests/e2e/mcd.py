@@ -95,6 +95,21 @@ def units_of(mc: dict) -> list[dict]:
     return list((ignition(mc).get("systemd") or {}).get("units") or [])
 
 
+def merge(base: dict, *more: dict) -> dict:
+    """MachineConfigs merged as the MCO renders a pool's config: files by path and
+    units by name, a later config replacing an earlier one's; `base` names it."""
+    out = json.loads(json.dumps(base))
+    files = {f["path"]: f for f in files_of(out)}
+    units = {u["name"]: u for u in units_of(out)}
+    for mc in more:
+        files.update({f["path"]: f for f in files_of(mc)})
+        units.update({u["name"]: u for u in units_of(mc)})
+    config = out.setdefault("spec", {}).setdefault("config", {})
+    config.setdefault("storage", {})["files"] = list(files.values())
+    config.setdefault("systemd", {})["units"] = list(units.values())
+    return out
+
+
 # ---------------------------------------------------------------- decoding (pure)
 
 def decode_data_url(url: str) -> bytes:

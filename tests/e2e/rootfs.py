@@ -29,9 +29,12 @@ MIRRORS = (
     "deb http://deb.debian.org/debian bookworm-updates main",
     "deb http://deb.debian.org/debian-security bookworm-security main",
 )
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "network-manager", "iproute2", "udev")
+# polkitd: what systemd and NetworkManager ask whether an unprivileged caller may
+# act (the remediation component's rule), as on RHCOS. dbus-broker: RHCOS's system
+# bus, installed and left off (dbus-daemon is Debian's); a node may switch to it.
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "network-manager", "iproute2", "udev", "polkitd", "dbus-broker")
 # Bump when the customization below changes what a base tree holds.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 HOST_PACKAGES = ("mmdebstrap", "systemd-container", "iproute2", "util-linux")
 
 
@@ -81,8 +84,11 @@ def _build(base: Path, packages, key: str) -> None:
 
 # Run by mmdebstrap with "$1" = the new tree. An empty machine-id lets systemd make
 # one per boot (nspawn hands it a fresh one); no login prompt on a passive console;
-# no timers (apt-daily and friends would reach for the network mid-test).
+# no timers (apt-daily and friends would reach for the network mid-test); dbus-broker
+# installed but not the bus (its package makes itself dbus.service): Debian's
+# dbus-daemon stays, a node that wants RHCOS's bus links dbus.service to it.
 _CUSTOMIZE = "; ".join([
+    'rm -f "$1/etc/systemd/system/dbus.service"',
     'rm -f "$1"/etc/systemd/system/timers.target.wants/*',
     'echo -n > "$1/etc/machine-id"',
     'rm -f "$1/var/lib/dbus/machine-id"',

@@ -200,14 +200,42 @@ fn failure(call: &'static str, target: String, action: &'static str) -> impl Fn(
     }
 }
 
+/// The bus or the owner said no: D-Bus's own refusals (which zbus turns into
+/// `fdo` errors) or NetworkManager's.
 fn is_denied(e: &zbus::Error) -> bool {
-    let zbus::Error::MethodError(name, _, _) = e else {
-        return false;
-    };
-    matches!(
-        name.as_str(),
-        "org.freedesktop.DBus.Error.AccessDenied"
-            | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
-            | "org.freedesktop.NetworkManager.PermissionDenied"
-    )
+    use zbus::fdo::Error as Fdo;
+    match e {
+        zbus::Error::FDO(fdo) => matches!(
+            **fdo,
+            Fdo::AccessDenied(_) | Fdo::InteractiveAuthorizationRequired(_) | Fdo::AuthFailed(_)
+        ),
+        zbus::Error::MethodError(name, _, _) => matches!(
+            name.as_str(),
+            "org.freedesktop.DBus.Error.AccessDenied"
+                | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+                | "org.freedesktop.NetworkManager.PermissionDenied"
+                | "org.freedesktop.NetworkManager.Settings.PermissionDenied"
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_told_apart() {
+        let fdo = |e: zbus::fdo::Error| zbus::Error::FDO(Box::new(e));
+        assert!(is_denied(&fdo(zbus::fdo::Error::InteractiveAuthorizationRequired(
+            "Interactive authentication required.".into()
+        ))));
+        assert!(is_denied(&fdo(zbus::fdo::Error::AccessDenied("no".into()))));
+        assert!(!is_denied(&fdo(zbus::fdo::Error::UnknownObject("x".into()))));
+        let denied = failure("RestartUnit", "u.service".into(), MANAGE_UNITS)(fdo(
+            zbus::fdo::Error::InteractiveAuthorizationRequired("Interactive authentication required.".into()),
+        ));
+        assert_eq!(denied.kind(), "denied");
+        assert!(denied.to_string().contains("polkit org.freedesktop.systemd1.manage-units"), "{denied}");
+    }
 }

@@ -4,7 +4,7 @@
 //!
 //! | reasons | owner | action |
 //! | --- | --- | --- |
-//! | `unit-failed`, `unit-not-run`, `command-failed`, `non-persistent`, `not-in-applied-connection`, `removed-outside-networkmanager` | the unit that declares the route, NetworkManager active | restart the unit |
+//! | `unit-failed`, `unit-not-run`, `command-failed`, `non-persistent`, `not-in-applied-connection`, `removed-outside-networkmanager`, `unexplained` | the unit that declares the route, NetworkManager active | restart the unit |
 //! | `removed-outside-networkmanager`, `not-in-applied-connection` | NetworkManager alone (a profile) | re-apply the device's connection |
 //! | `connection-inactive` | an autoconnect profile, its device known | activate the profile on it |
 //! | anything in [`NEEDS_A_PERSON`], or a source down | - | none |
@@ -30,13 +30,17 @@ pub const NEEDS_A_PERSON: [ReasonKind; 12] = [
 ];
 
 /// Reasons a restart of the route's unit fixes (its command adds the route).
-const UNIT_FIXES: [ReasonKind; 6] = [
+/// `unexplained` too: the unit ran and the route went later, for no cause the
+/// sources show (without NetworkManager's view, an `ip route del`); the unit is
+/// still what adds it.
+const UNIT_FIXES: [ReasonKind; 7] = [
     ReasonKind::UnitFailed,
     ReasonKind::UnitNotRun,
     ReasonKind::CommandFailed,
     ReasonKind::NonPersistent,
     ReasonKind::NotInAppliedConnection,
     ReasonKind::RemovedOutsideNetworkManager,
+    ReasonKind::Unexplained,
 ];
 
 /// Reasons a re-apply of the device's connection fixes (NetworkManager has the

@@ -50,6 +50,8 @@ struct Node {
     seed_unit: UnitStatus,
     nm_active: bool,
     ens5: bool,
+    /// When ens5 was last configured (monotonic usec).
+    configured: Option<u64>,
     view: Option<NmView>,
     sources: Sources,
 }
@@ -61,6 +63,7 @@ impl Node {
             seed_unit: unit("nmcli-dev-modify.service", "failed", 8),
             nm_active: true,
             ens5: true,
+            configured: None,
             view: None,
             sources: Sources {
                 machineconfig: SourceState::Up,
@@ -114,6 +117,7 @@ impl Node {
         let index = RouteIndex::default();
         let mut ens5 = Link::new(2, IfName::new("ens5").expect("name"), true, true);
         ens5.addresses = vec!["172.18.0.2/16".parse().expect("net")];
+        ens5.last_configured_usec = self.configured;
         let links: Vec<Link> = if self.ens5 { vec![ens5] } else { Vec::new() };
         let nm = unit(
             "NetworkManager.service",
@@ -193,6 +197,18 @@ fn a_route_deleted_by_hand_restarts_the_unit_that_declares_it() {
         acts(&node.decide(&intent, SEED_ROUTE)),
         Some((ActionKind::RestartUnit, "nmcli-dev-modify.service")),
         "removed-outside-networkmanager, declared by a unit"
+    );
+    let unseen = Node {
+        seed_unit: unit("nmcli-dev-modify.service", "inactive", 0),
+        configured: Some(500_000),
+        ..Node::boot_race()
+    };
+    let report = unseen.report(&seed());
+    let codes: Vec<&str> = report.routes[0].reasons.0.iter().map(|r| r.kind.code()).collect();
+    assert_eq!(codes, ["unexplained"], "without NetworkManager's view: ran after ens5, gone since");
+    assert_eq!(
+        acts(&unseen.decide(&seed(), SEED_ROUTE)),
+        Some((ActionKind::RestartUnit, "nmcli-dev-modify.service")),
     );
 }
 
