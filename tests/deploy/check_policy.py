@@ -8,10 +8,15 @@ on it and reach every file the agent reads there, no capabilities, a declared
 listener the probes reach, metrics wired from a container port through the
 Service to the ServiceMonitor, objects written in an order that lets the first
 pods start, alerts with severities, summaries and runbooks that exist
-(policy_alerts.py), and on OpenShift the TLS proxy, its authorization and an SCC
-that grants nothing more (policy_openshift.py).
+(policy_alerts.py), on OpenShift the TLS proxy, its authorization and an SCC
+that grants nothing more (policy_openshift.py), and remediation off, or with the
+remediation component, on with no more privilege than it needs
+(policy_remediation.py).
 
 usage: check_policy.py kubernetes|openshift BUILT.yaml
+           (a shipped overlay: remediation off)
+       check_policy.py kubernetes|openshift BUILT.yaml --remediation BASE.yaml
+           (the overlay with components/remediation; BASE.yaml: built without it)
        check_policy.py order BUILT.yaml     (the apply order only, for any build)
 """
 
@@ -20,8 +25,9 @@ import sys
 import yaml
 
 from policy_alerts import check_rules
-from policy_common import AGENT, PROXY, Checker, arg_value, containers, env_field, index
+from policy_common import AGENT, PROXY, Checker, arg_value, containers, env_field, host_volumes, index
 from policy_openshift import check_openshift
+from policy_remediation import COMPONENT, RULES_FILE, check_off, check_on
 
 # What is on each kind of node, as far as the pod's host mounts are concerned,
 # and which files the agent reads there (under --host-root). A file the agent
@@ -91,12 +97,6 @@ def check_agent(c, ds):
     c.check(agent.get("image", "").startswith("quay.io/routewarden/routewarden:"),
             "agent: image is the placeholder quay.io/routewarden/routewarden (kustomize images:)")
     check_host_mounts(c, ds, agent)
-
-
-def host_volumes(ds):
-    """name -> (host path, type) of the pod's hostPath volumes."""
-    return {v["name"]: (v["hostPath"]["path"].rstrip("/") or "/", v["hostPath"].get("type", ""))
-            for v in ds["spec"]["template"]["spec"].get("volumes", []) if "hostPath" in v}
 
 
 def check_host_mounts(c, ds, agent):
@@ -192,10 +192,17 @@ def check_order(c, ordered):
             f"Service come before the DaemonSet {('(after it: ' + ', '.join(late) + ')') if late else ''}")
 
 
+def load(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
 def main():
-    overlay, built = sys.argv[1], sys.argv[2]
-    with open(built) as f:
-        ordered = [d for d in yaml.safe_load_all(f) if d]
+    args = sys.argv[1:]
+    if len(args) not in (2, 4) or (len(args) == 4 and args[2] != "--remediation"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    overlay, ordered = args[0], load(args[1])
     docs = index(ordered)
     c = Checker()
     if overlay == "order":
@@ -210,6 +217,10 @@ def main():
     check_rules(c, docs)
     if overlay == "openshift":
         check_openshift(c, docs)
+    if len(args) == 4:
+        check_on(c, overlay, ordered, load(args[3]), (COMPONENT / RULES_FILE).read_bytes())
+    else:
+        check_off(c, ordered)
     print(f"  policy {overlay}: {c.passed} passed, {c.failed} failed")
     return 1 if c.failed else 0
 

@@ -9,6 +9,7 @@ OpenShift console's copy derived from it, their queries, and the checks on both.
     python3 tests/deploy/dashboards.py overlay DIR OVERLAY COMPONENT
                                                    # DIR/kustomization.yaml: manifests/overlays/OVERLAY
                                                    # with manifests/components/COMPONENT added
+                                                   # (own_overlay.py)
     python3 tests/deploy/dashboards.py built BUILT.yaml COMPONENT
                                                    # the built overlay holds the component's ConfigMap
                                                    # where Grafana's sidecar or the console finds it
@@ -27,11 +28,12 @@ Prometheus that scrapes a real agent.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import own_overlay
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "manifests/components/dashboard-grafana/routewarden-static-routes.json"
@@ -348,16 +350,6 @@ COMPONENTS = {
 MAX_BYTES = 200 * 1024
 
 
-def _overlay(out: Path, overlay: str, component: str) -> None:
-    """An overlay of one's own: a shipped overlay with the component added (relative
-    paths: kustomize refuses absolute ones)."""
-    out.mkdir(parents=True, exist_ok=True)
-    up = Path(os.path.relpath(REPO / "manifests", out))
-    out.joinpath("kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources:\n  - {up}/overlays/{overlay}\ncomponents:\n  - {up}/components/{component}\n")
-
-
 def built_problems(built: list[dict], component: str) -> list[str]:
     """What is wrong with the component's ConfigMap in a built overlay."""
     namespace, label, value, source = COMPONENTS[component]
@@ -412,7 +404,7 @@ def main(argv: list[str]) -> int:
         _rules(Path(argv[1]))
         return 0
     if argv[:1] == ["overlay"] and len(argv) == 4:
-        _overlay(Path(argv[1]).resolve(), argv[2], argv[3])
+        own_overlay.shipped(Path(argv[1]).resolve(), argv[2], [argv[3]])
         return 0
     if argv[:1] == ["built"] and len(argv) == 3:
         import yaml

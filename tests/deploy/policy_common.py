@@ -5,18 +5,23 @@ PROXY = "kube-rbac-proxy"
 
 
 class Checker:
-    """Collects named pass/fail results and prints them."""
+    """Collects named pass/fail results and prints them (quiet: keeps the failures
+only, for the self-tests that expect a given check to fail)."""
 
-    def __init__(self):
+    def __init__(self, quiet=False):
         self.failed = 0
         self.passed = 0
+        self.quiet = quiet
+        self.failures = []
 
     def check(self, ok, what):
-        print(f"  {'ok  ' if ok else 'FAIL'} {what}")
+        if not self.quiet:
+            print(f"  {'ok  ' if ok else 'FAIL'} {what}")
         if ok:
             self.passed += 1
         else:
             self.failed += 1
+            self.failures.append(what)
         return ok
 
 
@@ -27,6 +32,12 @@ def index(docs):
 
 def containers(ds):
     return {c["name"]: c for c in ds["spec"]["template"]["spec"]["containers"]}
+
+
+def host_volumes(ds):
+    """name -> (host path, type) of the pod's hostPath volumes."""
+    return {v["name"]: (v["hostPath"]["path"].rstrip("/") or "/", v["hostPath"].get("type", ""))
+            for v in ds["spec"]["template"]["spec"].get("volumes", []) if "hostPath" in v}
 
 
 def env_field(container, name):

@@ -4,7 +4,8 @@
 #   2. the built objects validate against the Kubernetes schemas (kubernetes-validate,
 #      strict, no network) and the custom resources against tests/deploy/schemas/,
 #      and a broken copy of each object is rejected (the validation can fail);
-#   3. the built overlays keep the deployment's promises (check_policy.py);
+#   3. the built overlays keep the deployment's promises (check_policy.py), with
+#      remediation off (no --remediate, no MachineConfig);
 #   4. the PrometheusRule's spec, extracted from each overlay, passes
 #      `promtool check rules` and the unit tests in rules_test*.yaml;
 #   5. breaking any one alert (never firing, firing without its `for`, reading
@@ -15,7 +16,13 @@
 #      architecture) do what it says;
 #   7. the dashboard (dashboards.py): the Grafana model and the console's copy,
 #      every query valid PromQL (promtool), and each component added to an
-#      overlay builds, validates, and puts its ConfigMap where its reader looks.
+#      overlay builds, validates, and puts its ConfigMap where its reader looks;
+#   8. the remediation component added to each overlay: it builds, validates, keeps
+#      every promise of step 3 and its own (policy_remediation.py: the flag and
+#      the state directory on the agent only, nothing else changed, the polkit
+#      rule of one MachineConfig per pool the component's file byte for byte,
+#      granting the agent's UID exactly what remediation needs), and breaking any
+#      one of them, its `test` op included, is caught (remediation_self_test.py).
 # Installs what it needs if missing (PyPI: kubernetes-validate; Debian: prometheus
 # for promtool); kubectl must be installed. Exits non-zero on any failure and ends
 # with "N passed, M failed".
@@ -178,6 +185,25 @@ check_dashboards() {
     done
 }
 
+# The remediation component in an overlay of one's own (own_overlay.py), checked
+# against the same overlay built without it ($work/OVERLAY.yaml).
+check_remediation() {
+    local dir=$work/remediation overlay
+    mkdir -p "$dir"
+    for overlay in "${OVERLAYS[@]}"; do
+        python3 "$here/own_overlay.py" "$dir/$overlay" "$overlay" remediation
+        step "$overlay with components/remediation builds" \
+            kubectl kustomize "$dir/$overlay" -o "$dir/$overlay.yaml"
+        step "$overlay with components/remediation: schemas offline, with self-test" \
+            offline python3 "$here/validate_manifests.py" --self-test \
+            "${K8S_VERSIONS[@]/#/--k8s-version=}" "$dir/$overlay.yaml"
+        step "$overlay with components/remediation: deployment policy, remediation on" \
+            python3 "$here/check_policy.py" "$overlay" "$dir/$overlay.yaml" --remediation "$work/$overlay.yaml"
+    done
+    step "remediation: the checks catch each kind of breakage" \
+        python3 "$here/remediation_self_test.py" "$work/openshift.yaml" "$dir/openshift.yaml" "$dir/self-test"
+}
+
 main() {
     cd "$repo"
     ensure_tools
@@ -194,6 +220,7 @@ main() {
     check_mutations
     check_readme_overlay
     check_dashboards
+    check_remediation
     echo
     echo "deploy checks: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]

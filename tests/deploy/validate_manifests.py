@@ -4,14 +4,15 @@
 Built-in kinds: the Kubernetes JSON schemas that the `kubernetes-validate` package
 ships (no network), in strict mode (unknown fields fail), for every Kubernetes
 version given. Custom resources (ServiceMonitor, PrometheusRule,
-SecurityContextConstraints): the schemas in tests/deploy/schemas/. A kind with no
-schema fails.
+SecurityContextConstraints, MachineConfig): the schemas in tests/deploy/schemas/.
+A kind with no schema fails.
 
 usage: validate_manifests.py --k8s-version 1.27.0 [--k8s-version ...] [--self-test] FILE...
 
 --self-test also breaks a copy of each object in a known way (a misspelt field, a
-bad duration, a namespace on a cluster-scoped object) and fails unless every
-broken copy is rejected: the validation can fail.
+bad duration, a namespace on a cluster-scoped object, a misspelt field in a
+MachineConfig's Ignition config) and fails unless every broken copy is rejected:
+the validation can fail.
 """
 
 import argparse
@@ -32,6 +33,8 @@ CUSTOM = {
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-monitoring-v1.yaml",
     ("security.openshift.io/v1", "SecurityContextConstraints"):
         "securitycontextconstraints-security-v1.yaml",
+    ("machineconfiguration.openshift.io/v1", "MachineConfig"):
+        "machineconfig-machineconfiguration-v1.yaml",
 }
 
 
@@ -88,6 +91,12 @@ def _container(doc):
     return doc["spec"]["template"]["spec"]["containers"][0]
 
 
+def _ignition_file(doc):
+    """The first file of a MachineConfig's Ignition config (one is added if it has none)."""
+    storage = doc["spec"].setdefault("config", {}).setdefault("storage", {})
+    return storage.setdefault("files", [{"path": "/etc/routewarden-self-test"}])[0]
+
+
 # kind -> (what is broken, how). Each must make a valid object invalid.
 BREAKERS = {
     "Namespace": ("label value not a string",
@@ -109,6 +118,8 @@ BREAKERS = {
                        lambda d: d["spec"]["groups"][0]["rules"][0].update({"fro": "1m"})),
     "SecurityContextConstraints": ("a namespace on a cluster-scoped object",
                                    lambda d: d["metadata"].update({"namespace": "x"})),
+    "MachineConfig": ("misspelt `overwite` on an Ignition file",
+                      lambda d: _ignition_file(d).update({"overwite": True})),
 }
 
 
