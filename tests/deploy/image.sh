@@ -5,11 +5,11 @@
 #      installed for any other);
 #   2. `buildah bud --platform linux/<arch> --build-arg TARGET=<target>` (vfs
 #      storage in a private directory, so nothing else on the machine is touched);
-#   3. the image's config: the target's architecture, user 65532, entrypoint
+#   3. the image's config: the target's architecture, user 65534, entrypoint
 #      /routewarden, cmd serve, the OpenShift labels with the crate's version;
 #   4. its filesystem holds /routewarden only, the very binary built for the
 #      target (the Containerfile follows TARGET), and `/routewarden --version`
-#      runs from it as UID/GID 65532 (chroot --userspec; podman run does not work
+#      runs from it as UID/GID 65534 (chroot --userspec; podman run does not work
 #      here) when the machine can run that architecture.
 # Removes the container, the image and the storage it created, even on failure.
 # Installs buildah (Debian) if missing. Exits non-zero on any failure and ends with
@@ -154,7 +154,7 @@ inspect_image() {
     cmd=$(config Cmd)
     echo "   user=$user entrypoint=$entrypoint cmd=$cmd"
     check "architecture $arch, os linux" test "$(image_platform)" = "linux/$arch"
-    check "runs as user 65532" test "${user%%:*}" = 65532
+    check "runs as user 65534" test "${user%%:*}" = 65534
     check 'entrypoint ["/routewarden"]' test "$entrypoint" = '["/routewarden"]'
     check 'cmd ["serve"]' test "$cmd" = '["serve"]'
     for label in "${LABELS[@]}"; do
@@ -172,7 +172,7 @@ print(o.get("os", "") + "/" + o.get("architecture", ""))' "$work/inspect.json"
 }
 
 run_from_image() {
-    echo "== run from the image's filesystem as 65532:65532"
+    echo "== run from the image's filesystem as 65534:65534"
     container=$(bah from "$tag")
     local root files out
     root=$(bah mount "$container")
@@ -184,7 +184,7 @@ run_from_image() {
         echo "   (not run: this machine is $(uname -m), the image $arch)"
         return
     fi
-    out=$(chroot --userspec=65532:65532 "$root" /routewarden --version)
+    out=$(chroot --userspec=65534:65534 "$root" /routewarden --version)
     echo "   /routewarden --version: $out"
     check "--version prints \"routewarden $version\"" test "$out" = "routewarden $version"
 }

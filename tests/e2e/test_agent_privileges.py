@@ -3,7 +3,7 @@ capability; remediation (`serve --remediate`) acts only through the route's owne
 and only with the privilege the remediation component grants.
 
 The unprivileged agent runs as UID 65534 with every capability dropped (setpriv),
-like the DaemonSet's container (runAsUser 65532, drop ALL), against a booted node,
+like the DaemonSet's container (runAsUser 65534, drop ALL), against a booted node,
 in the node's network and mount namespaces (a non-root process may not enter
 /proc/PID1/root; the DaemonSet sees the same files through hostPath mounts).
 Routes (netlink), units and their signals (D-Bus, Subscribe included) and the
@@ -13,8 +13,9 @@ The remediation scenarios (issue 15) share the same node, in file order, each
 setting up its own preconditions: the seed's boot race healed, `ip route del` of
 the seed's route and of a profile route put back, a unit that always fails given
 up on, dry-run changing nothing, UID 65534 failing without the privilege, and the
-component's polkit rule (installed the way the MCO installs it) letting UID 65532
-restart units and nothing more. Timings: the agent acts after 2 s of absence,
+component's MachineConfig (installed the way the MCO installs it: the agent's user
+routewarden, UID 65532, and its polkit rule) letting that user restart units and
+re-apply connections, and nothing more. Timings: the agent acts after 2 s of absence,
 backoff 1, 2, 4 s.
 """
 
@@ -39,9 +40,8 @@ NOBODY = 65534
 
 
 def use_dbus_broker(root: Path) -> None:
-    """The node's system bus is dbus-broker, as on RHCOS (RHEL 9): Debian's
-    dbus-daemon refuses connections from a UID without a passwd entry, such as the
-    DaemonSet's 65532 (`systemctl enable dbus-broker`, offline)."""
+    """The node's system bus is dbus-broker, as on RHCOS (RHEL 9), rather than
+    Debian's dbus-daemon (`systemctl enable dbus-broker`, offline)."""
     (root / "etc/systemd/system/dbus.service").symlink_to("/lib/systemd/system/dbus-broker.service")
 
 
@@ -77,7 +77,7 @@ def test_unprivileged_agent_reads_routes_units_and_signals(seed_node, facts):
 # ---------------------------------------------------------------- remediation (issue 15)
 
 COMPONENT = REPO / "manifests" / "components" / "remediation"
-AGENT_UID = 65532  # the DaemonSet's runAsUser, which the component's polkit rule names
+AGENT_UID = 65532  # the runAsUser the component gives the agent: its user routewarden
 PROFILE_ROUTE = Route("10.77.0.0/16", "172.18.0.1", "ens5")
 FAILING_UNIT = "rw-always-fails.service"
 FAILING_ROUTE = Route("10.78.0.0/16", "172.18.0.1", "ens5")
@@ -274,16 +274,23 @@ def as_agent_uid(node, *argv: str):
                     "--inh-caps=-all", "--bounding-set=-all", *argv, check=False)
 
 
-def test_the_components_polkit_rule_lets_the_agent_restart_and_nothing_more(seed_node, facts):
+def test_the_components_machineconfig_lets_the_agent_restart_reapply_and_nothing_more(seed_node, facts):
     node_config = seed_node.machineconfig
     report = seed_node.apply_config(mcd.merge(node_config, component_machineconfig()))
-    rule = seed_node.root / "etc/polkit-1/rules.d/80-routewarden-remediation.rules"
-    assert rule.read_bytes() == (COMPONENT / "80-routewarden-remediation.rules").read_bytes(), report
+    for name, path in (("80-routewarden-remediation.rules", "etc/polkit-1/rules.d/80-routewarden-remediation.rules"),
+                       ("routewarden.sysusers.conf", "etc/sysusers.d/routewarden.conf")):
+        assert (seed_node.root / path).read_bytes() == (COMPONENT / name).read_bytes(), report
     try:
+        # What the next boot does: the unit the MachineConfig enabled makes the user.
+        seed_node.run("systemctl", "start", "routewarden-sysusers.service")
+        user = seed_node.run("getent", "passwd", "routewarden").stdout.strip()
+        assert user.split(":")[2:4] == [str(AGENT_UID), str(AGENT_UID)], user
+        facts["remediation_user"] = user
         ensure_network(seed_node)
         run_seed_unit(seed_node)
         stop = as_agent_uid(seed_node, "systemctl", "--no-ask-password", "stop", SEED_UNIT)
         assert stop.returncode != 0, f"UID {AGENT_UID} may stop units: {stop.stdout} {stop.stderr}"
+        facts["remediation_polkit_stop_refused"] = (stop.stderr or stop.stdout).strip()[-200:]
         with Agent.start(seed_node, port=9818, uid=AGENT_UID, remediate="on") as a:
             delete_route(seed_node, SEED_ROUTE)
             t0 = time.monotonic()
@@ -291,7 +298,6 @@ def test_the_components_polkit_rule_lets_the_agent_restart_and_nothing_more(seed
                        lambda s: seed_route_ok(s) + at_least("success", 1)(s), timeout=30)
             facts["remediation_polkit_healed_seconds"] = since(t0)
             facts["remediation_polkit_reapply_seconds"] = profile_route_reapplied(seed_node, a)
-        facts["remediation_polkit_stop_refused"] = (stop.stderr or stop.stdout).strip()[-200:]
     finally:
         seed_node.apply_config(node_config)
         run_seed_unit(seed_node)

@@ -308,7 +308,9 @@ fn a_failed_command_is_followed_by_why_it_failed() {
     let mut seen = units(10_000_000);
     if let UnitsSeen::Seen(all) = &mut seen {
         let off_link = all.iter_mut().find(|u| u.name.as_str() == "off-link.service");
-        let service = off_link.and_then(|u| u.service.as_mut()).expect("off-link.service");
+        let service = off_link
+            .and_then(|u| u.service.as_mut())
+            .expect("off-link.service");
         service.commands = vec![crate::model::CommandStatus {
             property: "ExecStart",
             index: 0,

@@ -227,15 +227,20 @@ mod tests {
     #[test]
     fn refusals_are_told_apart() {
         let fdo = |e: zbus::fdo::Error| zbus::Error::FDO(Box::new(e));
-        assert!(is_denied(&fdo(zbus::fdo::Error::InteractiveAuthorizationRequired(
-            "Interactive authentication required.".into()
-        ))));
+        assert!(is_denied(&fdo(
+            zbus::fdo::Error::InteractiveAuthorizationRequired("Interactive authentication required.".into())
+        )));
         assert!(is_denied(&fdo(zbus::fdo::Error::AccessDenied("no".into()))));
         assert!(!is_denied(&fdo(zbus::fdo::Error::UnknownObject("x".into()))));
         let denied = failure("RestartUnit", "u.service".into(), MANAGE_UNITS)(fdo(
             zbus::fdo::Error::InteractiveAuthorizationRequired("Interactive authentication required.".into()),
         ));
         assert_eq!(denied.kind(), "denied");
-        assert!(denied.to_string().contains("polkit org.freedesktop.systemd1.manage-units"), "{denied}");
+        assert!(
+            denied
+                .to_string()
+                .contains("polkit org.freedesktop.systemd1.manage-units"),
+            "{denied}"
+        );
     }
 }

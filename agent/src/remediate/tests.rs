@@ -205,7 +205,11 @@ fn a_route_deleted_by_hand_restarts_the_unit_that_declares_it() {
     };
     let report = unseen.report(&seed());
     let codes: Vec<&str> = report.routes[0].reasons.0.iter().map(|r| r.kind.code()).collect();
-    assert_eq!(codes, ["unexplained"], "without NetworkManager's view: ran after ens5, gone since");
+    assert_eq!(
+        codes,
+        ["unexplained"],
+        "without NetworkManager's view: ran after ens5, gone since"
+    );
     assert_eq!(
         acts(&unseen.decide(&seed(), SEED_ROUTE)),
         Some((ActionKind::RestartUnit, "nmcli-dev-modify.service")),
