@@ -260,8 +260,10 @@ pub struct ServeArgs {
 pub struct RemediateArgs {
     /// Put a missing route back through its owner: restart the unit that adds it,
     /// re-apply or activate its NetworkManager connection. `dry-run` decides and
-    /// logs and counts exactly as `on` does, and changes nothing.
-    #[arg(long, value_name = "MODE", default_value = "off", value_parser = ["off", "dry-run", "on"])]
+    /// logs and counts exactly as `on` does, and changes nothing. Given twice,
+    /// the last wins (an overlay may turn the component's `on` into `dry-run`).
+    #[arg(long, value_name = "MODE", default_value = "off", value_parser = ["off", "dry-run", "on"],
+          overrides_with = "remediate")]
     pub remediate: String,
     /// How long a route stays missing before its owner is acted on.
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
@@ -354,6 +356,23 @@ mod tests {
         };
         assert!(c.networkmanager.validate().is_err());
         assert!(parse(&["--intent", "kernel"]).is_err());
+    }
+
+    #[test]
+    fn remediate_defaults_off_and_the_last_given_wins() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["routewarden", "serve"], args].concat());
+        let mode = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Serve(s)) => Ok((s.remediate.remediate, s.remediate.remediate_after)),
+            Ok(_) => Err("not serve".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(mode(&[]), Ok(("off".into(), Duration::from_secs(60))));
+        assert_eq!(
+            mode(&["--remediate=on", "--remediate=dry-run", "--remediate-after", "2m"]),
+            Ok(("dry-run".into(), Duration::from_secs(120)))
+        );
+        assert!(mode(&["--remediate=yes"]).is_err());
+        assert!(mode(&["--remediate-after", "10ms"]).is_err());
     }
 
     #[test]

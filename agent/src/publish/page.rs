@@ -26,7 +26,7 @@ pub const REFRESH_SECONDS: u32 = 5;
 
 /// Columns shown first, in this order, when a record has them.
 const FIRST: &str = "state active severity name connection id family destination priority selector action gateway device \
-                     table metric type observed reasons expect active_state sub_state result exec_main_status \
+                     table metric type observed reasons remediation expect active_state sub_state result exec_main_status \
                      unit_file_state enabled";
 
 /// Columns shown last, in this order (provenance and notes).
