@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::intent::networkmanager::{expected, merge};
 use crate::model::{Boot, Diagnostic, Intent, NmView, RouteKey, UnitName};
-use crate::observe::networkmanager::NetworkManager;
+use crate::observe::networkmanager::{NetworkManager, NmError};
 use crate::observe::routes::{self, RouteError};
 use crate::observe::units::Systemd;
 use crate::remediate::{self, state::Record};
@@ -170,6 +170,7 @@ async fn read_view(bus: &Bus, config: &UnitsConfig) -> (Option<NmView>, SourceSt
     };
     match nm.view().await {
         Ok(view) => (Some(view), SourceState::Up),
+        Err(NmError::NotRunning { .. }) if !nm.installed().await => (None, SourceState::Absent),
         Err(e) => (None, SourceState::Down(e.to_string())),
     }
 }

@@ -147,3 +147,29 @@ def test_no_machineconfig_is_absent_and_the_agent_serves(seed_node):
     rc, report = check(seed_node)
     assert rc == 0, f"check without a MachineConfig: exit {rc} (an empty intent has no drift): {report}"
     assert report["sources"]["machineconfig"] == "absent" and report["machineconfig_file"] is None, report
+
+
+def test_a_plain_kubernetes_node_has_no_machineconfig_and_no_networkmanager(seed_node):
+    """Neither source is there, and neither is a fault: both absent (no SourceDown),
+    the agent serves, check exits 0. NetworkManager is taken off the node the way
+    an uninstall leaves it: stopped, its unit file gone."""
+    mcd.remove_node_configs(seed_node.root)
+    unit = seed_node.root / "lib/systemd/system/NetworkManager.service"
+    aside = seed_node.root / "root/NetworkManager.service.aside"
+    seed_node.run("systemctl", "stop", NM_UNIT)
+    unit.rename(aside)
+    seed_node.run("systemctl", "daemon-reload")
+    try:
+        assert seed_node.systemctl_show(NM_UNIT)["LoadState"] == "not-found"
+        with Agent.start(seed_node, port=9813) as agent:
+            s = agent.converge("no NetworkManager on the node: its source absent, not down",
+                               lambda s: source_complaints(s, machineconfig="absent", networkmanager="absent",
+                                                           netlink=True, systemd=True), units=())
+            assert s.metrics.value("routewarden_source_absent", source="networkmanager") == 1.0
+            assert "not installed on this node" in agent.log_path.read_text(), agent.log_tail()
+        rc, report = check(seed_node)
+        assert rc == 0 and report["sources"]["networkmanager"] == "absent", report
+    finally:
+        aside.rename(unit)
+        seed_node.run("systemctl", "daemon-reload")
+        seed_node.run("systemctl", "start", NM_UNIT)

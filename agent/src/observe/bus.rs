@@ -50,6 +50,17 @@ pub(crate) async fn connect(
     (address, result)
 }
 
+/// The D-Bus error name of a failed call: zbus reports D-Bus's own errors
+/// (`org.freedesktop.DBus.Error.*`) as `Error::FDO`, every other as
+/// `Error::MethodError`.
+pub(crate) fn error_name(err: &zbus::Error) -> Option<String> {
+    match err {
+        zbus::Error::MethodError(name, _, _) => Some(name.as_str().to_owned()),
+        zbus::Error::FDO(fdo) => Some(zbus::DBusError::name(&**fdo).as_str().to_owned()),
+        _ => None,
+    }
+}
+
 /// True for zbus's report of a method call that got no answer in time.
 pub(crate) fn is_timeout(err: &zbus::Error) -> bool {
     matches!(err, zbus::Error::InputOutput(io) if io.kind() == io::ErrorKind::TimedOut)
@@ -58,6 +69,16 @@ pub(crate) fn is_timeout(err: &zbus::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_names_whichever_way_zbus_reports_them() {
+        let fdo = zbus::Error::FDO(Box::new(zbus::fdo::Error::NameHasNoOwner("gone".into())));
+        assert_eq!(
+            error_name(&fdo).as_deref(),
+            Some("org.freedesktop.DBus.Error.NameHasNoOwner")
+        );
+        assert_eq!(error_name(&zbus::Error::InvalidReply), None);
+    }
 
     #[test]
     fn address_precedence() {

@@ -27,6 +27,8 @@ mod boot;
 mod error;
 mod props;
 mod proxy;
+
+pub(crate) use proxy::ManagerProxy as SystemdManagerProxy;
 mod watch;
 
 use std::time::Duration;

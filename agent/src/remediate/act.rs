@@ -200,24 +200,18 @@ fn failure(call: &'static str, target: String, action: &'static str) -> impl Fn(
     }
 }
 
-/// The bus or the owner said no: D-Bus's own refusals (which zbus turns into
-/// `fdo` errors) or NetworkManager's.
+/// The bus or the owner said no: D-Bus's own refusals or NetworkManager's.
 fn is_denied(e: &zbus::Error) -> bool {
-    use zbus::fdo::Error as Fdo;
-    match e {
-        zbus::Error::FDO(fdo) => matches!(
-            **fdo,
-            Fdo::AccessDenied(_) | Fdo::InteractiveAuthorizationRequired(_) | Fdo::AuthFailed(_)
-        ),
-        zbus::Error::MethodError(name, _, _) => matches!(
+    crate::observe::bus::error_name(e).is_some_and(|name| {
+        matches!(
             name.as_str(),
             "org.freedesktop.DBus.Error.AccessDenied"
                 | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+                | "org.freedesktop.DBus.Error.AuthFailed"
                 | "org.freedesktop.NetworkManager.PermissionDenied"
                 | "org.freedesktop.NetworkManager.Settings.PermissionDenied"
-        ),
-        _ => false,
-    }
+        )
+    })
 }
 
 #[cfg(test)]

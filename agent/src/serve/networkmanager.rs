@@ -80,6 +80,9 @@ impl NmState {
                 tracing::warn!(reason = %why, "networkmanager source down; its last routes stay expected")
             }
             (SourceState::Down(_), SourceState::Up) => tracing::info!("networkmanager source up"),
+            (old, SourceState::Absent) if *old != SourceState::Absent => {
+                tracing::info!("NetworkManager is not installed on this node: its source is absent")
+            }
             _ => {}
         }
         self.source = update.source;
@@ -135,7 +138,7 @@ async fn session(nm: &NetworkManager, tx: &mpsc::Sender<NmUpdate>) -> Result<(),
         match outcome {
             Outcome::Closed(why) => return Err(why),
             Outcome::Read => retry = None,
-            Outcome::NotRunning(_) => retry = None,
+            Outcome::NotRunning(_) | Outcome::NotInstalled => retry = None,
             Outcome::Failed(_) => retry = Some(retry.map_or(BACKOFF_MIN, |d| (d * 2).min(BACKOFF_MAX))),
         }
         if !report(tx, &tracker, &outcome).await {
@@ -171,6 +174,8 @@ enum Outcome {
     Read,
     /// NetworkManager is not on the bus: wait for it to come back.
     NotRunning(String),
+    /// Not on the bus, and not installed: the source is absent.
+    NotInstalled,
     /// A call failed otherwise: try again after a while.
     Failed(String),
     /// The bus connection is gone.
@@ -190,6 +195,7 @@ fn sort(result: Result<(), NmError>) -> Outcome {
 async fn reload(nm: &NetworkManager, tracker: &mut Tracker) -> Outcome {
     match nm.running().await {
         Ok(true) => sort(tracker.reload(nm).await),
+        Ok(false) if !nm.installed().await => Outcome::NotInstalled,
         Ok(false) => Outcome::NotRunning(
             NmError::NotRunning {
                 address: nm.address().to_owned(),
@@ -204,6 +210,7 @@ async fn reload(nm: &NetworkManager, tracker: &mut Tracker) -> Outcome {
 async fn report(tx: &mpsc::Sender<NmUpdate>, tracker: &Tracker, outcome: &Outcome) -> bool {
     match outcome {
         Outcome::Read => send(tx, Some(tracker.view()), SourceState::Up).await,
+        Outcome::NotInstalled => send(tx, None, SourceState::Absent).await,
         Outcome::NotRunning(why) | Outcome::Failed(why) | Outcome::Closed(why) => {
             send(tx, None, SourceState::Down(why.clone())).await
         }

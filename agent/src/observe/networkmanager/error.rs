@@ -115,7 +115,7 @@ impl NmError {
 
 /// True when `err` is a D-Bus error reply with one of `names`.
 fn method_error_in(err: &zbus::Error, names: &[&str]) -> bool {
-    matches!(err, zbus::Error::MethodError(name, _, _) if names.contains(&name.as_str()))
+    crate::observe::bus::error_name(err).is_some_and(|name| names.contains(&name.as_str()))
 }
 
 /// Where a call happens, to build its error.
@@ -195,6 +195,14 @@ mod tests {
         assert!(site(true).error(zbus::Error::InvalidReply).is_closed());
         let err = site(false).error(dbus_error("org.freedesktop.DBus.Error.ServiceUnknown"));
         assert_eq!(err.kind(), "not-running");
+        let fdo =
+            zbus::fdo::Error::NameHasNoOwner("Name \"org.freedesktop.NetworkManager\" does not exist".into());
+        let err = site(false).error(zbus::Error::FDO(Box::new(fdo)));
+        assert_eq!(
+            err.kind(),
+            "not-running",
+            "as zbus reports D-Bus's own errors: {err}"
+        );
         assert!(err.to_string().contains("NetworkManager is not running"), "{err}");
         let err = site(false).error(dbus_error("org.freedesktop.DBus.Error.UnknownObject"));
         assert!(err.is_gone() && !err.is_not_active());

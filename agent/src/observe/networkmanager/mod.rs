@@ -103,6 +103,20 @@ impl NetworkManager {
             .map_err(|e| site().error(e.into()))
     }
 
+    /// Whether NetworkManager is installed, by systemd on the same bus: false
+    /// only when systemd knows no `NetworkManager.service` (a node that has no
+    /// NetworkManager: the source is absent, not down); true when it does, or
+    /// when systemd cannot say.
+    pub async fn installed(&self) -> bool {
+        let Ok(systemd) = crate::observe::units::SystemdManagerProxy::new(&self.conn).await else {
+            return true;
+        };
+        match systemd.list_units_by_names(&["NetworkManager.service"]).await {
+            Ok(rows) => rows.first().is_none_or(|row| row.2 != "not-found"),
+            Err(_) => true,
+        }
+    }
+
     /// Subscribe to NetworkManager's changes. Call it before reading, and again
     /// after each reconnect. See [`NmWatch`].
     pub async fn watch(&self) -> Result<NmWatch, NmError> {
