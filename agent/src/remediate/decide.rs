@@ -160,6 +160,11 @@ fn by_unit(r: &ExpectedRoute, unit: &UnitName, codes: &[ReasonKind], ctx: Contex
             words(codes)
         ));
     };
+    if ctx.sources.systemd == SourceState::Skipped {
+        return Decision::Hold(format!(
+            "nothing is done: systemd is not asked (--no-units), so unit {unit} is not restarted"
+        ));
+    }
     if needs_networkmanager(r, ctx) && !networkmanager_active(ctx) {
         return Decision::Hold(format!(
             "unit {unit} is restarted once NetworkManager is active, not before"

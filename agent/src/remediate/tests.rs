@@ -272,6 +272,17 @@ fn what_needs_a_person_is_left_alone() {
 }
 
 #[test]
+fn no_unit_is_restarted_when_systemd_is_not_asked() {
+    let mut node = Node {
+        seed_unit: unit("nmcli-dev-modify.service", "inactive", 0),
+        configured: Some(500_000),
+        ..Node::boot_race()
+    };
+    node.sources.systemd = SourceState::Skipped;
+    assert!(held(&node.decide(&seed(), SEED_ROUTE)).contains("--no-units"));
+}
+
+#[test]
 fn nothing_is_done_while_a_source_is_down() {
     for down in ["machineconfig", "netlink", "systemd", "networkmanager"] {
         let mut node = Node::boot_race();
