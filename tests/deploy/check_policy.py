@@ -14,7 +14,7 @@ remediation component, on with no more privilege than it needs
 (policy_remediation.py).
 
 usage: check_policy.py kubernetes|openshift BUILT.yaml
-           (a shipped overlay: remediation off)
+           (a shipped overlay: remediation off, the agent as nobody)
        check_policy.py kubernetes|openshift BUILT.yaml --remediation BASE.yaml
            (the overlay with components/remediation; BASE.yaml: built without it)
        check_policy.py order BUILT.yaml     (the apply order only, for any build)
@@ -27,7 +27,7 @@ import yaml
 from policy_alerts import check_rules
 from policy_common import AGENT, PROXY, Checker, arg_value, containers, env_field, host_volumes, index
 from policy_openshift import check_openshift
-from policy_remediation import COMPONENT, RULES_FILE, check_off, check_on
+from policy_remediation import check_off, check_on, node_files
 
 # What is on each kind of node, as far as the pod's host mounts are concerned,
 # and which files the agent reads there (under --host-root). A file the agent
@@ -218,7 +218,7 @@ def main():
     if overlay == "openshift":
         check_openshift(c, docs)
     if len(args) == 4:
-        check_on(c, overlay, ordered, load(args[3]), (COMPONENT / RULES_FILE).read_bytes())
+        check_on(c, overlay, ordered, load(args[3]), node_files())
     else:
         check_off(c, ordered)
     print(f"  policy {overlay}: {c.passed} passed, {c.failed} failed")

@@ -5,7 +5,7 @@
 #      strict, no network) and the custom resources against tests/deploy/schemas/,
 #      and a broken copy of each object is rejected (the validation can fail);
 #   3. the built overlays keep the deployment's promises (check_policy.py), with
-#      remediation off (no --remediate, no MachineConfig);
+#      remediation off (no --remediate, no MachineConfig, the agent as nobody);
 #   4. the PrometheusRule's spec, extracted from each overlay, passes
 #      `promtool check rules` and the unit tests in rules_test*.yaml;
 #   5. breaking any one alert (never firing, firing without its `for`, reading
@@ -19,10 +19,13 @@
 #      overlay builds, validates, and puts its ConfigMap where its reader looks;
 #   8. the remediation component added to each overlay: it builds, validates, keeps
 #      every promise of step 3 and its own (policy_remediation.py: the flag and
-#      the state directory on the agent only, nothing else changed, the polkit
-#      rule of one MachineConfig per pool the component's file byte for byte,
-#      granting the agent's UID exactly what remediation needs), and breaking any
-#      one of them, its `test` op included, is caught (remediation_self_test.py).
+#      the state directory on the agent only, its own non-root UID for the pod,
+#      nothing else changed; one MachineConfig per pool installing exactly the
+#      polkit rule, the sysusers.d line and the unit that applies it at boot, each
+#      the component's file byte for byte; the rule granting exactly what
+#      remediation needs to the user that line makes, with the pod's UID, never
+#      nobody), and breaking any one of them, its `test` op included, is caught
+#      (remediation_self_test.py).
 # Installs what it needs if missing (PyPI: kubernetes-validate; Debian: prometheus
 # for promtool); kubectl must be installed. Exits non-zero on any failure and ends
 # with "N passed, M failed".
