@@ -14,6 +14,8 @@ mod facts_tests;
 mod lifecycle;
 mod matching;
 mod reasons;
+#[cfg(test)]
+mod rule_facts_tests;
 mod rule_reasons;
 mod rules;
 #[cfg(test)]

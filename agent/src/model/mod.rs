@@ -188,6 +188,11 @@ pub struct Traits {
     /// Declared `onlink`: the kernel takes the gateway as on the link whatever
     /// the device's subnets.
     pub onlink: bool,
+    /// The device whose NetworkManager connection holds a rule, when the
+    /// declaration tells (a keyfile's `interface-name`, `nmcli device modify`,
+    /// NetworkManager's view). A rule has no device of its own; a route's is its
+    /// `device`.
+    pub device: Option<IfName>,
 }
 
 /// A route the MachineConfig says the node must have.
