@@ -320,11 +320,12 @@ def count_complaints(s: Snapshot) -> list[str]:
 # ---------------------------------------------------------------- the agent process
 
 def check(node, *args: str) -> tuple[int, dict]:
-    """`routewarden check --format json` run as the agent runs (node's netns, --host-root,
-    --dbus-address): its exit code and report."""
-    argv = [agent_binary(), "check", "--host-root", node.root, "--dbus-address", node.bus_address,
-            "--format", "json", *args]
-    cp = node.netns_exec(argv, check=False)
+    """`routewarden check --format json` run as the agent runs (node's netns and PID
+    namespace, so that NetworkManager answers; --host-root, --dbus-address): its exit
+    code and report."""
+    argv = ["nsenter", "-t", str(node.pid1), "-p", "-n", "--", str(agent_binary()), "check",
+            "--host-root", str(node.root), "--dbus-address", node.bus_address, "--format", "json", *args]
+    cp = run(argv, check=False)
     try:
         return cp.returncode, json.loads(cp.stdout)
     except ValueError:
