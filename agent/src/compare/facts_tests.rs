@@ -84,16 +84,22 @@ pub(super) fn units(unit_exit_usec: u64) -> UnitsSeen {
     ])
 }
 
-/// The route to `dest`'s verdict: (codes, texts).
-fn judge(intent: &Intent, view: Option<&NmView>, link: Link, dest: &str) -> (Vec<&'static str>, Vec<String>) {
+/// The report on `intent` with every source up, no kernel route, the kernel
+/// `rules`, `link` and `units`.
+pub(super) fn report(
+    intent: &Intent,
+    view: Option<&NmView>,
+    link: Link,
+    rules: &[ObservedRule],
+    units: &UnitsSeen,
+) -> DriftReport {
     let index = RouteIndex::default();
     let links = [link];
-    let seen_units = units(10_000_000);
     let seen = Observed {
         routes: &index,
-        rules: &[],
+        rules,
         links: Some(&links),
-        units: &seen_units,
+        units,
         networkmanager: view,
         boot: None,
     };
@@ -103,7 +109,12 @@ fn judge(intent: &Intent, view: Option<&NmView>, link: Link, dest: &str) -> (Vec
         systemd: SourceState::Up,
         networkmanager: SourceState::Up,
     };
-    let report = compare(intent, seen, sources);
+    compare(intent, seen, sources)
+}
+
+/// The route to `dest`'s verdict: (codes, texts).
+fn judge(intent: &Intent, view: Option<&NmView>, link: Link, dest: &str) -> (Vec<&'static str>, Vec<String>) {
+    let report = report(intent, view, link, &[], &units(10_000_000));
     let v = report
         .routes
         .iter()

@@ -3,7 +3,7 @@
 //! declares, on hand-built views and on the node recorded in
 //! `tests/fixtures/networkmanager/`, and their precedence over the other reasons.
 
-use super::facts_tests::{connection, ens5, profile, units, view, KEYFILE};
+use super::facts_tests::{connection, ens5, profile, report, units, view, KEYFILE};
 use super::*;
 use crate::intent::networkmanager::{expected, merge};
 use crate::intent::rules::{parse, with_nm_rules, Dialect};
@@ -43,23 +43,8 @@ fn judge_with(
     units: &UnitsSeen,
     priority: u32,
 ) -> (&'static str, Vec<&'static str>, Vec<String>) {
-    let index = RouteIndex::default();
-    let links = [ens5(15_000_000, &["172.18.0.2/16"])];
-    let seen = Observed {
-        routes: &index,
-        rules: kernel,
-        links: Some(&links),
-        units,
-        networkmanager: nm,
-        boot: None,
-    };
-    let sources = Sources {
-        machineconfig: SourceState::Up,
-        netlink: SourceState::Up,
-        systemd: SourceState::Up,
-        networkmanager: SourceState::Up,
-    };
-    let report = compare(intent, seen, sources);
+    let link = ens5(15_000_000, &["172.18.0.2/16"]);
+    let report = report(intent, nm, link, kernel, units);
     let v = report
         .rules
         .iter()
