@@ -246,7 +246,7 @@ fn reactivated_after(
     (configured > done + CLOCK_MARGIN_USEC).then(|| (configured - done) / 1_000_000)
 }
 
-/// Whether a profile whose routes are expected is active on its device.
+/// Whether a profile whose routes or rules are expected is active on its device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConnectionVerdict {
     /// `connection.id`.

@@ -354,13 +354,13 @@ pub struct Intent {
     /// The file it was read from, when it was read from a node or a named file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<ConfigFile>,
-    /// NetworkManager profiles whose routes are expected, with their device.
+    /// NetworkManager profiles whose routes or rules are expected, with their device.
     pub connections: Vec<ExpectedConnection>,
     /// NetworkManager profiles with routes that are not expected, and why.
     pub not_expected: Vec<NotExpected>,
 }
 
-/// A NetworkManager profile whose routes are expected: it must be active on its device.
+/// A NetworkManager profile whose routes or rules are expected: it must be active on its device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExpectedConnection {
     /// `connection.id`.
