@@ -11,7 +11,7 @@ use routewarden::intent::networkmanager::{expected, merge};
 use routewarden::intent::{self, Options};
 use routewarden::model::{
     ActiveState, Boot, ConfigFile, DeviceState, Family, IfName, Intent, Link, NextHop, NmConnection,
-    NmDevice, NmIpSettings, NmProfile, NmRoute, NmRouteType, NmView, ObservedRoute, ObservedRule,
+    NmDevice, NmIpSettings, NmProfile, NmRoute, NmRouteType, NmRule, NmView, ObservedRoute, ObservedRule,
     ProfileFlags, Protocol, RouteKey, RuleAction, RuleSelector, ServiceStatus, StateReason, UnitName,
     UnitStatus,
 };
@@ -337,23 +337,28 @@ fn metrics_and_text_of_an_absent_machineconfig() {
 }
 
 /// The seed's intent with NetworkManager's: a route both declare, one only
-/// NetworkManager does, and a profile that is not expected.
+/// NetworkManager does, a rule of its own, and a profile that is not expected.
 fn expected_with_networkmanager() -> routewarden::model::Intent {
     let mut view = networkmanager_view();
-    view.devices[0]
-        .applied
-        .as_mut()
-        .expect("applied")
-        .ipv4
-        .routes
-        .push(NmRoute {
-            destination: "192.168.1.0/24".parse().expect("net"),
-            next_hop: Some("172.18.0.1".parse().expect("ip")),
-            metric: None,
-            table: None,
-            kind: NmRouteType::Unicast,
-            onlink: false,
-        });
+    let applied = view.devices[0].applied.as_mut().expect("applied");
+    applied.ipv4.rules.push(NmRule {
+        family: Family::Ipv4,
+        priority: Some(150),
+        selector: RuleSelector {
+            fwmark: Some((0x30, 0x10)),
+            ..from("172.18.0.0/16")
+        },
+        action: RuleAction::Table(200),
+        unchecked: vec!["uidrange 1000-2000".into()],
+    });
+    applied.ipv4.routes.push(NmRoute {
+        destination: "192.168.1.0/24".parse().expect("net"),
+        next_hop: Some("172.18.0.1".parse().expect("ip")),
+        metric: None,
+        table: None,
+        kind: NmRouteType::Unicast,
+        onlink: false,
+    });
     let mut manual = view.profiles[0].clone();
     manual.settings.id = "manual".into();
     manual.settings.uuid = "5d6f4f0e-0000-4000-8000-000000000001".into();

@@ -75,6 +75,9 @@ const SEQUENCES: &[&[&str]] = &[
         "nexthop add id 40 via 172.18.0.1 dev ens5",
         "route add 10.95.0.0/16 nhid 40",
     ],
+    // the rules that look up tables 200 and 0x10 above (a route in a table no
+    // rule looks up carries no traffic: `unselected`, not present)
+    &["rule add pref 100 table 200", "ru a pref 101 lookup 0x10"],
 ];
 
 fn machineconfig() -> String {
@@ -158,14 +161,12 @@ fn the_intent_expects_what_the_commands_leave_in_the_kernel() {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let routes = report["routes"].as_array().expect("routes");
     for r in routes {
-        // In the kernel: present, or found in a table no rule looks up (this
-        // test is about the routes, not the rules).
-        let unselected =
-            r["state"] == "unselected" && r["reason_codes"] == serde_json::json!(["no-rule-selects-table"]);
-        assert!(
-            r["state"] == "present" || unselected,
-            "expected but not in the kernel: {r}"
-        );
+        assert_eq!(r["state"], "present", "expected but not in the kernel: {r}");
+    }
+    let rules = report["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    for r in rules {
+        assert_eq!(r["state"], "present", "expected but not in the kernel: {r}");
     }
     let key = |r: &Value| {
         (

@@ -54,14 +54,16 @@ def drift_rule(drift: dict, rule: Rule) -> Optional[dict]:
                  and r["selector"] == rule.selector), None)
 
 
-def rule_complaints(s: Snapshot, node, rule: Rule, *, present: bool) -> list[str]:
+def rule_complaints(s: Snapshot, node, rule: Rule, *, present: bool, codes: Optional[set] = None,
+                    sources: Optional[list] = None) -> list[str]:
     """What is wrong with the agent's report of `rule` (empty when all agrees): its
     /drift state is what the node's rules show, routewarden_rule_present and the
-    reason series are what /drift says, a missing rule has reasons."""
+    reason series are what /drift says, a missing rule has reasons (exactly `codes`,
+    when given), and the kinds of its `sources` are `sources`, when given."""
     v = drift_rule(s.drift, rule)
     if v is None:
         return [f"rule {rule.labels} is not in /drift's rules"]
-    out = []
+    out = verdict_complaints(v, codes=codes, sources=sources)
     truth = rule.in_kernel(node_rules(node))
     if truth != present:
         out.append(f"node: rule {rule.priority} present={truth}, the scenario expects {present}")
@@ -70,6 +72,18 @@ def rule_complaints(s: Snapshot, node, rule: Rule, *, present: bool) -> list[str
     out += metrics_complaints(s, "rule", rule.labels, v)
     if bool(v["reason_codes"]) == truth:
         out.append(f"rule present={truth} with reasons {v['reason_codes']}")
+    return out
+
+
+def verdict_complaints(v: dict, *, codes: Optional[set] = None, sources: Optional[list] = None) -> list[str]:
+    """A verdict (route or rule, /drift or `check` JSON) has exactly `codes` and
+    sources of the kinds `sources`, in that order, each given one."""
+    out = []
+    if codes is not None and set(v["reason_codes"]) != codes:
+        out.append(f"reason codes {v['reason_codes']}, expected {sorted(codes)}")
+    kinds = [d["kind"] for d in v.get("sources", [])]
+    if sources is not None and kinds != sources:
+        out.append(f"sources {v.get('sources')}, expected kinds {sources}")
     return out
 
 
@@ -91,9 +105,7 @@ def table_route_complaints(s: Snapshot, node, route: Route, *, selected: bool,
     if ("no-rule-selects-table" in v["reason_codes"]) == selected:
         out.append(f"reason codes {v['reason_codes']} with a rule selecting the table: {selected}")
     out += metrics_complaints(s, "route", route.labels, v)
-    if codes is not None and set(v["reason_codes"]) != codes:
-        out.append(f"reason codes {v['reason_codes']}, expected {sorted(codes)}")
-    return out
+    return out + verdict_complaints(v, codes=codes)
 
 
 def metrics_complaints(s: Snapshot, kind: str, labels: dict, v: dict) -> list[str]:

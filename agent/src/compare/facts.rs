@@ -1,26 +1,48 @@
-//! Compare stage: reasons from facts for an expected route that is not present,
-//! whatever declared it. NetworkManager's view says whether the profile behind
-//! the route is loaded and active, whether the connection applied to the device
-//! holds the route, and whether NetworkManager manages the device; the device's
-//! subnets say whether the kernel can take the gateway at all (for routes
-//! NetworkManager does not keep: it adds a direct route to an off-link gateway
-//! itself, so the kernel takes those). Where these answer, they replace the
-//! inference from timestamps.
+//! Compare stage: reasons from facts for an expected route or rule that is not
+//! present, whatever declared it. NetworkManager's view says whether the profile
+//! behind it is loaded and active, whether the connection applied to the device
+//! holds it, and whether NetworkManager manages the device ([`Kept`]: the same
+//! questions for a route and for a rule); the device's subnets say whether the
+//! kernel can take a route's gateway at all (for routes NetworkManager does not
+//! keep: it adds a direct route to an off-link gateway itself, so the kernel
+//! takes those). Where these answer, they replace the inference from timestamps.
 
 use super::reasons::{reason, Reason, ReasonKind, CLOCK_MARGIN_USEC};
 use super::{find_link, unit, Observed, RouteIndex, UnitVerdict};
 use crate::model::{
-    DeviceState, ExpectedRoute, Family, IfName, Manager, NmConnection, NmDevice, NmProfile, NmView, RouteKey,
-    SourceKind,
+    DeviceState, ExpectedRoute, ExpectedRule, Family, IfName, Manager, NmConnection, NmDevice, NmProfile,
+    NmView, RouteKey, Source, SourceKind, Traits, UnitName,
 };
+
+/// What NetworkManager's view is asked about: a route or a rule it keeps.
+struct Kept<'a> {
+    /// `route` or `rule`.
+    what: &'static str,
+    traits: &'a Traits,
+    /// The device whose connection holds it, when the declaration says.
+    device: Option<&'a IfName>,
+    /// The unit that declares it.
+    unit: Option<&'a UnitName>,
+    /// Whether a connection's settings hold it.
+    held_by: &'a dyn Fn(&NmConnection) -> bool,
+}
 
 /// The reasons facts give, or None when they say nothing.
 pub(super) fn explain(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> Option<Vec<Reason>> {
-    let gateway = gateway_unreachable(r, seen).filter(|_| !kept_by_networkmanager(r));
+    let kept = kept_by_networkmanager(&r.traits, &r.sources);
+    let gateway = gateway_unreachable(r, seen).filter(|_| !kept);
+    let held_by = |c: &NmConnection| c.has_route(&r.destination, r.gateway, r.table);
+    let route = Kept {
+        what: "route",
+        traits: &r.traits,
+        device: r.device.as_ref(),
+        unit: r.source.unit.as_ref(),
+        held_by: &held_by,
+    };
     let nm = seen
         .networkmanager
-        .filter(|_| kept_by_networkmanager(r))
-        .and_then(|view| networkmanager(r, view, seen, units));
+        .filter(|_| kept)
+        .and_then(|view| networkmanager(&route, view, seen, units));
     let inactive = |n: &Reason| {
         matches!(
             n.kind,
@@ -36,9 +58,26 @@ pub(super) fn explain(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdic
     }
 }
 
+/// The reason NetworkManager's view gives for a rule it keeps that is not
+/// present, or None when it says nothing.
+pub(super) fn explain_rule(r: &ExpectedRule, seen: Observed<'_>, units: &[UnitVerdict]) -> Option<Reason> {
+    let view = seen
+        .networkmanager
+        .filter(|_| kept_by_networkmanager(&r.traits, &r.sources))?;
+    let held_by = |c: &NmConnection| c.has_rule(r);
+    let rule = Kept {
+        what: "rule",
+        traits: &r.traits,
+        device: r.traits.device.as_ref(),
+        unit: r.source.unit.as_ref(),
+        held_by: &held_by,
+    };
+    networkmanager(&rule, view, seen, units)
+}
+
 /// NetworkManager keeps it: a NetworkManager form declares it, or its view does.
-fn kept_by_networkmanager(r: &ExpectedRoute) -> bool {
-    r.traits.manager != Manager::None || r.sources.iter().any(|s| s.kind == SourceKind::NetworkManager)
+fn kept_by_networkmanager(traits: &Traits, sources: &[Source]) -> bool {
+    traits.manager != Manager::None || sources.iter().any(|s| s.kind == SourceKind::NetworkManager)
 }
 
 /// The gateway is on none of the device's subnets of its family, no expected
@@ -80,31 +119,26 @@ fn host_route(routes: &RouteIndex, table: u32, gateway: std::net::IpAddr, ifinde
         .any(|r| r.next_hops.iter().any(|h| h.ifindex == Some(ifindex)))
 }
 
-/// What NetworkManager's view says of a route it keeps.
-fn networkmanager(
-    r: &ExpectedRoute,
-    view: &NmView,
-    seen: Observed<'_>,
-    units: &[UnitVerdict],
-) -> Option<Reason> {
-    let mut profile = r.traits.connection.as_deref().and_then(|uuid| view.profile(uuid));
-    if let Some(path) = &r.traits.keyfile {
+/// What NetworkManager's view says of a route or rule it keeps. Its device is
+/// the one the declaration names, else the one its profile is bound to.
+fn networkmanager(k: &Kept<'_>, view: &NmView, seen: Observed<'_>, units: &[UnitVerdict]) -> Option<Reason> {
+    let mut profile = k.traits.connection.as_deref().and_then(|uuid| view.profile(uuid));
+    if let Some(path) = &k.traits.keyfile {
         match view.profile_from_file(path) {
             None => return Some(not_loaded(path, None)),
-            Some(p) if !p.settings.has_route(&r.destination, r.gateway, r.table) => {
-                return Some(not_loaded(path, Some(p)))
-            }
+            Some(p) if !(k.held_by)(&p.settings) => return Some(not_loaded(path, Some(p))),
             Some(p) => profile = Some(p),
         }
     }
-    let name = r.device.as_ref()?;
+    let bound = || profile.and_then(|p| p.settings.interface_name.as_ref());
+    let name = k.device.or_else(bound)?;
     let device = view.device(name)?;
     if !device.managed {
         return Some(reason(
             ReasonKind::DeviceUnmanaged,
             format!(
-                "NetworkManager does not manage {name} (state {}): it installs none of its routes",
-                device.state
+                "NetworkManager does not manage {name} (state {}): it installs none of its {}s",
+                device.state, k.what
             ),
         ));
     }
@@ -124,7 +158,7 @@ fn networkmanager(
             ),
         ));
     }
-    if applied.has_route(&r.destination, r.gateway, r.table) {
+    if (k.held_by)(applied) {
         return Some(reason(
             ReasonKind::RemovedOutsideNetworkManager,
             format!(
@@ -135,7 +169,7 @@ fn networkmanager(
             ),
         ));
     }
-    Some(not_applied(r, applied, view, name, seen, units))
+    Some(not_applied(k, applied, view, name, seen, units))
 }
 
 fn not_loaded(path: &str, loaded: Option<&NmProfile>) -> Reason {
@@ -167,7 +201,7 @@ fn inactive(profile: Option<&NmProfile>, device: &NmDevice) -> Reason {
 
 /// The connection applied to the device lacks the route: say what undid it.
 fn not_applied(
-    r: &ExpectedRoute,
+    k: &Kept<'_>,
     applied: &NmConnection,
     view: &NmView,
     name: &IfName,
@@ -177,9 +211,9 @@ fn not_applied(
     let head = format!("the connection applied to {name} (\"{}\") lacks it", applied.id);
     let in_profile = view
         .profile(&applied.uuid)
-        .is_some_and(|p| p.settings.has_route(&r.destination, r.gateway, r.table));
-    let text = if r.traits.non_persistent {
-        let when = reactivated_after(r, seen, units)
+        .is_some_and(|p| (k.held_by)(&p.settings));
+    let text = if k.traits.non_persistent {
+        let when = reactivated_after(k.unit, name, seen, units)
             .map(|s| format!(" {s} s after the unit ran"))
             .unwrap_or_default();
         format!("{head}: the nmcli device modify that added it was undone when {name} was re-activated{when}")
@@ -195,22 +229,24 @@ fn not_applied(
     reason(ReasonKind::NotInAppliedConnection, text)
 }
 
-/// Seconds between the route's unit finishing and its device's last
+/// Seconds between the declaring unit finishing and the device's last
 /// configuration, when the device was configured after, beyond the clock margin.
-fn reactivated_after(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> Option<u64> {
-    let done = r
-        .source
-        .unit
-        .as_ref()
+fn reactivated_after(
+    declared_by: Option<&UnitName>,
+    device: &IfName,
+    seen: Observed<'_>,
+    units: &[UnitVerdict],
+) -> Option<u64> {
+    let done = declared_by
         .and_then(|n| unit(units, n))
         .and_then(|v| v.status.as_ref()?.service.as_ref())
         .map(|svc| svc.exec_main_exit_usec)
         .filter(|t| *t > 0)?;
-    let configured = find_link(seen.links, r.device.as_ref()?)?.last_configured_usec?;
+    let configured = find_link(seen.links, device)?.last_configured_usec?;
     (configured > done + CLOCK_MARGIN_USEC).then(|| (configured - done) / 1_000_000)
 }
 
-/// Whether a profile whose routes are expected is active on its device.
+/// Whether a profile whose routes or rules are expected is active on its device.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConnectionVerdict {
     /// `connection.id`.

@@ -1,5 +1,7 @@
 //! Reasons from facts: NetworkManager's view and the device's subnets, on the
-//! seed's intent and on routes NetworkManager alone declares.
+//! seed's intent and on routes NetworkManager alone declares. The helpers that
+//! build views, links and unit statuses serve the rules' too
+//! (`rule_facts_tests.rs`).
 
 use super::*;
 use crate::intent::networkmanager::{expected, merge};
@@ -12,14 +14,14 @@ use crate::model::{
 const SEED: &[u8] = include_bytes!("../../../examples/seed-machineconfig.yaml");
 const ENS5: u32 = 2;
 const SEED_ROUTE: &str = "192.168.1.0/24";
-const KEYFILE: &str = "/etc/NetworkManager/system-connections/ens5.nmconnection";
+pub(super) const KEYFILE: &str = "/etc/NetworkManager/system-connections/ens5.nmconnection";
 
-fn connection(id: &str, routes: &[(&str, &str)]) -> NmConnection {
+pub(super) fn connection(id: &str, routes: &[(&str, &str)]) -> NmConnection {
     let routes: Vec<(&str, &str, Option<u32>)> = routes.iter().map(|(d, h)| (*d, *h, None)).collect();
     NmConnection::for_tests(id, "ens5", &routes)
 }
 
-fn profile(c: &NmConnection, file: &str) -> NmProfile {
+pub(super) fn profile(c: &NmConnection, file: &str) -> NmProfile {
     NmProfile {
         settings: c.clone(),
         filename: Some(file.into()),
@@ -28,7 +30,12 @@ fn profile(c: &NmConnection, file: &str) -> NmProfile {
 }
 
 /// ens5 in `state` (activated: with `applied`), and the profiles.
-fn view(state: u32, managed: bool, applied: Option<NmConnection>, profiles: Vec<NmProfile>) -> NmView {
+pub(super) fn view(
+    state: u32,
+    managed: bool,
+    applied: Option<NmConnection>,
+    profiles: Vec<NmProfile>,
+) -> NmView {
     NmView {
         devices: vec![NmDevice {
             interface: IfName::new("ens5").expect("name"),
@@ -42,14 +49,14 @@ fn view(state: u32, managed: bool, applied: Option<NmConnection>, profiles: Vec<
     }
 }
 
-fn ens5(configured: u64, addresses: &[&str]) -> Link {
+pub(super) fn ens5(configured: u64, addresses: &[&str]) -> Link {
     let mut l = Link::new(ENS5, IfName::new("ens5").expect("name"), true, true);
     l.last_configured_usec = Some(configured);
     l.addresses = addresses.iter().map(|a| a.parse().expect("net")).collect();
     l
 }
 
-fn units(unit_exit_usec: u64) -> UnitsSeen {
+pub(super) fn units(unit_exit_usec: u64) -> UnitsSeen {
     let unit = |name: &str, active: &str, exit: u64| UnitStatus {
         name: UnitName::new(name).expect("name"),
         load_state: "loaded".into(),
@@ -77,6 +84,34 @@ fn units(unit_exit_usec: u64) -> UnitsSeen {
     ])
 }
 
+/// The report on `intent` with every source up, no kernel route, the kernel
+/// `rules`, `link` and `units`.
+pub(super) fn report(
+    intent: &Intent,
+    view: Option<&NmView>,
+    link: Link,
+    rules: &[ObservedRule],
+    units: &UnitsSeen,
+) -> DriftReport {
+    let index = RouteIndex::default();
+    let links = [link];
+    let seen = Observed {
+        routes: &index,
+        rules,
+        links: Some(&links),
+        units,
+        networkmanager: view,
+        boot: None,
+    };
+    let sources = Sources {
+        machineconfig: SourceState::Up,
+        netlink: SourceState::Up,
+        systemd: SourceState::Up,
+        networkmanager: SourceState::Up,
+    };
+    compare(intent, seen, sources)
+}
+
 /// The route to `dest`'s verdict: (codes, texts).
 fn judge(intent: &Intent, view: Option<&NmView>, link: Link, dest: &str) -> (Vec<&'static str>, Vec<String>) {
     judge_with(intent, view, link, dest, units(10_000_000))
@@ -89,23 +124,7 @@ fn judge_with(
     dest: &str,
     seen_units: UnitsSeen,
 ) -> (Vec<&'static str>, Vec<String>) {
-    let index = RouteIndex::default();
-    let links = [link];
-    let seen = Observed {
-        routes: &index,
-        rules: &[],
-        links: Some(&links),
-        units: &seen_units,
-        networkmanager: view,
-        boot: None,
-    };
-    let sources = Sources {
-        machineconfig: SourceState::Up,
-        netlink: SourceState::Up,
-        systemd: SourceState::Up,
-        networkmanager: SourceState::Up,
-    };
-    let report = compare(intent, seen, sources);
+    let report = report(intent, view, link, &[], &seen_units);
     let v = report
         .routes
         .iter()

@@ -14,6 +14,8 @@ mod facts_tests;
 mod lifecycle;
 mod matching;
 mod reasons;
+#[cfg(test)]
+mod rule_facts_tests;
 mod rule_reasons;
 mod rules;
 #[cfg(test)]
@@ -281,7 +283,7 @@ pub struct DriftReport {
     pub rules: Vec<RuleVerdict>,
     /// One verdict per expected unit.
     pub units: Vec<UnitVerdict>,
-    /// Whether each NetworkManager profile whose routes are expected is active.
+    /// Whether each NetworkManager profile whose routes or rules are expected is active.
     pub connections: Vec<ConnectionVerdict>,
     /// How each source fared.
     pub sources: Sources,

@@ -1,11 +1,15 @@
 //! Compare stage: why an expected rule is not present, from the same fixed set
-//! of reasons as routes ([`ReasonKind`]): another rule in its place, the unit
-//! that adds it, NetworkManager, a keyfile NetworkManager refuses, a
-//! non-persistent declaration, and `unexplained` when nothing applies.
+//! of reasons as routes ([`ReasonKind`]) and in the same precedence: another rule
+//! in its place, the unit that adds it, NetworkManager not running, a keyfile
+//! NetworkManager refuses; then, for a rule NetworkManager keeps, what its view
+//! says (`facts.rs`: the profile not loaded or not active, the applied connection
+//! lacking it, or holding it while the kernel does not), which replaces the
+//! inference below; a non-persistent declaration, and `unexplained` when nothing
+//! applies.
 
 use super::reasons::{networkmanager, reason, unit_reason, Reason, ReasonKind};
 use super::rules::RuleState;
-use super::{Observed, UnitVerdict, UnitsSeen};
+use super::{facts, Observed, UnitVerdict, UnitsSeen};
 use crate::model::{ExpectedRule, Manager, ObservedRule, SourceKind};
 
 /// Every reason that applies to a rule that is not present.
@@ -32,6 +36,11 @@ pub(super) fn explain(
             ReasonKind::KeyfileMode,
             format!("keyfile {path} has mode {mode:04o}: NetworkManager ignores it (it needs 0600)"),
         ));
+    }
+    // NetworkManager's view replaces the inference below where it answers,
+    // unless something above explains it already (as for routes).
+    if out.iter().all(|x| x.kind == ReasonKind::DifferentRule) {
+        out.extend(facts::explain_rule(r, seen, units));
     }
     if out.is_empty() {
         out.push(nothing_else(r));

@@ -8,7 +8,7 @@ use crate::intent::{self, Options};
 use crate::model::{ActiveState, Family, NextHop, ObservedRule, RuleAction};
 
 /// One unit `r.service` running `ip LINE` for each line (routes and rules).
-fn intent(lines: &[&str]) -> Intent {
+pub(super) fn intent(lines: &[&str]) -> Intent {
     let execs: String = lines
         .iter()
         .map(|l| format!("ExecStart=/usr/sbin/ip {l}\n"))

@@ -60,6 +60,19 @@ pub fn from_bytes(input: &[u8], options: &Options) -> Result<Intent, DocumentErr
     Ok(from_documents(docs.configs, docs.states, options))
 }
 
+/// For tests: the intent of a MachineConfig that writes one file.
+#[cfg(test)]
+pub(crate) fn file_intent_for_tests(path: &str, mode: u32, text: &str) -> Intent {
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode(text);
+    let mc = serde_json::json!({
+        "kind": "MachineConfig", "metadata": {"name": "file"},
+        "spec": {"config": {"ignition": {"version": "3.2.0"}, "storage": {"files": [{
+            "path": path, "mode": mode, "contents": {"source": format!("data:;base64,{data}")}}]}}}
+    });
+    from_bytes(mc.to_string().as_bytes(), &Options::default()).expect("the test MachineConfig parses")
+}
+
 /// Derive the intent from parsed configs (merged as the MCO merges them) and
 /// network states (those whose node selector matches the options' labels).
 pub fn from_documents(

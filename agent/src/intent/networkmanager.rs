@@ -1,16 +1,19 @@
 //! Intent stage, NetworkManager as a declaration form: its view (devices, applied
-//! connections, profiles; [`NmView`]) -> the routes it is expected to keep. Pure.
+//! connections, profiles; [`NmView`]) -> the routes and policy-routing rules it is
+//! expected to keep. Pure.
 //!
-//! Expected: the routes of the connection applied to every activated device
-//! (NetworkManager put them there; DHCP and router advertisement routes are not
-//! in `route-data`) and those its profile has since gained (`nmcli connection
-//! modify` without a re-apply), and the routes of a profile that autoconnects,
-//! bound to a device that exists, is managed and has no connection active: that
-//! the profile is not active is then the drift. Profiles with routes that are bound to no
-//! device, to an absent or unmanaged one, that do not autoconnect, or that
-//! NetworkManager generated from a device configured outside it are listed as not
-//! expected, with why. [`merge`] joins this with the MachineConfig's intent: a
-//! route both declare is one route with both sources.
+//! Expected: the routes and rules (`route-data`, `routing-rules`) of the
+//! connection applied to every activated device (NetworkManager put them there;
+//! DHCP and router advertisement routes are not in `route-data`) and those its
+//! profile has since gained (`nmcli connection modify` without a re-apply), and
+//! those of a profile that autoconnects, bound to a device that exists, is
+//! managed and has no connection active: that the profile is not active is then
+//! the drift. Profiles with routes or rules that are bound to no device, to an
+//! absent or unmanaged one, that do not autoconnect, or that NetworkManager
+//! generated from a device configured outside it are listed as not expected, with
+//! why. [`merge`] joins this with the MachineConfig's intent: a route (or rule)
+//! both declare is one route (or rule) with both sources. Rules are built as the
+//! keyfile and nmcli forms build them ([`RuleSpec`]).
 //!
 //! Defaults as NetworkManager applies them: a route without `table` goes to the
 //! connection's `route-table` (0: main), one without `metric` gets the
@@ -22,10 +25,11 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::rules::{not_checked, RuleSpec};
 use crate::model::{
-    Diagnostic, Expect, ExpectedConnection, ExpectedRoute, ExpectedUnit, Family, IfName, Intent, Manager,
-    NmConnection, NmDevice, NmProfile, NmRoute, NmRouteType, NmView, NotExpected, RouteType, Source,
-    SourceKind, Traits, UnitName,
+    Diagnostic, Expect, ExpectedConnection, ExpectedRoute, ExpectedRule, ExpectedUnit, Family, IfName,
+    Intent, Manager, NmConnection, NmDevice, NmProfile, NmRoute, NmRouteType, NmRule, NmView, NotExpected,
+    RouteType, Source, SourceKind, Traits, UnitName,
 };
 
 /// What NetworkManager's view says the node must have.
@@ -33,16 +37,18 @@ use crate::model::{
 pub struct NmIntent {
     /// Expected routes, device by device, then profile by profile.
     pub routes: Vec<ExpectedRoute>,
-    /// Profiles whose routes are expected, with their device.
+    /// Expected policy-routing rules, in the same order.
+    pub rules: Vec<ExpectedRule>,
+    /// Profiles whose routes or rules are expected, with their device.
     pub connections: Vec<ExpectedConnection>,
-    /// Profiles with routes that are not expected, and why.
+    /// Profiles with routes or rules that are not expected, and why.
     pub not_expected: Vec<NotExpected>,
     /// Routes not checked (not unicast) and objects NetworkManager's replies did
     /// not let us read.
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// The routes NetworkManager is expected to keep, from its view.
+/// The routes and rules NetworkManager is expected to keep, from its view.
 pub fn expected(view: &NmView) -> NmIntent {
     let mut out = NmIntent::default();
     for device in &view.devices {
@@ -55,7 +61,7 @@ pub fn expected(view: &NmView) -> NmIntent {
             }
         }
     }
-    for profile in view.profiles.iter().filter(|p| has_routes(&p.settings)) {
+    for profile in view.profiles.iter().filter(|p| p.settings.declares()) {
         match judge(view, profile) {
             Judgement::Applied(device) | Judgement::Expected(device) => {
                 out.add(&profile.settings, &profile.origin(), device)
@@ -76,8 +82,9 @@ pub fn expected(view: &NmView) -> NmIntent {
 
 /// Join NetworkManager's intent to the MachineConfig's: a route both declare
 /// (same family, destination, gateway, device and table) is one route whose
-/// `sources` name both; NetworkManager.service is expected active when it keeps
-/// any route.
+/// `sources` name both, and so is a rule (same family, priority, selector and
+/// action); NetworkManager.service is expected active when it keeps any route or
+/// rule.
 pub fn merge(mut intent: Intent, nm: NmIntent) -> Intent {
     let mut known: HashMap<Identity, usize> = intent
         .routes
@@ -94,10 +101,15 @@ pub fn merge(mut intent: Intent, nm: NmIntent) -> Intent {
             }
         }
     }
-    let needs_nm = intent
-        .routes
-        .iter()
-        .any(|r| r.sources.iter().any(|s| s.kind == SourceKind::NetworkManager));
+    for rule in nm.rules {
+        match intent.rules.iter_mut().find(|known| known.same_rule(&rule)) {
+            Some(known) => join_rule(known, rule),
+            None => intent.rules.push(rule),
+        }
+    }
+    let kept = |sources: &[Source]| sources.iter().any(|s| s.kind == SourceKind::NetworkManager);
+    let needs_nm =
+        intent.routes.iter().any(|r| kept(&r.sources)) || intent.rules.iter().any(|r| kept(&r.sources));
     let nm_unit = UnitName::new("NetworkManager.service").ok();
     if let Some(name) = nm_unit.filter(|n| needs_nm && !intent.units.iter().any(|u| &u.name == n)) {
         intent.units.push(ExpectedUnit {
@@ -113,10 +125,10 @@ pub fn merge(mut intent: Intent, nm: NmIntent) -> Intent {
 }
 
 enum Judgement<'a> {
-    /// Active on this device: its routes are expected there (the applied
-    /// connection's are already).
+    /// Active on this device: its routes and rules are expected there (the
+    /// applied connection's are already).
     Applied(&'a IfName),
-    /// Its routes are expected, on this device.
+    /// Its routes and rules are expected, on this device.
     Expected(&'a IfName),
     /// Not expected, and why.
     NotExpected(String),
@@ -159,8 +171,25 @@ fn judge<'a>(view: &'a NmView, profile: &'a NmProfile) -> Judgement<'a> {
 }
 
 impl NmIntent {
-    /// The routes of one connection on one device.
+    /// The routes and rules of one connection on one device.
     fn add(&mut self, c: &NmConnection, origin: &str, device: &IfName) {
+        let routes = self.add_routes(c, origin, device);
+        let rules = self.add_rules(c, origin, device);
+        let known = self
+            .connections
+            .iter()
+            .any(|x| x.uuid == c.uuid && &x.device == device);
+        if (routes || rules) && !known {
+            self.connections.push(ExpectedConnection {
+                connection: c.id.clone(),
+                uuid: c.uuid.clone(),
+                device: device.clone(),
+            });
+        }
+    }
+
+    /// The routes of one connection; true when it has any routewarden checks.
+    fn add_routes(&mut self, c: &NmConnection, origin: &str, device: &IfName) -> bool {
         let mut any = false;
         for family in [Family::Ipv4, Family::Ipv6] {
             for r in &c.ip(family).routes {
@@ -188,17 +217,19 @@ impl NmIntent {
                 any = true;
             }
         }
-        let known = self
-            .connections
-            .iter()
-            .any(|x| x.uuid == c.uuid && &x.device == device);
-        if any && !known {
-            self.connections.push(ExpectedConnection {
-                connection: c.id.clone(),
-                uuid: c.uuid.clone(),
-                device: device.clone(),
-            });
+        any
+    }
+
+    /// The rules of one connection; true when it has any.
+    fn add_rules(&mut self, c: &NmConnection, origin: &str, device: &IfName) -> bool {
+        let all = c.ipv4.rules.iter().chain(&c.ipv6.rules);
+        for new in all.map(|r| rule(c, r, origin, device)) {
+            match self.rules.iter_mut().find(|known| known.same_rule(&new)) {
+                Some(known) => join_rule(known, new),
+                None => self.rules.push(new),
+            }
         }
+        !c.ipv4.rules.is_empty() || !c.ipv6.rules.is_empty()
     }
 }
 
@@ -226,11 +257,7 @@ fn route(
         (Family::Ipv6, Some(0)) => Some(super::spec::IPV6_DEFAULT_METRIC),
         (_, m) => m,
     };
-    let source = Source {
-        kind: SourceKind::NetworkManager,
-        origin: origin.to_owned(),
-        unit: None,
-    };
+    let source = source(origin);
     ExpectedRoute {
         family,
         destination: r.destination,
@@ -246,11 +273,40 @@ fn route(
         source,
         notes: Vec::new(),
         traits: Traits {
-            manager: Manager::NetworkManager,
-            connection: Some(c.uuid.clone()),
             onlink: r.onlink,
-            ..Traits::default()
+            ..traits(c, device)
         },
+    }
+}
+
+/// One rule of a connection, as the keyfile and nmcli forms build theirs.
+fn rule(c: &NmConnection, r: &NmRule, origin: &str, device: &IfName) -> ExpectedRule {
+    let spec = RuleSpec {
+        family: r.family,
+        priority: r.priority,
+        selector: r.selector.clone(),
+        action: r.action,
+        notes: r.unchecked.iter().map(|u| not_checked(u)).collect(),
+    };
+    spec.into_expected(source(origin), traits(c, device))
+}
+
+/// A declaration by NetworkManager's view, named as `origin` says.
+fn source(origin: &str) -> Source {
+    Source {
+        kind: SourceKind::NetworkManager,
+        origin: origin.to_owned(),
+        unit: None,
+    }
+}
+
+/// What explains drift of what connection `c` declares on `device`.
+fn traits(c: &NmConnection, device: &IfName) -> Traits {
+    Traits {
+        manager: Manager::NetworkManager,
+        connection: Some(c.uuid.clone()),
+        device: Some(device.clone()),
+        ..Traits::default()
     }
 }
 
@@ -260,10 +316,6 @@ fn origin(view: &NmView, c: &NmConnection) -> String {
         Some(p) => p.origin(),
         None => format!("connection \"{}\" ({}, no profile)", c.id, c.uuid),
     }
-}
-
-fn has_routes(c: &NmConnection) -> bool {
-    !c.ipv4.routes.is_empty() || !c.ipv6.routes.is_empty()
 }
 
 /// A route in the kernel's terms (the labels of its metric series).
@@ -276,13 +328,8 @@ fn identity(r: &ExpectedRoute) -> Identity {
 /// A second declaration of a known route: its source joins, and what it knows
 /// that the first did not (the metric, the profile) fills in.
 fn join(known: &mut ExpectedRoute, other: ExpectedRoute) {
-    for source in other.sources {
-        if !known.sources.contains(&source) {
-            known.sources.push(source);
-        }
-    }
-    known.traits.connection = known.traits.connection.take().or(other.traits.connection);
-    known.traits.onlink |= other.traits.onlink;
+    join_sources(&mut known.sources, other.sources);
+    join_traits(&mut known.traits, other.traits);
     match (known.metric, other.metric) {
         (None, Some(m)) => known.metric = Some(m),
         (Some(a), Some(b)) if a != b => known.notes.push(format!(
@@ -290,7 +337,28 @@ fn join(known: &mut ExpectedRoute, other: ExpectedRoute) {
         )),
         _ => {}
     }
-    if known.traits.manager == Manager::None {
-        known.traits.manager = Manager::NetworkManager;
+}
+
+/// A second declaration of a known rule: its source joins, and what it knows
+/// that the first did not (the profile, its device) fills in.
+fn join_rule(known: &mut ExpectedRule, other: ExpectedRule) {
+    join_sources(&mut known.sources, other.sources);
+    join_traits(&mut known.traits, other.traits);
+}
+
+fn join_sources(known: &mut Vec<Source>, other: Vec<Source>) {
+    for source in other {
+        if !known.contains(&source) {
+            known.push(source);
+        }
+    }
+}
+
+fn join_traits(known: &mut Traits, other: Traits) {
+    known.connection = known.connection.take().or(other.connection);
+    known.device = known.device.take().or(other.device);
+    known.onlink |= other.onlink;
+    if known.manager == Manager::None {
+        known.manager = Manager::NetworkManager;
     }
 }

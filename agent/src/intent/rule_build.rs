@@ -41,7 +41,7 @@ impl RuleBook {
     pub(super) fn finish(self) -> Vec<ExpectedRule> {
         let mut out: Vec<ExpectedRule> = Vec::new();
         for (_, r) in self.rules {
-            match out.iter_mut().find(|k| same(k, &r)) {
+            match out.iter_mut().find(|k| k.same_rule(&r)) {
                 Some(first) => first.notes.push(format!("also declared in {}", r.source.origin)),
                 None => out.push(r),
             }
@@ -65,14 +65,6 @@ impl RuleBook {
     }
 }
 
-fn same(a: &ExpectedRule, b: &ExpectedRule) -> bool {
-    (a.family, a.priority, &a.selector, a.action) == (b.family, b.priority, &b.selector, b.action)
-}
-
-fn declares(r: &ExpectedRule, s: &RuleSpec) -> bool {
-    (r.family, r.priority, &r.selector, r.action) == (s.family, s.priority, &s.selector, s.action)
-}
-
 /// A command to read for rules: its words, whether they are literal, its place.
 pub(super) struct RuleCmd<'a> {
     pub(super) words: &'a [String],
@@ -94,6 +86,10 @@ impl Builder<'_> {
     /// `routing-ruleN=` of the keyfile just read (the last connection).
     pub(super) fn add_keyfile_rules(&mut self, path: &str, rules: Vec<(usize, RuleSpec)>, traits: &Traits) {
         let owner = Owner::Connection(self.connections.len().saturating_sub(1));
+        let traits = Traits {
+            device: self.owner_device(&owner),
+            ..traits.clone()
+        };
         for (line, spec) in rules {
             let source = Source {
                 kind: SourceKind::Keyfile,
@@ -189,6 +185,15 @@ impl Builder<'_> {
         }
     }
 
+    /// The device of the connection whose rules these are, when known.
+    fn owner_device(&self, owner: &Owner) -> Option<IfName> {
+        match owner {
+            Owner::Connection(i) => self.connections.get(*i).and_then(|c| c.device.clone()),
+            Owner::Device(dev) => Some(dev.clone()),
+            Owner::Named(_) | Owner::None => None,
+        }
+    }
+
     fn apply(&mut self, owner: &Owner, family: Family, op: Op, source: &Source, non_persistent: bool) {
         let mine = |o: &Owner, r: &ExpectedRule| o == owner && r.family == family;
         let specs = match op {
@@ -200,7 +205,9 @@ impl Builder<'_> {
             Op::Remove(specs) => {
                 for s in specs {
                     let before = self.rules.len();
-                    self.rules.rules.retain(|(o, r)| !(mine(o, r) && declares(r, &s)));
+                    self.rules
+                        .rules
+                        .retain(|(o, r)| !(mine(o, r) && r.is(s.family, s.priority, &s.selector, s.action)));
                     if self.rules.len() == before {
                         self.warn(source.origin.clone(), format!("removes {family} rule \"{}\", which the MachineConfig does not declare for this connection", s.selector));
                     }
@@ -213,7 +220,10 @@ impl Builder<'_> {
             if non_persistent {
                 spec.notes.push("declared with nmcli device modify or --temporary: lost when the connection is re-activated".into());
             }
-            let t = traits(Manager::NetworkManager, non_persistent);
+            let t = Traits {
+                device: self.owner_device(owner),
+                ..traits(Manager::NetworkManager, non_persistent)
+            };
             self.push_rule(owner.clone(), spec, source.clone(), t);
         }
     }

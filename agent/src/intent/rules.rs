@@ -37,11 +37,39 @@ impl RuleSpec {
             priority: self.priority,
             selector: self.selector,
             action: self.action,
+            sources: vec![source.clone()],
             source,
             notes: self.notes,
             traits,
         }
     }
+}
+
+/// The note on a selector routewarden does not compare (`uidrange 1000-2000`).
+pub fn not_checked(part: &str) -> String {
+    format!("{part} is not checked")
+}
+
+/// For tests: `c` with these rules, written as NetworkManager writes them,
+/// as its view would hold them.
+#[cfg(test)]
+pub(crate) fn with_nm_rules(mut c: crate::model::NmConnection, texts: &[&str]) -> crate::model::NmConnection {
+    for text in texts {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let spec = parse(&words, None, Dialect::NetworkManager, &Tables::default()).expect("rule text");
+        let rule = crate::model::NmRule {
+            family: spec.family,
+            priority: spec.priority,
+            selector: spec.selector,
+            action: spec.action,
+            unchecked: Vec::new(),
+        };
+        match rule.family {
+            Family::Ipv4 => c.ipv4.rules.push(rule),
+            Family::Ipv6 => c.ipv6.rules.push(rule),
+        }
+    }
+    c
 }
 
 /// The rules a structured document declares and the problems found reading it.
@@ -212,7 +240,7 @@ impl<'a> Parts<'a> {
             "type" => self.action_word(value, dialect)?,
             "goto" => self.set_action(RuleAction::Goto(number(value).ok_or_else(|| bad("a priority"))?))?,
             "uidrange" | "realms" | "protocol" | "suppress_ifgroup" | "tun_id" | "l3mdev" => {
-                self.notes.push(format!("{key} {value} is not checked"))
+                self.notes.push(not_checked(&format!("{key} {value}")))
             }
             _ => {
                 return Err(format!(

@@ -190,6 +190,11 @@ pub struct Traits {
     /// Declared `onlink`: the kernel takes the gateway as on the link whatever
     /// the device's subnets.
     pub onlink: bool,
+    /// The device whose NetworkManager connection holds a rule, when the
+    /// declaration tells (a keyfile's `interface-name`, `nmcli device modify`,
+    /// NetworkManager's view). A rule has no device of its own; a route's is its
+    /// `device`.
+    pub device: Option<IfName>,
 }
 
 /// A route the MachineConfig says the node must have.
@@ -364,13 +369,13 @@ pub struct Intent {
     /// The file it was read from, when it was read from a node or a named file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<ConfigFile>,
-    /// NetworkManager profiles whose routes are expected, with their device.
+    /// NetworkManager profiles whose routes or rules are expected, with their device.
     pub connections: Vec<ExpectedConnection>,
     /// NetworkManager profiles with routes that are not expected, and why.
     pub not_expected: Vec<NotExpected>,
 }
 
-/// A NetworkManager profile whose routes are expected: it must be active on its device.
+/// A NetworkManager profile whose routes or rules are expected: it must be active on its device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExpectedConnection {
     /// `connection.id`.

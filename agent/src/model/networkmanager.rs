@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{Family, IfName};
+use super::{ExpectedRule, Family, IfName, RuleAction, RuleSelector};
 
 /// `NMDeviceState`: where a device is in its life with NetworkManager.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -131,23 +131,30 @@ pub struct NmRoute {
     pub onlink: bool,
 }
 
-/// One policy routing rule of `routing-rules`.
+/// One policy routing rule of `routing-rules`, in the intent's words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NmRule {
     /// `family`.
     pub family: Family,
     /// `priority`, when given.
     pub priority: Option<u32>,
-    /// `from`/`from-len`, when given.
-    pub from: Option<IpNet>,
-    /// `to`/`to-len`, when given.
-    pub to: Option<IpNet>,
-    /// `table`, when given.
-    pub table: Option<u32>,
-    /// `action` (1 = lookup a table, 6 blackhole, 7 unreachable, 8 prohibit), when given.
-    pub action: Option<u8>,
-    /// `invert`.
-    pub invert: bool,
+    /// What it matches (`from`, `to`, `iifname`, `oifname`, `fwmark`/`fwmask`,
+    /// `tos`, `ipproto`, ports, `suppress-prefixlength`, `invert`).
+    pub selector: RuleSelector,
+    /// What it does (`action`, and `table` for a lookup).
+    pub action: RuleAction,
+    /// What it selects that routewarden does not compare, as nmcli writes it
+    /// (`uidrange 1000-2000`).
+    pub unchecked: Vec<String>,
+}
+
+impl NmRule {
+    /// Whether it is the expected rule (a declaration without a priority takes
+    /// any).
+    pub fn is(&self, r: &ExpectedRule) -> bool {
+        let priority = r.priority.or(self.priority);
+        r.is(self.family, priority, &self.selector, self.action)
+    }
 }
 
 /// The `ipv4` or `ipv6` setting of a connection: what routewarden reads of it.
@@ -225,6 +232,18 @@ impl NmConnection {
                 && ip.table_of(r) == table
                 && gateway.is_none_or(|g| r.next_hop == Some(g))
         })
+    }
+
+    /// Whether its `routing-rules` of the rule's family hold the rule.
+    pub fn has_rule(&self, rule: &ExpectedRule) -> bool {
+        self.ip(rule.family).rules.iter().any(|r| r.is(rule))
+    }
+
+    /// Whether it declares any route or rule.
+    pub fn declares(&self) -> bool {
+        [&self.ipv4, &self.ipv6]
+            .iter()
+            .any(|ip| !ip.routes.is_empty() || !ip.rules.is_empty())
     }
 }
 

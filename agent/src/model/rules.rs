@@ -148,7 +148,7 @@ impl fmt::Display for RuleAction {
     }
 }
 
-/// A routing rule the MachineConfig says the node must have.
+/// A routing rule the intent says the node must have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExpectedRule {
     /// Address family.
@@ -162,8 +162,11 @@ pub struct ExpectedRule {
     /// What it does, as text (`table 200`, `blackhole`).
     #[serde(serialize_with = "ser_display")]
     pub action: RuleAction,
-    /// Where it was declared.
+    /// Where it was declared (the first of `sources`).
     pub source: Source,
+    /// Every declaration of this rule, `source` first (the MachineConfig's and
+    /// NetworkManager's view).
+    pub sources: Vec<Source>,
     /// Plain-words remarks about the declaration.
     pub notes: Vec<String>,
     /// Facts used to explain drift.
@@ -175,6 +178,23 @@ impl ExpectedRule {
     /// The table this rule sends lookups to, if it does.
     pub fn table(&self) -> Option<u32> {
         self.action.table()
+    }
+
+    /// Whether `other` is the same rule: the same family, priority, selector and
+    /// action (its metric series' labels, less the table it implies).
+    pub fn same_rule(&self, other: &ExpectedRule) -> bool {
+        self.is(other.family, other.priority, &other.selector, other.action)
+    }
+
+    /// Whether this rule is the one these parts describe.
+    pub fn is(
+        &self,
+        family: Family,
+        priority: Option<u32>,
+        selector: &RuleSelector,
+        action: RuleAction,
+    ) -> bool {
+        (self.family, self.priority, &self.selector, self.action) == (family, priority, selector, action)
     }
 }
 

@@ -30,7 +30,9 @@ pub(super) fn check_rules(report: &DriftReport, colour: Colour) -> String {
                 found.join("; ")
             },
         ]);
-        t.detail(format!("declared: {}", source_text(&r.source)));
+        for declared in &r.sources {
+            t.detail(format!("declared: {}", source_text(declared)));
+        }
         r.notes.iter().for_each(|n| t.detail(format!("note: {n}")));
         v.reasons
             .0

@@ -99,6 +99,9 @@ pub fn expected_rules(rules: &[ExpectedRule]) -> String {
             r.action.to_string(),
             source_text(&r.source),
         ]);
+        for also in r.sources.iter().skip(1) {
+            t.detail(format!("also declared: {}", source_text(also)));
+        }
         r.notes.iter().for_each(|n| t.detail(format!("note: {n}")));
     }
     out.push_str(&t.render(&|_, s| s.to_owned()));

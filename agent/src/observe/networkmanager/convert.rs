@@ -16,7 +16,7 @@ use super::proxy::{PropertyMap, SettingsMap};
 use super::NmError;
 use crate::model::{
     DeviceState, Family, IfName, NmConnection, NmDevice, NmIpSettings, NmProfile, NmRoute, NmRouteType,
-    NmRule, ProfileFlags, StateReason,
+    NmRule, ProfileFlags, RuleAction, RuleSelector, StateReason,
 };
 
 /// A device's properties, and the IP configuration objects whose changes tell
@@ -150,7 +150,10 @@ fn route(r: &Fields<'_>, family: Family) -> Result<NmRoute, NmError> {
     })
 }
 
-/// One entry of `routing-rules`.
+/// One entry of `routing-rules`. NetworkManager leaves out what is unset:
+/// `from`/`to` for all, `action` for a table lookup, `fwmark`/`fwmask` 0 (nmcli
+/// stores `fwmark M` with mask all ones), `suppress-prefixlength` -1, a port
+/// range's end when it is its start.
 fn rule(r: &Fields<'_>) -> Result<NmRule, NmError> {
     let family = match r.required::<i32>("family")? {
         2 => Family::Ipv4,
@@ -158,25 +161,77 @@ fn rule(r: &Fields<'_>) -> Result<NmRule, NmError> {
         other => return Err(r.error("family", format!("{other} is neither 2 (IPv4) nor 10 (IPv6)"))),
     };
     let prefix = |addr: &str, len: &str| -> Result<Option<IpNet>, NmError> {
-        match r.optional::<&str>(addr)? {
-            None => Ok(None),
-            Some(_) => {
-                let net = r.network_u8(addr, len)?;
-                if Family::of_net(&net) != family {
-                    return Err(r.error(addr, format!("{net} is not of the rule's family {family}")));
-                }
-                Ok(Some(net))
-            }
+        if r.optional::<&str>(addr)?.is_none() {
+            return Ok(None);
         }
+        let net = r.network_u8(addr, len)?;
+        if Family::of_net(&net) != family {
+            return Err(r.error(addr, format!("{net} is not of the rule's family {family}")));
+        }
+        Ok(Some(net).filter(|n| n.prefix_len() > 0))
+    };
+    let fwmark = match (r.optional::<u32>("fwmark")?, r.optional::<u32>("fwmask")?) {
+        (None | Some(0), None | Some(0)) => None,
+        (mark, mask) => Some((mark.unwrap_or(0), mask.unwrap_or(0))),
+    };
+    let selector = RuleSelector {
+        from: prefix("from", "from-len")?,
+        to: prefix("to", "to-len")?,
+        iif: r.ifname("iifname")?,
+        oif: r.ifname("oifname")?,
+        fwmark,
+        tos: r.optional::<u8>("tos")?.filter(|t| *t != 0),
+        ipproto: r.optional::<u8>("ipproto")?.filter(|p| *p != 0),
+        sport: r.ports("sport")?,
+        dport: r.ports("dport")?,
+        suppress_prefixlength: r
+            .optional::<i32>("suppress-prefixlength")?
+            .and_then(|n| u32::try_from(n).ok()),
+        invert: r.optional::<bool>("invert")?.unwrap_or(false),
+    };
+    let unchecked = match (
+        r.optional::<u32>("uid-range-start")?,
+        r.optional::<u32>("uid-range-end")?,
+    ) {
+        (None, None) => Vec::new(),
+        (start, end) => vec![format!(
+            "uidrange {}-{}",
+            start.unwrap_or(0),
+            end.or(start).unwrap_or(0)
+        )],
     };
     Ok(NmRule {
         family,
         priority: r.optional::<u32>("priority")?,
-        from: prefix("from", "from-len")?,
-        to: prefix("to", "to-len")?,
-        table: r.optional::<u32>("table")?,
-        action: r.optional::<u8>("action")?,
-        invert: r.optional::<bool>("invert")?.unwrap_or(false),
+        selector,
+        action: rule_action(r)?,
+        unchecked,
+    })
+}
+
+/// `action` (absent: a table lookup, which needs `table`), as the kernel's
+/// `FR_ACT_*` numbers it.
+fn rule_action(r: &Fields<'_>) -> Result<RuleAction, NmError> {
+    Ok(match r.optional::<u8>("action")?.unwrap_or(1) {
+        1 => match r.optional::<u32>("table")?.filter(|t| *t != 0) {
+            Some(t) => RuleAction::Table(t),
+            None => {
+                return Err(r.error(
+                    "table",
+                    "is missing: a rule that looks up a table needs one".into(),
+                ))
+            }
+        },
+        3 => RuleAction::Nop,
+        6 => RuleAction::Blackhole,
+        7 => RuleAction::Unreachable,
+        8 => RuleAction::Prohibit,
+        other => {
+            return Err(r.error(
+                "action",
+                format!("{other} is not a rule action routewarden knows"),
+            ))
+        }
     })
 }
 
@@ -239,6 +294,28 @@ impl<'a> Fields<'a> {
     fn network(&self, addr: &str, len: &str) -> Result<IpNet, NmError> {
         let prefix = self.required::<u32>(len)?;
         self.net(addr, len, prefix)
+    }
+
+    /// An interface name field (`s`), when present.
+    fn ifname(&self, key: &str) -> Result<Option<IfName>, NmError> {
+        match self.optional::<&str>(key)? {
+            None => Ok(None),
+            Some(name) => IfName::new(name)
+                .map(Some)
+                .map_err(|e| self.error(key, e.to_string())),
+        }
+    }
+
+    /// A port range `<what>-start`..`<what>-end` (`q`; the end defaults to the start).
+    fn ports(&self, what: &str) -> Result<Option<(u16, u16)>, NmError> {
+        let (first, last) = (format!("{what}-start"), format!("{what}-end"));
+        let start = self.optional::<u16>(&first)?;
+        let end = self.optional::<u16>(&last)?;
+        match (start.unwrap_or(0), end.or(start).unwrap_or(0)) {
+            (0, 0) => Ok(None),
+            (a, b) if a <= b => Ok(Some((a, b))),
+            (a, b) => Err(self.error(&last, format!("{b} is below the start {a}"))),
+        }
     }
 
     /// An address with a `y` prefix length (routing rules).

@@ -8,7 +8,7 @@ use zbus::{OwnedVariant, Str, Variant};
 
 use super::convert::{connection_from_settings, device_from_properties, profile_from_reply};
 use super::fixtures::{applied, properties, settings};
-use crate::model::{DeviceState, Family, NmConnection, NmRoute, NmRouteType, NmRule};
+use crate::model::{DeviceState, Family, NmConnection, NmRoute, NmRouteType};
 
 fn route(c: &NmConnection, family: Family, dest: &str) -> NmRoute {
     c.ip(family)
@@ -19,7 +19,7 @@ fn route(c: &NmConnection, family: Family, dest: &str) -> NmRoute {
         .clone()
 }
 
-fn rw_all() -> NmConnection {
+pub(super) fn rw_all() -> NmConnection {
     connection_from_settings("test", &applied("device-ens6.applied")).expect("converts")
 }
 
@@ -64,40 +64,6 @@ fn applied_connection_ipv6_routes() {
     assert_eq!(
         (unreachable.kind.as_str(), unreachable.next_hop),
         ("unreachable", None)
-    );
-}
-
-#[test]
-fn routing_rules_of_both_families() {
-    let c = rw_all();
-    let net = |s: &str| Some(s.parse().expect("net"));
-    assert_eq!(
-        c.ipv4.rules,
-        [
-            NmRule {
-                family: Family::Ipv4,
-                priority: Some(100),
-                from: net("10.0.0.0/8"),
-                to: None,
-                table: Some(200),
-                action: None,
-                invert: false,
-            },
-            NmRule {
-                family: Family::Ipv4,
-                priority: Some(101),
-                from: None,
-                to: net("192.168.0.0/16"),
-                table: Some(300),
-                action: None,
-                invert: false,
-            },
-        ]
-    );
-    assert_eq!(c.ipv6.rules.len(), 1);
-    assert_eq!(
-        (c.ipv6.rules[0].from, c.ipv6.rules[0].table),
-        (net("fd00::/8"), Some(200))
     );
 }
 
@@ -200,7 +166,7 @@ fn profiles_file_flags_autoconnect_and_binding() {
 
 // ---------------------------------------------------------------- spoiled replies
 
-fn s(text: &str) -> OwnedVariant {
+pub(super) fn s(text: &str) -> OwnedVariant {
     OwnedVariant::from(Str::from(text.to_owned()))
 }
 
@@ -215,7 +181,7 @@ fn with_route(entry: HashMap<String, OwnedVariant>) -> Result<NmConnection, supe
     connection_from_settings("/org/freedesktop/NetworkManager/Devices/4 applied", &map)
 }
 
-fn entry(fields: &[(&str, OwnedVariant)]) -> HashMap<String, OwnedVariant> {
+pub(super) fn entry(fields: &[(&str, OwnedVariant)]) -> HashMap<String, OwnedVariant> {
     fields
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.try_clone().expect("clone")))
@@ -297,17 +263,5 @@ fn bad_settings_and_properties_are_refused() {
             .expect_err("no Managed")
             .to_string(),
         "/d Managed: is missing"
-    );
-    let mut rules = applied("device-ens6.applied");
-    let rule = entry(&[("family", OwnedVariant::from(3i32))]);
-    let value = OwnedVariant::try_from(Variant::from(vec![rule])).expect("aa{sv}");
-    rules
-        .get_mut("ipv4")
-        .expect("ipv4")
-        .insert("routing-rules".into(), value);
-    let err = connection_from_settings("/x", &rules).expect_err("family 3");
-    assert!(
-        err.to_string().contains("routing-rules[0].family: 3 is neither"),
-        "{err}"
     );
 }

@@ -26,6 +26,9 @@ fixtures!(
     "device-ens6.applied",
     "device-ens6.props",
     "device-ens6p.props",
+    "device-ens7.applied",
+    "device-ens7.props",
+    "device-ens7p.props",
     "device-lo.applied",
     "device-lo.props",
     "profile-ens5.props",
@@ -38,6 +41,8 @@ fixtures!(
     "profile-rw-manual.settings",
     "profile-rw-nmstate.props",
     "profile-rw-nmstate.settings",
+    "profile-rw-rules.props",
+    "profile-rw-rules.settings",
 );
 
 /// The reply body's bytes.
@@ -82,7 +87,7 @@ pub(crate) fn applied(name: &str) -> SettingsMap {
 /// when activated) and every profile.
 pub(crate) fn recorded_view() -> crate::model::NmView {
     use super::convert::{connection_from_settings, device_from_properties, profile_from_reply};
-    let devices = ["ens5", "ens6", "ens6p", "lo"].map(|name| {
+    let devices = ["ens5", "ens6", "ens6p", "ens7", "ens7p", "lo"].map(|name| {
         let mut d = device_from_properties(name, &properties(&format!("device-{name}.props")))
             .expect("recorded device converts")
             .device;
@@ -94,7 +99,7 @@ pub(crate) fn recorded_view() -> crate::model::NmView {
         }
         d
     });
-    let profiles = ["ens5", "lo", "rw-all", "rw-manual", "rw-nmstate"].map(|name| {
+    let profiles = ["ens5", "lo", "rw-all", "rw-manual", "rw-nmstate", "rw-rules"].map(|name| {
         let settings = settings(&format!("profile-{name}.settings"));
         profile_from_reply(name, &settings, &properties(&format!("profile-{name}.props")))
             .expect("recorded profile converts")

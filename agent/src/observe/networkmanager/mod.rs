@@ -36,6 +36,8 @@ mod watch;
 mod convert_tests;
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod rule_convert_tests;
 
 use zbus::{Connection, OwnedObjectPath};
 
