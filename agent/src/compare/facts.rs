@@ -76,7 +76,7 @@ pub(super) fn explain_rule(r: &ExpectedRule, seen: Observed<'_>, units: &[UnitVe
 }
 
 /// NetworkManager keeps it: a NetworkManager form declares it, or its view does.
-fn kept_by_networkmanager(traits: &Traits, sources: &[Source]) -> bool {
+pub(crate) fn kept_by_networkmanager(traits: &Traits, sources: &[Source]) -> bool {
     traits.manager != Manager::None || sources.iter().any(|s| s.kind == SourceKind::NetworkManager)
 }
 

@@ -36,6 +36,7 @@ use crate::model::{
 };
 use matching::Found;
 
+pub(crate) use facts::kept_by_networkmanager;
 pub use facts::ConnectionVerdict;
 pub use lifecycle::{pending_reboot, written_after_boot};
 pub use reasons::{Reason, ReasonKind, Reasons};

@@ -61,7 +61,7 @@ pub(super) fn encode(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Resul
     gauge(
         enc,
         "routewarden_connection_active",
-        "1 when the NetworkManager profile whose routes are expected is active on its device (absent while NetworkManager cannot be asked).",
+        "1 when the NetworkManager profile whose routes or rules are expected is active on its device (absent while NetworkManager cannot be asked).",
         &series,
     )
 }

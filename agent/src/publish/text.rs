@@ -349,7 +349,7 @@ fn check_routes(report: &crate::compare::DriftReport, colour: Colour) -> String 
     out
 }
 
-/// The NetworkManager profiles whose routes are expected (empty when none).
+/// The NetworkManager profiles whose routes or rules are expected (empty when none).
 fn check_connections(report: &crate::compare::DriftReport, colour: Colour) -> String {
     if report.connections.is_empty() {
         return String::new();

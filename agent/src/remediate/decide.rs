@@ -10,7 +10,7 @@
 //! | anything in [`NEEDS_A_PERSON`], or a source down | - | none |
 
 use crate::compare::{ReasonKind, RouteState, RouteVerdict, SourceState, Sources, UnitVerdict};
-use crate::model::{ActionKind, ActiveState, ExpectedRoute, IfName, Manager, NmView, SourceKind, UnitName};
+use crate::model::{ActionKind, ActiveState, ExpectedRoute, IfName, Manager, NmView, UnitName};
 
 /// Reasons no restart or re-apply can fix: the cause needs a person. A route
 /// with one of them is left alone whatever its other reasons say.
@@ -260,7 +260,7 @@ fn unit_of(r: &ExpectedRoute) -> Option<&UnitName> {
 
 /// NetworkManager keeps it: a NetworkManager form declares it, or its view does.
 fn kept_by_networkmanager(r: &ExpectedRoute) -> bool {
-    r.traits.manager != Manager::None || r.sources.iter().any(|s| s.kind == SourceKind::NetworkManager)
+    crate::compare::kept_by_networkmanager(&r.traits, &r.sources)
 }
 
 /// The unit talks to NetworkManager (nmcli), or NetworkManager is expected.
