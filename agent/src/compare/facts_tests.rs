@@ -6,10 +6,7 @@
 use super::*;
 use crate::intent::networkmanager::{expected, merge};
 use crate::intent::{self, Options};
-use crate::model::{
-    ActiveState, DeviceState, NmConnection, NmDevice, NmProfile, NmView, ProfileFlags, ServiceStatus,
-    StateReason,
-};
+use crate::model::{DeviceState, NmConnection, NmDevice, NmProfile, NmView, ProfileFlags, StateReason};
 
 const SEED: &[u8] = include_bytes!("../../../examples/seed-machineconfig.yaml");
 const ENS5: u32 = 2;
@@ -57,25 +54,8 @@ pub(super) fn ens5(configured: u64, addresses: &[&str]) -> Link {
 }
 
 pub(super) fn units(unit_exit_usec: u64) -> UnitsSeen {
-    let unit = |name: &str, active: &str, exit: u64| UnitStatus {
-        name: UnitName::new(name).expect("name"),
-        load_state: "loaded".into(),
-        active_state: ActiveState::parse(active),
-        sub_state: "dead".into(),
-        unit_file_state: "enabled".into(),
-        condition_result: true,
-        condition_usec: 1,
-        inactive_exit_usec: exit,
-        service: Some(ServiceStatus {
-            service_type: "oneshot".into(),
-            result: "success".into(),
-            exec_main_status: 0,
-            exec_main_code: 1,
-            exec_main_start_usec: exit.saturating_sub(1),
-            exec_main_exit_usec: exit,
-            remain_after_exit: false,
-            commands: Vec::new(),
-        }),
+    let unit = |name: &str, active: &str, exit: u64| {
+        UnitStatus::oneshot_for_tests(name, active, "success", (1, 0), exit)
     };
     UnitsSeen::Seen(vec![
         unit("nmcli-dev-modify.service", "inactive", unit_exit_usec),

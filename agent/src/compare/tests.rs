@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::intent::{self, Options};
-use crate::model::{ActiveState, NextHop, ServiceStatus, UnitStatus};
+use crate::model::{NextHop, ServiceStatus, UnitStatus};
 
 const SEED: &[u8] = include_bytes!("../../../examples/seed-machineconfig.yaml");
 const ENS5: u32 = 2;
@@ -31,26 +31,7 @@ fn link(index: u32, name: &str, up: bool, configured: Option<u64>) -> Link {
 }
 
 fn status(name: &str, active: &str, result: &str, code: i32, st: i32, exit_usec: u64) -> UnitStatus {
-    UnitStatus {
-        name: UnitName::new(name).expect("name"),
-        load_state: "loaded".into(),
-        active_state: ActiveState::parse(active),
-        sub_state: "dead".into(),
-        unit_file_state: "enabled".into(),
-        condition_result: true,
-        condition_usec: 1,
-        inactive_exit_usec: exit_usec,
-        service: Some(ServiceStatus {
-            service_type: "oneshot".into(),
-            result: result.into(),
-            exec_main_status: st,
-            exec_main_code: code,
-            exec_main_start_usec: exit_usec.saturating_sub(1),
-            exec_main_exit_usec: exit_usec,
-            remain_after_exit: false,
-            commands: Vec::new(),
-        }),
-    }
+    UnitStatus::oneshot_for_tests(name, active, result, (code, st), exit_usec)
 }
 
 fn nm(active: &str) -> UnitStatus {

@@ -392,6 +392,41 @@ pub struct UnitStatus {
 }
 
 #[cfg(test)]
+impl UnitStatus {
+    /// For tests: an enabled, loaded oneshot `name` in `active` state whose main
+    /// process ended with `result`, CLD code `code` and `status`, `exit_usec`
+    /// after boot (also when it last left inactive).
+    pub(crate) fn oneshot_for_tests(
+        name: &str,
+        active: &str,
+        result: &str,
+        (code, status): (i32, i32),
+        exit_usec: u64,
+    ) -> UnitStatus {
+        UnitStatus {
+            name: super::UnitName::new(name).expect("a unit name"),
+            load_state: "loaded".into(),
+            active_state: ActiveState::parse(active),
+            sub_state: "dead".into(),
+            unit_file_state: "enabled".into(),
+            condition_result: true,
+            condition_usec: 1,
+            inactive_exit_usec: exit_usec,
+            service: Some(ServiceStatus {
+                service_type: "oneshot".into(),
+                result: result.into(),
+                exec_main_status: status,
+                exec_main_code: code,
+                exec_main_start_usec: exit_usec.saturating_sub(1),
+                exec_main_exit_usec: exit_usec,
+                remain_after_exit: false,
+                commands: Vec::new(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -14,36 +14,21 @@ use crate::intent::networkmanager::{expected, merge};
 use crate::intent::{self, Options};
 use crate::model::AttemptResult;
 use crate::model::{
-    ActionKind, ActiveState, DeviceState, IfName, Intent, Link, NmConnection, NmDevice, NmProfile, NmView,
-    ProfileFlags, ServiceStatus, StateReason, UnitName, UnitStatus,
+    ActionKind, DeviceState, IfName, Intent, Link, NmConnection, NmDevice, NmProfile, NmView, ProfileFlags,
+    StateReason, UnitName, UnitStatus,
 };
 
 const SEED: &[u8] = include_bytes!("../../../examples/seed-machineconfig.yaml");
 const SEED_ROUTE: &str = "192.168.1.0/24";
 const PROFILE_ROUTE: &str = "10.9.0.0/16";
 
-/// The seed's unit: `failed` (exit 8 at boot) or `ok` (ran, exit 0).
+/// A oneshot that ran from 1 s to 2 s after boot: `failed` with `status` (8 at
+/// the boot race) or inactive with 0.
 fn unit(name: &str, active: &str, status: i32) -> UnitStatus {
-    UnitStatus {
-        name: UnitName::new(name).expect("name"),
-        load_state: "loaded".into(),
-        active_state: ActiveState::parse(active),
-        sub_state: "dead".into(),
-        unit_file_state: "enabled".into(),
-        condition_result: true,
-        condition_usec: 1,
-        inactive_exit_usec: 1_000_000,
-        service: Some(ServiceStatus {
-            service_type: "oneshot".into(),
-            result: if status == 0 { "success" } else { "exit-code" }.into(),
-            exec_main_status: status,
-            exec_main_code: 1,
-            exec_main_start_usec: 1_000_000,
-            exec_main_exit_usec: 2_000_000,
-            remain_after_exit: false,
-            commands: Vec::new(),
-        }),
-    }
+    let result = if status == 0 { "success" } else { "exit-code" };
+    let mut u = UnitStatus::oneshot_for_tests(name, active, result, (1, status), 2_000_000);
+    u.inactive_exit_usec = 1_000_000;
+    u
 }
 
 struct Node {
