@@ -68,6 +68,17 @@ impl Table {
     }
 }
 
+/// A table as `ip route` names it: `main` (254), `local` (255), `default`
+/// (253), else its number.
+pub fn table_name(table: u32) -> String {
+    match table {
+        254 => "main".into(),
+        255 => "local".into(),
+        253 => "default".into(),
+        n => n.to_string(),
+    }
+}
+
 /// `-` for an absent value.
 pub fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".to_owned())

@@ -75,13 +75,6 @@ impl NmState {
 
     /// Take an update; true when the routes NetworkManager declares changed.
     pub(super) fn update(&mut self, update: NmUpdate, declares: bool) -> bool {
-        match (&self.source, &update.source) {
-            (SourceState::Up, SourceState::Down(why)) => {
-                tracing::warn!(reason = %why, "networkmanager source down; its last routes stay expected")
-            }
-            (SourceState::Down(_), SourceState::Up) => tracing::info!("networkmanager source up"),
-            _ => {}
-        }
         self.source = update.source;
         self.view = update.view;
         let Some(view) = self.view.as_ref().filter(|_| declares) else {
