@@ -304,7 +304,7 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         || rules.iter().any(|r| r.state != RuleState::Present)
         || units
             .iter()
-            .any(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown));
+            .any(|u| u.state.is_known() && u.state != UnitState::Ok);
     DriftReport {
         machineconfig: intent.machineconfig.clone(),
         machineconfig_file: intent.file.clone(),

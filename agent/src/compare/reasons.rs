@@ -214,7 +214,7 @@ pub(super) fn unit_reason(name: &UnitName, units: &[UnitVerdict]) -> Option<Reas
     let v = unit(units, name)?;
     let status_words = v.status.as_ref().and_then(exit_text);
     Some(match v.state {
-        UnitState::Ok => return None,
+        UnitState::Ok | UnitState::Skipped => return None,
         UnitState::Inactive => reason(
             ReasonKind::UnitNotRun,
             format!(
@@ -243,10 +243,13 @@ pub(super) fn unit_reason(name: &UnitName, units: &[UnitVerdict]) -> Option<Reas
         ),
         UnitState::Unknown => reason(
             ReasonKind::UnitUnknown,
-            format!(
-                "state of unit {name} is unknown: {}",
-                v.unknown_reason.as_deref().unwrap_or("systemd not asked")
-            ),
+            match v.unknown_reason {
+                // The bus error is the systemd source's: said once, there.
+                Some(_) => format!(
+                    "state of unit {name} is unknown: systemd could not be asked (the systemd source says why)"
+                ),
+                None => format!("state of unit {name} is unknown: systemd did not report it"),
+            },
         ),
     })
 }
@@ -298,7 +301,7 @@ fn not_run_text(name: &UnitName, v: &UnitVerdict) -> String {
 pub(super) fn networkmanager(units: &[UnitVerdict], what: &str) -> Option<Reason> {
     let nm = UnitName::new("NetworkManager.service").ok()?;
     let v = unit(units, &nm)?;
-    if matches!(v.state, UnitState::Ok | UnitState::Unknown) {
+    if v.state == UnitState::Ok || !v.state.is_known() {
         return None;
     }
     let active = v
@@ -384,12 +387,39 @@ fn after_unit_ran(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) 
         _ if r.source.unit.is_none() => reason(
             ReasonKind::Unexplained,
             format!(
-                "nothing on the node explains it: the file that declares it may not be applied yet (NetworkManager reads it on reload or when {dev} is activated), or the route was deleted since"
+                "no cause was found ({}): the file that declares it may not be applied yet (NetworkManager reads it on reload or when {dev} is activated), or the route was deleted since",
+                checked(r, seen, units)
             ),
         ),
         _ => reason(
             ReasonKind::Unexplained,
-            "nothing on the node explains it: the route was removed after it was installed (for example with ip route del)".into(),
+            format!(
+                "no cause was found ({}): the route may never have been added, or was deleted since (for example with ip route del)",
+                checked(r, seen, units)
+            ),
         ),
     }
+}
+
+/// What was looked at before saying that nothing explains a route.
+fn checked(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> String {
+    let mut facts = Vec::new();
+    match r.source.unit.as_ref().map(|n| (n, unit(units, n))) {
+        Some((n, Some(v))) if v.state == UnitState::Ok => facts.push(format!("unit {n} ran and succeeded")),
+        Some((n, _)) => facts.push(format!("unit {n} not checked")),
+        None => {}
+    }
+    match (r.device.as_ref(), seen.links) {
+        (Some(d), Some(_)) => facts.push(format!("device {d} is up")),
+        (Some(d), None) => facts.push(format!("device {d} not checked")),
+        (None, _) => {}
+    }
+    if seen.networkmanager.is_some() {
+        facts.push("NetworkManager gives no cause".into());
+    }
+    facts.push(format!(
+        "no other route to {} in table {}",
+        r.destination, r.table
+    ));
+    format!("checked: {}", facts.join(", "))
 }

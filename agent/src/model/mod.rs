@@ -15,6 +15,7 @@ mod names;
 mod networkmanager;
 mod observed;
 mod observed_rule;
+mod place;
 mod rules;
 
 pub use lifecycle::{rfc3339, Boot, ConfigFile};
@@ -27,6 +28,7 @@ pub use observed::{
     ActiveState, CommandStatus, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
 };
 pub use observed_rule::ObservedRule;
+pub use place::Place;
 pub use rules::{ExpectedRule, RuleAction, RuleSelector, FWMASK_ALL};
 
 /// The main routing table (`ip route` calls it `main`).
@@ -100,6 +102,25 @@ impl RouteKey {
     }
 }
 
+impl Serialize for Source {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            kind: SourceKind,
+            origin: &'a str,
+            origin_detail: Option<Place>,
+            unit: &'a Option<UnitName>,
+        }
+        Json {
+            kind: self.kind,
+            origin: &self.origin,
+            origin_detail: Place::detail(&self.origin),
+            unit: &self.unit,
+        }
+        .serialize(s)
+    }
+}
+
 /// How a route was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -136,8 +157,9 @@ pub enum Manager {
     Nmstate,
 }
 
-/// Where a route was declared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Where a route was declared. In JSON, `origin_detail` beside `origin`: the
+/// unit or file and the line ([`Place`]), null for other origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     /// The declaration form.
     pub kind: SourceKind,
@@ -291,8 +313,9 @@ pub enum Concern {
     Redeclared,
 }
 
-/// A remark about the input: what could not be read, or will not work on a node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A remark about the input: what could not be read, or will not work on a
+/// node. In JSON, `origin_detail` beside `origin`, as for [`Source`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Severity.
     pub severity: Severity,
@@ -301,8 +324,26 @@ pub struct Diagnostic {
     /// What, in plain words (never file contents).
     pub message: String,
     /// What it is about.
-    #[serde(skip)]
     pub concern: Concern,
+}
+
+impl Serialize for Diagnostic {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            severity: Severity,
+            origin: &'a str,
+            origin_detail: Option<Place>,
+            message: &'a str,
+        }
+        Json {
+            severity: self.severity,
+            origin: &self.origin,
+            origin_detail: Place::detail(&self.origin),
+            message: &self.message,
+        }
+        .serialize(s)
+    }
 }
 
 impl Diagnostic {

@@ -1,5 +1,6 @@
 //! Publish stage: what people and tools see of the intent and the drift report.
 
+mod check_text;
 mod declared;
 pub mod http;
 pub mod metrics;

@@ -129,7 +129,7 @@ pub(super) fn drift_of(report: &DriftReport) -> BTreeMap<Item, Drift> {
         out.insert(Item { kind: "rule", name }, drift(r.state.as_str(), &r.reasons));
     }
     for u in &report.units {
-        if matches!(u.state, UnitState::Ok | UnitState::Unknown) {
+        if u.state == UnitState::Ok || !u.state.is_known() {
             continue;
         }
         let why = [u.active_state.as_ref().map(|a| a.as_str()), u.result.as_deref()]
