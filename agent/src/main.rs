@@ -117,8 +117,13 @@ fn check(args: &CheckArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
+    let node = options(&args.intent).node_name;
+    let meta = publish::report_json::Meta {
+        node: node.as_deref(),
+        evaluated_at: std::time::SystemTime::now(),
+    };
     let out = match args.format {
-        Format::Json => publish::json(&report),
+        Format::Json => publish::report_json::report(&report, meta),
         Format::Text => publish::text::check(&report, Colour::detect()),
     };
     let only_source_down = !from.machineconfig && !report.sources.networkmanager.is_up();

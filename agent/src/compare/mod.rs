@@ -143,7 +143,8 @@ pub struct ObservedHop {
     /// The route's type (`unicast`, `blackhole`...).
     #[serde(rename = "type")]
     pub kind: RouteType,
-    /// Metric.
+    /// Metric (none stored is the kernel's 0: JSON says 0, as the text does).
+    #[serde(serialize_with = "metric_or_zero")]
     pub metric: Option<u32>,
     /// The route's TOS selector (IPv4), when it has one.
     #[serde(skip_serializing_if = "is_zero")]
@@ -189,6 +190,10 @@ impl ObservedHop {
         parts.push(format!("metric {}", self.metric.unwrap_or(0)));
         parts.join(" ")
     }
+}
+
+fn metric_or_zero<S: serde::Serializer>(metric: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u32(metric.unwrap_or(0))
 }
 
 fn is_zero(v: &u8) -> bool {

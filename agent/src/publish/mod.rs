@@ -5,6 +5,7 @@ mod declared;
 pub mod http;
 pub mod metrics;
 pub mod page;
+pub mod report_json;
 mod rule_metrics;
 mod rule_text;
 pub mod text;

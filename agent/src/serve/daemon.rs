@@ -90,7 +90,7 @@ impl Daemon {
         let (units, systemd) = if config.no_units {
             (UnitsSeen::Skipped, SourceState::Skipped)
         } else {
-            let why = "not connected yet".to_owned();
+            let why = super::report_log::NOT_CONNECTED.to_owned();
             (UnitsSeen::Unavailable(why.clone()), SourceState::Down(why))
         };
         let nm = NmState::start(&config);

@@ -69,6 +69,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         snapshots: snap_rx,
         alive: alive.clone(),
+        node: config.options.node_name.clone(),
     };
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, http::router(state), async move {

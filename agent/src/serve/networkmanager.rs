@@ -44,7 +44,7 @@ impl NmState {
         let (tx, rx) = mpsc::channel(16);
         let task = (!config.no_networkmanager).then(|| tokio::spawn(run(config.dbus_address.clone(), tx)));
         let source = match task {
-            Some(_) => SourceState::Down("not connected yet".into()),
+            Some(_) => SourceState::Down(super::report_log::NOT_CONNECTED.into()),
             None => SourceState::Skipped,
         };
         NmState {

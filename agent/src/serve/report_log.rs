@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 
 use crate::compare::{DriftReport, RouteState, RuleState, SourceState, UnitState};
 
+/// The reason of a D-Bus source before its task's first answer (the startup's
+/// first evaluation can come before it): not a failure, not logged.
+pub(super) const NOT_CONNECTED: &str = "not connected yet";
+
 /// Lines of one kind logged per evaluation at most; the rest is one count.
 const MOST: usize = 20;
 
@@ -94,8 +98,12 @@ const NAMES: [&str; 3] = ["netlink", "systemd", "networkmanager"];
 
 fn source_changes(before: Option<&[SourceState; 3]>, now: &[SourceState; 3]) -> Vec<Change> {
     let mut out = Vec::new();
+    let waiting = |s: &&SourceState| matches!(s, SourceState::Down(why) if why == NOT_CONNECTED);
     for (i, state) in now.iter().enumerate() {
-        let old = before.map(|b| &b[i]);
+        let old = before.map(|b| &b[i]).filter(|s| !waiting(s));
+        if waiting(&state) {
+            continue;
+        }
         match (old, state) {
             (Some(old), new) if old == new => {}
             (_, SourceState::Down(why)) => out.push(Change::SourceDown(NAMES[i], why.clone())),

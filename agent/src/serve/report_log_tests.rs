@@ -81,6 +81,17 @@ fn a_source_down_from_startup_is_said_at_once_then_on_a_new_reason_only() {
 }
 
 #[test]
+fn not_connected_yet_is_no_failure() {
+    let mut log = ReportLog::default();
+    let waiting = SourceState::Down(NOT_CONNECTED.into());
+    assert!(log.changes(&report(true, waiting)).is_empty());
+    assert!(
+        log.changes(&report(true, SourceState::Up)).is_empty(),
+        "no 'up' either"
+    );
+}
+
+#[test]
 fn a_route_is_said_when_it_starts_and_stops_drifting_not_at_each_evaluation() {
     let mut log = ReportLog::default();
     let route = "ipv4 192.168.1.0/24 via 172.18.0.1 dev ens5 table main";
