@@ -2,7 +2,7 @@
 
 The node boots with the seed's MachineConfig and no automatic "Wired connection"
 profiles; ens6 and ens7 are veths added after boot. The module's one agent runs as
-UID 65532 with no capability (as the DaemonSet's container does) in the node's
+UID 65534 with no capability (as the DaemonSet's container does) in the node's
 namespaces, and every scenario reads it: a keyfile profile as kubernetes-nmstate
 writes it (present; `ip route del`: removed-outside-networkmanager; `nmcli device
 reapply`: present), the seed's unit then `nmcli connection up ens5`
@@ -30,7 +30,7 @@ from node import Node
 from nodeops import ensure_network, seed_route_fine, since, stop_networkmanager, wait_kernel_route
 
 SEED_MC = Path(__file__).resolve().parents[2] / "examples" / "seed-machineconfig.yaml"
-AGENT_UID = 65532  # the manifests' runAsUser (manifests/base/daemonset.yaml)
+NOBODY = 65534
 NMSTATE_ROUTE = Route("10.77.0.0/24", "172.19.0.1", "ens6")
 ADDED_ROUTE = Route("10.78.0.0/24", "172.21.0.1", "ens7")
 OFF_LINK_ROUTE = Route("10.79.0.0/24", "192.0.2.1", "ens7")
@@ -63,8 +63,8 @@ def nm_node(base_rootfs, facts):
 
 @pytest.fixture(scope="module")
 def agent(nm_node):
-    """The module's agent: UID 65532, no capabilities, in the node's namespaces."""
-    with Agent.start(nm_node, port=9812, uid=AGENT_UID) as a:
+    """The module's agent: UID 65534, no capabilities, in the node's namespaces."""
+    with Agent.start(nm_node, port=9812, uid=NOBODY) as a:
         yield a
 
 
@@ -108,7 +108,7 @@ def test_unprivileged_agent_sees_networkmanager(nm_node, agent):
     status = Path(f"/proc/{agent.pid}/status").read_text()
     uid = next(line for line in status.splitlines() if line.startswith("Uid:"))
     cap_eff = next(line for line in status.splitlines() if line.startswith("CapEff:"))
-    assert uid.split()[1:] == [str(AGENT_UID)] * 4 and int(cap_eff.split()[1], 16) == 0, f"{uid} {cap_eff}"
+    assert uid.split()[1:] == [str(NOBODY)] * 4 and int(cap_eff.split()[1], 16) == 0, f"{uid} {cap_eff}"
     seed_route_fine(agent, nm_node, "every source up, networkmanager too; the seed route present",
                     also=lambda s: nm_up(s) + declared(s, SEED_ROUTE, {"machineconfig", "networkmanager"},
                                                        'connection "ens5"'))
@@ -203,8 +203,8 @@ def test_gateway_off_link(nm_node, agent, facts):
 
 
 def as_nobody(node, *args) -> dict:
-    """The agent's binary (copied into the node) run as UID 65532 without capabilities, JSON out."""
-    cp = node.run("setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_UID}", "--clear-groups", "--inh-caps=-all",
+    """The agent's binary (copied into the node) run as UID 65534 without capabilities, JSON out."""
+    cp = node.run("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
                   "--bounding-set=-all", "/usr/local/bin/routewarden", *args, "--host-root", "/",
                   "--node-name", node.name, "--format", "json", check=False)
     assert cp.returncode in (0, 1), f"routewarden {args}: exit {cp.returncode}\n{cp.stderr}"

@@ -71,9 +71,14 @@ fn up() -> Sources {
 }
 
 fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftReport {
+    run_on(&seed(), routes, links, units)
+}
+
+/// `intent` against these routes, links and units (every other source up).
+fn run_on(intent: &Intent, routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftReport {
     let index = RouteIndex::from_routes(routes);
     compare(
-        &seed(),
+        intent,
         Observed {
             routes: &index,
             rules: &[],
@@ -359,18 +364,7 @@ fn unexplained_says_what_was_checked_not_that_it_was_installed() {
         "spec": {"config": {"ignition": {"version": "3.2.0"},
             "systemd": {"units": [{"name": "nmcli-dev-modify.service", "enabled": true, "contents": unit}]}}}});
     let intent = intent::from_bytes(mc.to_string().as_bytes(), &Options::default()).expect("parses");
-    let links = vec![link(ENS5, "ens5", true, Some(1))];
-    let units = healthy_units();
-    let index = RouteIndex::default();
-    let seen = Observed {
-        routes: &index,
-        rules: &[],
-        links: Some(&links),
-        units: &units,
-        boot: None,
-        networkmanager: None,
-    };
-    let r = compare(&intent, seen, up());
+    let r = run_on(&intent, vec![], vec![link(ENS5, "ens5", true, Some(1))], healthy_units());
     assert_eq!(codes(&r), ["unexplained"]);
     let text = &texts(&r)[0];
     assert!(text.starts_with("no cause was found (checked: unit nmcli-dev-modify.service ran and succeeded, no other route to 192.168.1.0/24 in table 254)"), "{text}");
