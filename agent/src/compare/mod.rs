@@ -20,6 +20,7 @@ mod rules;
 mod rules_tests;
 #[cfg(test)]
 mod tests;
+mod unexplained;
 mod units;
 
 use std::collections::BTreeMap;

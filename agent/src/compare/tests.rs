@@ -364,7 +364,12 @@ fn unexplained_says_what_was_checked_not_that_it_was_installed() {
         "spec": {"config": {"ignition": {"version": "3.2.0"},
             "systemd": {"units": [{"name": "nmcli-dev-modify.service", "enabled": true, "contents": unit}]}}}});
     let intent = intent::from_bytes(mc.to_string().as_bytes(), &Options::default()).expect("parses");
-    let r = run_on(&intent, vec![], vec![link(ENS5, "ens5", true, Some(1))], healthy_units());
+    let r = run_on(
+        &intent,
+        vec![],
+        vec![link(ENS5, "ens5", true, Some(1))],
+        healthy_units(),
+    );
     assert_eq!(codes(&r), ["unexplained"]);
     let text = &texts(&r)[0];
     assert!(text.starts_with("no cause was found (checked: unit nmcli-dev-modify.service ran and succeeded, no other route to 192.168.1.0/24 in table 254)"), "{text}");

@@ -102,25 +102,6 @@ impl RouteKey {
     }
 }
 
-impl Serialize for Source {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Json<'a> {
-            kind: SourceKind,
-            origin: &'a str,
-            origin_detail: Option<Place>,
-            unit: &'a Option<UnitName>,
-        }
-        Json {
-            kind: self.kind,
-            origin: &self.origin,
-            origin_detail: Place::detail(&self.origin),
-            unit: &self.unit,
-        }
-        .serialize(s)
-    }
-}
-
 /// How a route was declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -325,25 +306,6 @@ pub struct Diagnostic {
     pub message: String,
     /// What it is about.
     pub concern: Concern,
-}
-
-impl Serialize for Diagnostic {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Json<'a> {
-            severity: Severity,
-            origin: &'a str,
-            origin_detail: Option<Place>,
-            message: &'a str,
-        }
-        Json {
-            severity: self.severity,
-            origin: &self.origin,
-            origin_detail: Place::detail(&self.origin),
-            message: &self.message,
-        }
-        .serialize(s)
-    }
 }
 
 impl Diagnostic {

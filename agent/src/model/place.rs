@@ -4,7 +4,9 @@
 //! number is always of the named unit's, drop-in's or file's own contents (as
 //! written on the node), never of the MachineConfig's YAML or JSON.
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+use super::{Diagnostic, Severity, Source, SourceKind, UnitName};
 
 /// A place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,6 +93,44 @@ impl Place {
     /// Null for [`Place::Other`], else the object.
     pub fn detail(origin: &str) -> Option<Place> {
         Some(Place::parse(origin)).filter(|p| *p != Place::Other)
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            kind: SourceKind,
+            origin: &'a str,
+            origin_detail: Option<Place>,
+            unit: &'a Option<UnitName>,
+        }
+        Json {
+            kind: self.kind,
+            origin: &self.origin,
+            origin_detail: Place::detail(&self.origin),
+            unit: &self.unit,
+        }
+        .serialize(s)
+    }
+}
+
+impl Serialize for Diagnostic {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            severity: Severity,
+            origin: &'a str,
+            origin_detail: Option<Place>,
+            message: &'a str,
+        }
+        Json {
+            severity: self.severity,
+            origin: &self.origin,
+            origin_detail: Place::detail(&self.origin),
+            message: &self.message,
+        }
+        .serialize(s)
     }
 }
 
