@@ -18,6 +18,22 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Logging (any command, before or after its name).
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Where log lines go (stderr) and which: `--log-level` wins over `RUST_LOG`.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: crate::logging::LogFormat,
+    /// Log level: error, warn, info, debug, trace, or a RUST_LOG filter such as
+    /// `warn,routewarden=debug`. Default: RUST_LOG, else info for serve and warn
+    /// for the other commands.
+    #[arg(long, value_name = "LEVEL", global = true)]
+    pub log_level: Option<String>,
 }
 
 /// Subcommands.
@@ -66,7 +82,7 @@ pub struct LintArgs {
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub format: LintFormat,
     /// Exit 1 when a finding is at or above this level.
     #[arg(long, value_enum, default_value = "error")]
@@ -196,7 +212,7 @@ pub struct ExpectedArgs {
     #[arg(long, value_name = "ADDR")]
     pub dbus_address: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub format: Format,
 }
 
@@ -225,7 +241,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub networkmanager: NetworkManagerArgs,
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
     pub format: Format,
     /// The daemon's record of remediation attempts, shown per route when there.
     #[arg(long, value_name = "PATH", default_value = crate::remediate::state::DEFAULT_PATH)]
@@ -234,6 +250,7 @@ pub struct CheckArgs {
 
 /// `routewarden serve`.
 #[derive(Debug, Args)]
+#[command(mut_arg("machineconfig", |a| a.help(SERVE_MACHINECONFIG)))]
 pub struct ServeArgs {
     /// Where the intent comes from (a file: it is watched for changes).
     #[command(flatten)]
@@ -244,7 +261,8 @@ pub struct ServeArgs {
     /// NetworkManager as a source of truth.
     #[command(flatten)]
     pub networkmanager: NetworkManagerArgs,
-    /// HTTP listen address (IPv6 as [addr]:port or addr:port).
+    /// HTTP listen address: ADDR:PORT (IPv6 as [addr]:port or addr:port),
+    /// localhost:PORT, or :PORT for every address (IPv4 and IPv6).
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9810", value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// Period of the full re-read of the routing table (e.g. 5m, 30s).
@@ -277,16 +295,29 @@ pub struct RemediateArgs {
     pub remediation_state: PathBuf,
 }
 
+/// `serve --machineconfig`: a file it watches, never stdin.
+const SERVE_MACHINECONFIG: &str = "The MachineConfig (JSON or YAML), a file the daemon watches for \
+changes (not stdin). Default: the first of the node's \
+<host-root>/etc/machine-config-daemon/currentconfig, /etc/mcd-currentconfig.json and \
+/etc/mcs-machine-config-content.json that holds one (none: the source is absent and the intent empty).";
+
 /// `ADDR:PORT`, also an unbracketed IPv6 address (`fd00::1:9810`), which is what
-/// `$(HOST_IP):9810` gives on an IPv6 node.
+/// `$(HOST_IP):9810` gives on an IPv6 node; `localhost:PORT` (127.0.0.1, never
+/// looked up) and `:PORT`, every address (`[::]`, which takes IPv4 too; `serve`
+/// falls back to 0.0.0.0 where IPv6 is off), as node_exporter reads them.
 pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse() {
         return Ok(addr);
     }
-    let bad = || format!("{text:?} is not ADDR:PORT");
+    let bad = || format!("{text:?} is not ADDR:PORT, localhost:PORT or :PORT");
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
-    let ip: IpAddr = host.trim_matches(['[', ']']).parse().map_err(|_| bad())?;
-    Ok(SocketAddr::new(ip, port.parse().map_err(|_| bad())?))
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let ip: IpAddr = match host {
+        "" => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        "localhost" => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        _ => host.trim_matches(['[', ']']).parse().map_err(|_| bad())?,
+    };
+    Ok(SocketAddr::new(ip, port))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -315,8 +346,17 @@ mod tests {
             parse_listen("fd00::1:9810").map(|a| a.to_string()),
             Ok("[fd00::1]:9810".into())
         );
-        assert!(parse_listen("localhost:9810").is_err());
+        assert_eq!(
+            parse_listen("localhost:9810").map(|a| a.to_string()),
+            Ok("127.0.0.1:9810".into())
+        );
+        assert_eq!(
+            parse_listen(":9810").map(|a| a.to_string()),
+            Ok("[::]:9810".into())
+        );
         assert!(parse_listen("1.2.3.4").is_err());
+        assert!(parse_listen(":http").is_err());
+        assert!(parse_listen("example.com:9810").is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod compare;
 pub mod input;
 pub mod intent;
 pub mod lint;
+pub mod logging;
 pub mod model;
 pub mod observe;
 pub mod paths;

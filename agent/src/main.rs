@@ -3,7 +3,7 @@
 //! node without a MachineConfig is no error: its intent is empty and the
 //! `machineconfig` source `absent`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,12 +16,18 @@ use routewarden::cli::{
 use routewarden::compare::SourceState;
 use routewarden::input::{self, Loaded, Lookup};
 use routewarden::intent::Options;
+use routewarden::logging;
 use routewarden::model::Intent;
 use routewarden::publish::{self, text::Colour};
 use routewarden::serve;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    logging::init(cli.log.log_format, cli.log.log_level.as_deref(), default_level);
     match cli.command {
         Command::Expected(args) => expected(&args),
         Command::Check(args) => check(&args),
@@ -78,7 +84,6 @@ fn expected(args: &ExpectedArgs) -> ExitCode {
         Err(code) => return code,
     };
     if nm.networkmanager_intent() {
-        logging("warn");
         let rt = match runtime() {
             Ok(rt) => rt,
             Err(code) => return code,
@@ -98,7 +103,6 @@ fn expected(args: &ExpectedArgs) -> ExitCode {
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    logging("warn");
     let ((intent, machineconfig), rt) = match (load(&args.intent, &args.networkmanager), runtime()) {
         (Ok(i), Ok(rt)) => (i, rt),
         (Err(code), _) | (_, Err(code)) => return code,
@@ -120,8 +124,13 @@ fn check(args: &CheckArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
+    let node = options(&args.intent).node_name;
+    let meta = publish::report_json::Meta {
+        node: node.as_deref(),
+        evaluated_at: std::time::SystemTime::now(),
+    };
     let out = match args.format {
-        Format::Json => publish::json(&report),
+        Format::Json => publish::report_json::report(&report, meta),
         Format::Text => publish::text::check(&report, Colour::detect()),
     };
     let only_source_down = !from.machineconfig && !report.sources.networkmanager.is_up();
@@ -134,7 +143,6 @@ fn check(args: &CheckArgs) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    logging("info");
     if let Err(e) = args.networkmanager.validate() {
         return fail(&e);
     }
@@ -199,17 +207,6 @@ fn lint(args: LintArgs) -> ExitCode {
         _ if failing > 0 => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     }
-}
-
-/// Logs to stderr, filtered by RUST_LOG (default: `default` and above).
-fn logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn emit(text: &str) -> ExitCode {

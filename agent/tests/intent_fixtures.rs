@@ -146,13 +146,13 @@ fn units_in_every_shape() {
         &intent,
         Severity::Error,
         "unit routes-unreadable.service line 5",
-        "rt_tables"
+        "the routing table \"unknown-table\" is a name that is not defined in the MachineConfig's rt_tables"
     ));
     assert!(has_diag(
         &intent,
         Severity::Error,
         "unit routes-unreadable.service line 6",
-        "destination is not"
+        "the destination \"10.62.0.0/33\" is not"
     ));
     assert!(has_diag(
         &intent,
@@ -507,7 +507,7 @@ fn expected_lists_rules_next_to_routes_in_text_and_json() {
     );
     assert!(
         text.contains(
-            "ipv4    -         not fwmark 0xca6c  table 51820  ip-rule: unit rules-ip.service line 6"
+            "ipv4    -         not fwmark 0xca6c  table 51820  ip-rule: unit rules-ip.service, line 6 of the unit"
         ),
         "{text}"
     );

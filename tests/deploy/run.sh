@@ -166,6 +166,23 @@ check_readme_overlay() {
         kubectl kustomize "$dir/patched" -o "$work/readme-patched.yaml"
     step "README's patches do what it says" \
         python3 "$here/readme_overlay.py" check-patched "$work/readme-patched.yaml"
+    step "README's severity override refuses rules in another order (its test op)" \
+        expect_build_failure "$dir/reordered" "testing value /spec/groups/0/rules/0/alert"
+    step "README's runbook URL replacement builds" \
+        kubectl kustomize "$dir/runbooks" -o "$work/readme-runbooks.yaml"
+    step "README's runbook URL replacement points every alert at the mirror" \
+        python3 "$here/readme_overlay.py" check-runbooks "$work/readme-runbooks.yaml" "$dir"
+}
+
+# expect_build_failure DIR WORDS: kubectl kustomize DIR must fail, saying WORDS.
+expect_build_failure() {
+    local out
+    if out=$(kubectl kustomize "$1" 2>&1); then
+        echo "built, and should not have: a patch applied to the wrong rule"
+        return 1
+    fi
+    echo "$out" | tail -3
+    grep -qF "$2" <<<"$out"
 }
 
 check_dashboards() {

@@ -124,14 +124,18 @@ def test_hypershift_reads_mcd_currentconfig(seed_node):
 
 
 def test_no_machineconfig_is_absent_and_the_agent_serves(seed_node):
-    # Without a MachineConfig the intent is NetworkManager's alone: its profiles'
-    # routes and NetworkManager.service, nothing the MachineConfig declared.
-    def no_machineconfig_intent(s):
-        from_mc = [r["destination"] for r in s.drift["routes"]
+    # Without a MachineConfig only NetworkManager declares routes (its applied
+    # connection still holds the seed unit's `nmcli device modify` route), and
+    # the only unit expected is NetworkManager's own.
+    def no_intent_check(s):
+        from_mc = [r for r in s.drift["routes"]
                    if any(src["kind"] != "networkmanager" for src in r["sources"])]
-        units = [u["name"] for u in s.drift["units"] if u["name"] != NM_UNIT]
-        return [f"routes the MachineConfig declared: {from_mc}"] * bool(from_mc) + [f"units: {units}"] * bool(units)
-    no_intent = ("intent: NetworkManager's alone", no_machineconfig_intent)
+        units = [u["name"] for u in s.drift["units"] if u["name"] != "NetworkManager.service"]
+        expected = s.metrics.value("routewarden_expected_routes")
+        if from_mc or units or expected != float(len(s.drift["routes"])):
+            return [f"routes from the MachineConfig {from_mc}, units {units}, expected_routes {expected}"]
+        return []
+    no_intent = ("intent empty", no_intent_check)
     with Agent.start(seed_node) as agent:
         agent.converge("a MachineConfig to start with", lambda s: source_complaints(s, machineconfig=True))
         removed = mcd.remove_node_configs(seed_node.root)
@@ -166,7 +170,7 @@ def test_a_plain_kubernetes_node_has_no_machineconfig_and_no_networkmanager(seed
                                lambda s: source_complaints(s, machineconfig="absent", networkmanager="absent",
                                                            netlink=True, systemd=True), units=())
             assert s.metrics.value("routewarden_source_absent", source="networkmanager") == 1.0
-            assert "not installed on this node" in agent.log_path.read_text(), agent.log_tail()
+            assert "NetworkManager is not installed on this node" in agent.log_path.read_text(), agent.log_tail()
         rc, report = check(seed_node)
         assert rc == 0 and report["sources"]["networkmanager"] == "absent", report
     finally:

@@ -7,7 +7,8 @@
 //! keep: it adds a direct route to an off-link gateway itself, so the kernel
 //! takes those). Where these answer, they replace the inference from timestamps.
 
-use super::reasons::{reason, Reason, ReasonKind, CLOCK_MARGIN_USEC};
+use super::reasons::{reason, Reason, ReasonKind};
+use super::unexplained::CLOCK_MARGIN_USEC;
 use super::{find_link, unit, Observed, RouteIndex, UnitVerdict};
 use crate::model::{
     DeviceState, ExpectedRoute, ExpectedRule, Family, IfName, Manager, NmConnection, NmDevice, NmProfile,

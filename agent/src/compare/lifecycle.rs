@@ -63,7 +63,7 @@ pub(super) fn mark_pending(
 fn pending(r: &ExpectedRoute, units: &[UnitVerdict], file: &ConfigFile, boot: Boot) -> Option<Reason> {
     let name = r.source.unit.as_ref()?;
     let v = unit(units, name)?;
-    if matches!(v.state, UnitState::Disabled | UnitState::Unknown) {
+    if matches!(v.state, UnitState::Disabled) || !v.state.is_known() {
         return None;
     }
     let started = v

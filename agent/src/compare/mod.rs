@@ -22,6 +22,7 @@ mod rules;
 mod rules_tests;
 #[cfg(test)]
 mod tests;
+mod unexplained;
 mod units;
 
 use std::collections::BTreeMap;
@@ -146,7 +147,8 @@ pub struct ObservedHop {
     /// The route's type (`unicast`, `blackhole`...).
     #[serde(rename = "type")]
     pub kind: RouteType,
-    /// Metric.
+    /// Metric (none stored is the kernel's 0: JSON says 0, as the text does).
+    #[serde(serialize_with = "metric_or_zero")]
     pub metric: Option<u32>,
     /// The route's TOS selector (IPv4), when it has one.
     #[serde(skip_serializing_if = "is_zero")]
@@ -192,6 +194,10 @@ impl ObservedHop {
         parts.push(format!("metric {}", self.metric.unwrap_or(0)));
         parts.join(" ")
     }
+}
+
+fn metric_or_zero<S: serde::Serializer>(metric: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u32(metric.unwrap_or(0))
 }
 
 fn is_zero(v: &u8) -> bool {
@@ -311,7 +317,7 @@ pub fn compare(intent: &Intent, seen: Observed<'_>, sources: Sources) -> DriftRe
         || rules.iter().any(|r| r.state != RuleState::Present)
         || units
             .iter()
-            .any(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown));
+            .any(|u| u.state.is_known() && u.state != UnitState::Ok);
     DriftReport {
         machineconfig: intent.machineconfig.clone(),
         machineconfig_file: intent.file.clone(),

@@ -188,7 +188,7 @@ pub fn explain(
         out.extend(super::facts::explain(r, seen, units).unwrap_or_default());
     }
     if out.is_empty() {
-        out.push(after_unit_ran(r, seen, units));
+        out.push(super::unexplained::after_unit_ran(r, seen, units));
     }
     out
 }
@@ -218,7 +218,7 @@ pub(super) fn unit_reason(name: &UnitName, units: &[UnitVerdict]) -> Option<Reas
     let v = unit(units, name)?;
     let status_words = v.status.as_ref().and_then(exit_text);
     Some(match v.state {
-        UnitState::Ok => return None,
+        UnitState::Ok | UnitState::Skipped => return None,
         UnitState::Inactive => reason(
             ReasonKind::UnitNotRun,
             format!(
@@ -247,10 +247,13 @@ pub(super) fn unit_reason(name: &UnitName, units: &[UnitVerdict]) -> Option<Reas
         ),
         UnitState::Unknown => reason(
             ReasonKind::UnitUnknown,
-            format!(
-                "state of unit {name} is unknown: {}",
-                v.unknown_reason.as_deref().unwrap_or("systemd not asked")
-            ),
+            match v.unknown_reason {
+                // The bus error is the systemd source's: said once, there.
+                Some(_) => format!(
+                    "state of unit {name} is unknown: systemd could not be asked (the systemd source says why)"
+                ),
+                None => format!("state of unit {name} is unknown: systemd did not report it"),
+            },
         ),
     })
 }
@@ -302,7 +305,7 @@ fn not_run_text(name: &UnitName, v: &UnitVerdict) -> String {
 pub(super) fn networkmanager(units: &[UnitVerdict], what: &str) -> Option<Reason> {
     let nm = UnitName::new("NetworkManager.service").ok()?;
     let v = unit(units, &nm)?;
-    if matches!(v.state, UnitState::Ok | UnitState::Unknown) {
+    if v.state == UnitState::Ok || !v.state.is_known() {
         return None;
     }
     let active = v
@@ -335,65 +338,4 @@ fn device(r: &ExpectedRoute, seen: Observed<'_>) -> Option<Reason> {
         ));
     }
     None
-}
-
-/// The kernel stamps addresses in jiffies since boot, which run a fraction of a
-/// second behind systemd's CLOCK_MONOTONIC (0.24 s measured on a booted node):
-/// closer than this, the order of the two events is not known.
-pub(super) const CLOCK_MARGIN_USEC: u64 = 1_000_000;
-
-/// The unit ran fine and the device is up: the route was removed after. When the
-/// declaration is non-persistent and the device was configured again after the
-/// unit ran, that is the cause.
-fn after_unit_ran(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> Reason {
-    let finished = r
-        .source
-        .unit
-        .as_ref()
-        .and_then(|n| unit(units, n))
-        .and_then(|v| v.status.as_ref())
-        .and_then(|s| s.service.as_ref())
-        .map(|svc| svc.exec_main_exit_usec)
-        .filter(|t| *t > 0);
-    let configured = r
-        .device
-        .as_ref()
-        .and_then(|d| find_link(seen.links, d))
-        .and_then(|l| l.last_configured_usec);
-    let how = match r.source.kind {
-        crate::model::SourceKind::Nmcli => "nmcli device modify",
-        _ => "ip route",
-    };
-    let dev = r
-        .device
-        .as_ref()
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| "its device".into());
-    match (r.traits.non_persistent, finished, configured) {
-        (true, Some(done), Some(conf)) if conf > done + CLOCK_MARGIN_USEC => reason(
-            ReasonKind::NonPersistent,
-            format!(
-                "declared with non-persistent {how}, and {dev} was re-activated {} s after the unit ran: the route was lost then",
-                (conf - done) / 1_000_000
-            ),
-        ),
-        (true, Some(done), Some(conf)) if conf + CLOCK_MARGIN_USEC <= done => reason(
-            ReasonKind::Unexplained,
-            format!("the unit ran after {dev} was last configured, so the route was there; it was removed since (for example with ip route del), and nothing adds it again"),
-        ),
-        (true, _, _) => reason(
-            ReasonKind::NonPersistent,
-            format!("declared with non-persistent {how}: lost when {dev} is re-activated or the route is deleted, and nothing adds it again"),
-        ),
-        _ if r.source.unit.is_none() => reason(
-            ReasonKind::Unexplained,
-            format!(
-                "nothing on the node explains it: the file that declares it may not be applied yet (NetworkManager reads it on reload or when {dev} is activated), or the route was deleted since"
-            ),
-        ),
-        _ => reason(
-            ReasonKind::Unexplained,
-            "nothing on the node explains it: the route was removed after it was installed (for example with ip route del)".into(),
-        ),
-    }
 }

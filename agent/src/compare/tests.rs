@@ -52,9 +52,14 @@ fn up() -> Sources {
 }
 
 fn run(routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftReport {
+    run_on(&seed(), routes, links, units)
+}
+
+/// `intent` against these routes, links and units (every other source up).
+fn run_on(intent: &Intent, routes: Vec<ObservedRoute>, links: Vec<Link>, units: UnitsSeen) -> DriftReport {
     let index = RouteIndex::from_routes(routes);
     compare(
-        &seed(),
+        intent,
         Observed {
             routes: &index,
             rules: &[],
@@ -329,3 +334,26 @@ fn reactivation_within_the_clock_margin_is_not_claimed() {
 }
 
 mod lifecycle;
+
+/// A route a unit declares persistently (`nmcli connection modify`), missing
+/// while the unit succeeded: no cause is found, and the reason says what was
+/// checked (not that the route was installed: it may never have been).
+#[test]
+fn unexplained_says_what_was_checked_not_that_it_was_installed() {
+    let unit = "[Service]\nType=oneshot\nExecStart=/usr/bin/nmcli connection modify uplink +ipv4.routes \"192.168.1.0/24 172.18.0.1\"\n";
+    let mc = serde_json::json!({"kind": "MachineConfig", "metadata": {"name": "x"},
+        "spec": {"config": {"ignition": {"version": "3.2.0"},
+            "systemd": {"units": [{"name": "nmcli-dev-modify.service", "enabled": true, "contents": unit}]}}}});
+    let intent = intent::from_bytes(mc.to_string().as_bytes(), &Options::default()).expect("parses");
+    let r = run_on(
+        &intent,
+        vec![],
+        vec![link(ENS5, "ens5", true, Some(1))],
+        healthy_units(),
+    );
+    assert_eq!(codes(&r), ["unexplained"]);
+    let text = &texts(&r)[0];
+    assert!(text.starts_with("no cause was found (checked: unit nmcli-dev-modify.service ran and succeeded, no other route to 192.168.1.0/24 in table 254)"), "{text}");
+    assert!(text.contains("may never have been added"), "{text}");
+    assert!(!text.contains("after it was installed"), "{text}");
+}

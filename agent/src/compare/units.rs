@@ -25,6 +25,8 @@ pub enum UnitState {
     NotFound,
     /// systemd could not be asked.
     Unknown,
+    /// systemd was not asked (`--no-units`).
+    Skipped,
 }
 
 impl UnitState {
@@ -38,7 +40,14 @@ impl UnitState {
             UnitState::Disabled => "disabled",
             UnitState::NotFound => "not-found",
             UnitState::Unknown => "unknown",
+            UnitState::Skipped => "skipped",
         }
+    }
+
+    /// Whether systemd told the state (not unknown, not skipped): only these
+    /// count as drift and have series.
+    pub fn is_known(self) -> bool {
+        !matches!(self, UnitState::Unknown | UnitState::Skipped)
     }
 }
 
@@ -96,6 +105,7 @@ pub fn verdict(expected: &ExpectedUnit, seen: &UnitsSeen) -> UnitVerdict {
             None
         }
         UnitsSeen::Skipped => {
+            v.state = UnitState::Skipped;
             v.unknown_reason = Some("unit checks skipped (--no-units)".into());
             None
         }

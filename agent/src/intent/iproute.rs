@@ -329,10 +329,19 @@ impl<'a> Parts<'a> {
                 Some(Key::Dev) => p.device = Some(value()?),
                 Some(Key::Table) => p.table = Some(tables.lookup_iproute2(value()?)?),
                 Some(Key::Vrf) => return Err("names a VRF (vrf), whose table is not known here".into()),
-                Some(Key::Metric) => p.metric = Some(number(value()?).ok_or("the metric is not a number")?),
+                Some(Key::Metric) => {
+                    let v = value()?;
+                    p.metric =
+                        Some(number(v).ok_or_else(|| format!("the metric {:?} is not a number", token(v)))?)
+                }
                 Some(Key::Tos) => p.tos = tos(value()?)?,
                 Some(Key::From) => p.source_prefix = Some(value()?),
-                Some(Key::Nhid) => p.nhid = Some(number(value()?).ok_or("the next-hop id is not a number")?),
+                Some(Key::Nhid) => {
+                    let v = value()?;
+                    p.nhid = Some(
+                        number(v).ok_or_else(|| format!("the next-hop id {:?} is not a number", token(v)))?,
+                    )
+                }
                 Some(Key::Metrics(_, true)) => {
                     if value()? == "lock" {
                         value()?;
@@ -410,9 +419,10 @@ impl<'a> Parts<'a> {
     fn build(self, verb: Verb) -> Result<Built, String> {
         let gateway_family = self.gateway.and_then(|(f, _)| f);
         let gateway = match self.gateway {
-            Some((fam, text)) => {
-                Some(address(text, fam.or(self.family)).ok_or("the gateway is not an address")?)
-            }
+            Some((fam, text)) => Some(
+                address(text, fam.or(self.family))
+                    .ok_or_else(|| format!("the gateway {:?} is not an address", token(text)))?,
+            ),
             None => None,
         };
         let family = self.family.or(gateway
@@ -498,8 +508,12 @@ pub fn number(text: &str) -> Option<u32> {
 /// A TOS (`rtnl_dsfield_a2n`): hexadecimal, with or without `0x`, at most 0xff.
 fn tos(text: &str) -> Result<u8, String> {
     let hex = text.strip_prefix("0x").unwrap_or(text);
-    u8::from_str_radix(hex, 16)
-        .map_err(|_| "the TOS is not a hexadecimal number up to 0xff (a TOS name is not read)".into())
+    u8::from_str_radix(hex, 16).map_err(|_| {
+        format!(
+            "the TOS {:?} is not a hexadecimal number up to 0xff (a TOS name is not read)",
+            token(text)
+        )
+    })
 }
 
 /// An IPv4 address as iproute2's `get_addr_ipv4` reads it: up to four parts,
@@ -531,7 +545,12 @@ fn address(text: &str, family: Option<Family>) -> Option<IpAddr> {
 /// `default`/`all`/`any`, or `ADDR[/LEN]` (a host when no length); and whether
 /// the address had no host bits set.
 fn prefix(text: &str, family: Option<Family>) -> Result<(IpNet, bool), String> {
-    let bad = || "the destination is not an address/prefix length or default".to_owned();
+    let bad = || {
+        format!(
+            "the destination {:?} is not an address/prefix length or default",
+            token(text)
+        )
+    };
     if matches!(text, "default" | "all" | "any") {
         let net = match family {
             Some(Family::Ipv6) => IpNet::V6(Default::default()),

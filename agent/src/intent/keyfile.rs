@@ -132,7 +132,10 @@ fn route(value: &str, options: Option<&str>, family: Family, tables: &Tables) ->
     let dest = parts.next().unwrap_or("");
     let mut r = RouteSpec::to(spec::destination(dest, Some(family))?);
     if Family::of_net(&r.destination) != family {
-        return Err(format!("the destination is not an {family} address"));
+        return Err(format!(
+            "the destination {} is not an {family} address",
+            spec::shown(dest)
+        ));
     }
     if let Some(gw) = parts.next() {
         r.gateway = spec::gateway(gw)?;
@@ -144,7 +147,10 @@ fn route(value: &str, options: Option<&str>, family: Family, tables: &Tables) ->
         match opt.trim().split_once('=') {
             Some(("table", t)) => r.table = Some(tables.lookup(t)?),
             Some(("type", t)) if t != "unicast" => {
-                return Err(format!("type {t} is not a unicast route; not checked"))
+                return Err(format!(
+                    "type {} is not a unicast route; not checked",
+                    spec::shown(t)
+                ))
             }
             _ => {}
         }

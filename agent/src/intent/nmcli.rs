@@ -262,7 +262,10 @@ fn route(text: &str, family: Family, tables: &Tables) -> Result<RouteSpec, Strin
     let dest = words.next().ok_or("empty route")?;
     let mut r = RouteSpec::to(spec::destination(dest, Some(family))?);
     if Family::of_net(&r.destination) != family {
-        return Err(format!("destination is not an {family} address"));
+        return Err(format!(
+            "the destination {} is not an {family} address",
+            spec::shown(dest)
+        ));
     }
     for word in words {
         match word.split_once('=') {
@@ -271,12 +274,22 @@ fn route(text: &str, family: Family, tables: &Tables) -> Result<RouteSpec, Strin
             Some(("tos", t)) => r.tos = spec::nm_tos(t)?,
             Some(("from", f)) => r.source_prefix = Some(spec::nm_source_prefix(f, family)?),
             Some((attr, _)) if ATTRIBUTES.contains(&attr) => {}
-            Some(_) => return Err("a route attribute NetworkManager does not know".to_owned()),
+            Some((attr, _)) => {
+                return Err(format!(
+                    "{} is a route attribute NetworkManager does not know",
+                    spec::shown(attr)
+                ))
+            }
             None if r.gateway.is_none() && r.metric.is_none() && word.parse::<std::net::IpAddr>().is_ok() => {
                 r.gateway = spec::gateway(word)?;
             }
             None if r.metric.is_none() => r.metric = Some(spec::metric(word)?),
-            None => return Err("a word that is not a gateway, a metric or an attribute".to_owned()),
+            None => {
+                return Err(format!(
+                    "{} is a word that is not a gateway, a metric or an attribute",
+                    spec::shown(word)
+                ))
+            }
         }
     }
     r.check_families()?;

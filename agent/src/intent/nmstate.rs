@@ -122,7 +122,10 @@ fn route(r: &Route) -> Result<Option<RouteSpec>, String> {
         return Ok(None);
     }
     if let Some(t) = r.route_type.as_deref().filter(|t| *t != "unicast") {
-        return Err(format!("route-type {t} is not a unicast route; not checked"));
+        return Err(format!(
+            "route-type {} is not a unicast route; not checked",
+            spec::shown(t)
+        ));
     }
     let dest = r.destination.as_deref().ok_or("has no destination")?;
     let mut spec = RouteSpec::to(spec::destination(dest, None)?);

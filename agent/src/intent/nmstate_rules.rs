@@ -92,7 +92,10 @@ fn rule(r: &Rule) -> Result<Option<RuleSpec>, String> {
     };
     let net = |t: &Option<String>, what: &str| {
         t.as_deref()
-            .map(|t| spec::destination(t, family).map_err(|_| format!("{what} is not an address or prefix")))
+            .map(|t| {
+                spec::destination(t, family)
+                    .map_err(|_| format!("{what} {} is not an address or prefix", spec::shown(t)))
+            })
             .transpose()
     };
     let (from, to) = (net(&r.ip_from, "ip-from")?, net(&r.ip_to, "ip-to")?);

@@ -182,7 +182,10 @@ pub fn parse(
     while let Some(word) = it.next() {
         let Some(key) = keyword(word, dialect) else {
             if dialect == Dialect::NetworkManager {
-                return Err("a word that is not a NetworkManager rule keyword".to_owned());
+                return Err(format!(
+                    "{} is a word that is not a NetworkManager rule keyword",
+                    spec::shown(word)
+                ));
             }
             p.action_word(word, dialect)?;
             continue;
@@ -221,7 +224,7 @@ impl<'a> Parts<'a> {
             return Err(format!("{key} is given twice"));
         }
         self.seen.push(key);
-        let bad = |what: &str| format!("{key} is not {what}");
+        let bad = |what: &str| format!("{key} {} is not {what}", spec::shown(value));
         match key {
             "from" => self.from = Some(value),
             "to" => self.to = Some(value),
@@ -259,7 +262,12 @@ impl<'a> Parts<'a> {
             "prohibit" => RuleAction::Prohibit,
             "unicast" => return Ok(()),
             "nop" if dialect == Dialect::Iproute2 => RuleAction::Nop,
-            _ => return Err("a word that is not a rule keyword or type".to_owned()),
+            _ => {
+                return Err(format!(
+                    "{} is a word that is not a rule keyword or type",
+                    spec::shown(word)
+                ))
+            }
         };
         self.set_action(action)
     }
@@ -313,7 +321,8 @@ fn prefix(text: &str, what: &str, family: Option<Family>) -> Result<Option<IpNet
     if matches!(text, "all" | "any" | "default") {
         return Ok(None);
     }
-    let net = spec::destination(text, family).map_err(|_| format!("{what} is not an address or prefix"))?;
+    let net = spec::destination(text, family)
+        .map_err(|_| format!("{what} {} is not an address or prefix", spec::shown(text)))?;
     Ok((net.prefix_len() > 0 || !net.addr().is_unspecified()).then_some(net))
 }
 
@@ -333,7 +342,7 @@ fn table(text: &str, dialect: Dialect, tables: &Tables) -> Result<u32, String> {
         Dialect::Iproute2 => tables.lookup(text),
         Dialect::NetworkManager => number(text)
             .filter(|t| *t > 0)
-            .ok_or_else(|| "table is not a number from 1 to 4294967295".to_owned()),
+            .ok_or_else(|| format!("table {} is not a number from 1 to 4294967295", spec::shown(text))),
     }
 }
 

@@ -134,10 +134,34 @@ pub fn traits(manager: Manager, non_persistent: bool) -> Traits {
     }
 }
 
+/// The offending token of a declaration, quoted, for a diagnostic: the one
+/// word that could not be read (`"10.62.0.0/33"`, `"unknown-table"`), never
+/// more of the line. Only a token shaped like a value of a route or a rule
+/// (at most 64 lowercase letters, digits and `.:/_-`) is shown: anything else
+/// (a word in capitals, base64, a long string) could be a secret someone put
+/// in the wrong place, and is said to be not shown.
+pub fn shown(token: &str) -> String {
+    let shaped = !token.is_empty()
+        && token.len() <= 64
+        && token.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | ':' | '/' | '_' | '-')
+        });
+    if shaped {
+        format!("{token:?}")
+    } else {
+        "(a value not shown)".to_owned()
+    }
+}
+
 /// A destination: `default`, an address (a host route), `addr/len`, and the short
 /// IPv4 forms iproute2 takes (`10/8`).
 pub fn destination(text: &str, family: Option<Family>) -> Result<IpNet, String> {
-    let bad = || "the destination is not an address/prefix length or default".to_owned();
+    let bad = || {
+        format!(
+            "the destination {} is not an address/prefix length or default",
+            shown(text)
+        )
+    };
     if matches!(text, "default" | "all" | "any") {
         return Ok(match family {
             Some(Family::Ipv6) => IpNet::V6(Default::default()),
@@ -176,7 +200,7 @@ pub fn gateway(text: &str) -> Result<Option<IpAddr>, String> {
     }
     let a: IpAddr = text
         .parse()
-        .map_err(|_| "the gateway is not an IP address".to_owned())?;
+        .map_err(|_| format!("the gateway {} is not an IP address", shown(text)))?;
     Ok((!a.is_unspecified()).then_some(a))
 }
 
@@ -189,7 +213,12 @@ pub fn nm_route_type(text: &str) -> Result<RouteType, String> {
         "unreachable" => RouteType::Unreachable,
         "prohibit" => RouteType::Prohibit,
         "throw" => RouteType::Throw,
-        _ => return Err("a route type NetworkManager does not know".into()),
+        _ => {
+            return Err(format!(
+                "{} is a route type NetworkManager does not know",
+                shown(text)
+            ))
+        }
     })
 }
 
@@ -197,13 +226,17 @@ pub fn nm_route_type(text: &str) -> Result<RouteType, String> {
 pub fn nm_tos(text: &str) -> Result<u8, String> {
     super::iproute::number(text)
         .and_then(|n| u8::try_from(n).ok())
-        .ok_or_else(|| "the TOS is not a number from 0 to 255".into())
+        .ok_or_else(|| format!("the TOS {} is not a number from 0 to 255", shown(text)))
 }
 
 /// A NetworkManager route `from=` attribute: an IPv6 source prefix.
 pub fn nm_source_prefix(text: &str, family: Family) -> Result<IpNet, String> {
-    let net = destination(text, Some(family))
-        .map_err(|_| "the source prefix (from) is not an address/prefix".to_owned())?;
+    let net = destination(text, Some(family)).map_err(|_| {
+        format!(
+            "the source prefix (from) {} is not an address/prefix",
+            shown(text)
+        )
+    })?;
     if family != Family::Ipv6 || Family::of_net(&net) != Family::Ipv6 {
         return Err("a source prefix (from) is an IPv6 route attribute".into());
     }
@@ -213,7 +246,7 @@ pub fn nm_source_prefix(text: &str, family: Family) -> Result<IpNet, String> {
 /// A metric.
 pub fn metric(text: &str) -> Result<u32, String> {
     text.parse()
-        .map_err(|_| "the metric is not a number from 0 to 4294967295".to_owned())
+        .map_err(|_| format!("the metric {} is not a number from 0 to 4294967295", shown(text)))
 }
 
 /// Routing table names known on the node: iproute2's own plus those the
@@ -261,10 +294,10 @@ impl Tables {
         let n = match (self.0.get(text).copied(), number) {
             (Some(n), _) | (None, Some(n)) => n,
             (None, None) => {
-                return Err(
-                    "the routing table is a name that is not defined in the MachineConfig's rt_tables"
-                        .to_owned(),
-                )
+                return Err(format!(
+                    "the routing table {} is a name that is not defined in the MachineConfig's rt_tables",
+                    shown(text)
+                ))
             }
         };
         Ok(if n == 0 { TABLE_MAIN } else { n })
@@ -294,6 +327,19 @@ mod tests {
         assert!(d("10.0.0.0/33", None).is_err());
         assert!(d("ten/8", None).is_err());
         assert!(d("", None).is_err());
+    }
+
+    #[test]
+    fn the_offending_token_is_named_when_it_is_shaped_like_a_value() {
+        assert_eq!(
+            destination("10.62.0.0/33", None),
+            Err("the destination \"10.62.0.0/33\" is not an address/prefix length or default".into())
+        );
+        assert!(Tables::default()
+            .lookup("unknown-table")
+            .is_err_and(|e| e.contains("\"unknown-table\"")));
+        assert!(gateway("S3cr3t+TOKEN=").is_err_and(|e| e.contains("(a value not shown)")));
+        assert_eq!(shown(&"a".repeat(65)), "(a value not shown)");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod names;
 mod networkmanager;
 mod observed;
 mod observed_rule;
+mod place;
 mod remediation;
 mod rules;
 
@@ -28,6 +29,7 @@ pub use observed::{
     ActiveState, CommandStatus, Link, NextHop, ObservedRoute, Protocol, RouteType, ServiceStatus, UnitStatus,
 };
 pub use observed_rule::ObservedRule;
+pub use place::Place;
 pub use remediation::{ActionKind, Attempt, AttemptResult, RouteRemediation};
 pub use rules::{ExpectedRule, RuleAction, RuleSelector, FWMASK_ALL};
 
@@ -138,8 +140,9 @@ pub enum Manager {
     Nmstate,
 }
 
-/// Where a route was declared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Where a route was declared. In JSON, `origin_detail` beside `origin`: the
+/// unit or file and the line ([`Place`]), null for other origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     /// The declaration form.
     pub kind: SourceKind,
@@ -311,8 +314,9 @@ pub enum Concern {
     Redeclared,
 }
 
-/// A remark about the input: what could not be read, or will not work on a node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A remark about the input: what could not be read, or will not work on a
+/// node. In JSON, `origin_detail` beside `origin`, as for [`Source`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Severity.
     pub severity: Severity,
@@ -321,7 +325,6 @@ pub struct Diagnostic {
     /// What, in plain words (never file contents).
     pub message: String,
     /// What it is about.
-    #[serde(skip)]
     pub concern: Concern,
 }
 

@@ -42,6 +42,8 @@ pub struct HttpState {
     pub snapshots: SnapshotRx,
     /// True while the event loop runs.
     pub alive: Arc<AtomicBool>,
+    /// The node's name, for `/drift`.
+    pub node: Option<String>,
 }
 
 /// The routes.
@@ -86,7 +88,13 @@ async fn drift(State(s): State<HttpState>) -> Response {
     match snapshot {
         Some(snap) => (
             [(header::CONTENT_TYPE, "application/json")],
-            super::json(&snap.report),
+            super::report_json::report(
+                &snap.report,
+                super::report_json::Meta {
+                    node: s.node.as_deref(),
+                    evaluated_at: snap.at,
+                },
+            ),
         )
             .into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, "first evaluation not done\n").into_response(),

@@ -392,11 +392,7 @@ fn encode_routes(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
 }
 
 fn encode_units(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
-    let known: Vec<_> = report
-        .units
-        .iter()
-        .filter(|u| u.state != UnitState::Unknown)
-        .collect();
+    let known: Vec<_> = report.units.iter().filter(|u| u.state.is_known()).collect();
     let names: Vec<[(&str, &str); 1]> = known.iter().map(|u| [("unit", u.name.as_str())]).collect();
     let ok: Vec<(&dyn EncodeLabelSetDyn, i64)> = names
         .iter()

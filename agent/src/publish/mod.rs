@@ -1,9 +1,11 @@
 //! Publish stage: what people and tools see of the intent and the drift report.
 
+mod check_text;
 mod declared;
 pub mod http;
 pub mod metrics;
 pub mod page;
+pub mod report_json;
 mod rule_metrics;
 mod rule_text;
 pub mod text;

@@ -2,7 +2,7 @@
 //! like the routes' section: one row per expected rule, where it was declared
 //! and why it is not present under it.
 
-use super::text::{opt, source_text, Colour, Table};
+use super::text::{opt, source_text, table_name, Colour, Table};
 use crate::compare::DriftReport;
 
 /// `Rules: N` and its table (only the count when the intent declares none, as
@@ -22,7 +22,7 @@ pub(super) fn check_rules(report: &DriftReport, colour: Colour) -> String {
             r.family.to_string(),
             opt(r.priority),
             r.selector.to_string(),
-            opt(v.table),
+            opt(v.table.map(table_name)),
             r.action.to_string(),
             if found.is_empty() {
                 "-".to_owned()

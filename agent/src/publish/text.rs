@@ -68,6 +68,17 @@ impl Table {
     }
 }
 
+/// A table as `ip route` names it: `main` (254), `local` (255), `default`
+/// (253), else its number.
+pub fn table_name(table: u32) -> String {
+    match table {
+        254 => "main".into(),
+        255 => "local".into(),
+        253 => "default".into(),
+        n => n.to_string(),
+    }
+}
+
 /// `-` for an absent value.
 pub fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".to_owned())
@@ -84,7 +95,7 @@ pub fn source_text(source: &Source) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    format!("{kind}: {}", source.origin)
+    format!("{kind}: {}", place(&source.origin))
 }
 
 /// The expected routing rules, as a table under its count.
@@ -130,7 +141,7 @@ pub fn expected(intent: &Intent) -> String {
             r.destination.to_string(),
             opt(r.gateway),
             opt(r.device.as_ref()),
-            r.table.to_string(),
+            table_name(r.table),
             opt(r.metric),
             source(r),
         ]);
@@ -181,6 +192,11 @@ fn not_expected(intent: &Intent) -> String {
 
 /// The diagnostics section (empty when there are none).
 pub fn diagnostics(diags: &[Diagnostic]) -> String {
+    diagnostics_in(diags, Colour::Off)
+}
+
+/// The diagnostics section, `error` and `warning` in their colours.
+pub fn diagnostics_in(diags: &[Diagnostic], colour: Colour) -> String {
     if diags.is_empty() {
         return String::new();
     }
@@ -190,12 +206,25 @@ pub fn diagnostics(diags: &[Diagnostic]) -> String {
             Severity::Warning => "warning",
             Severity::Error => "error",
         };
-        let _ = writeln!(out, "  {sev}: {}: {}", d.origin, d.message);
+        let _ = writeln!(
+            out,
+            "  {}: {}: {}",
+            colour.paint(sev),
+            place(&d.origin),
+            d.message
+        );
     }
     out
 }
 
-/// Colours for a terminal; none when output is not a terminal or `NO_COLOR` is set.
+/// An origin as a person reads it: whose line a line number is (`unit U line
+/// 4` is the fourth line of the unit's contents, not of the YAML).
+pub fn place(origin: &str) -> String {
+    crate::model::Place::parse(origin).describe(origin)
+}
+
+/// Colours for a terminal; none when output is not a terminal, `NO_COLOR` is
+/// set or `TERM` is `dumb`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Colour {
     /// Plain text.
@@ -205,21 +234,38 @@ pub enum Colour {
 }
 
 impl Colour {
-    /// On when stdout is a terminal and `NO_COLOR` is unset.
+    /// On when stdout is a terminal, `NO_COLOR` is unset (or empty) and
+    /// `TERM` is not `dumb`.
     pub fn detect() -> Colour {
         use std::io::IsTerminal;
-        if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Colour::choose(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+        )
+    }
+
+    /// The choice [`Colour::detect`] makes, from what it reads.
+    pub fn choose(
+        terminal: bool,
+        no_color: Option<&std::ffi::OsStr>,
+        term: Option<&std::ffi::OsStr>,
+    ) -> Colour {
+        let no_color = no_color.is_some_and(|v| !v.is_empty());
+        let dumb = term.is_some_and(|t| t == "dumb");
+        if terminal && !no_color && !dumb {
             Colour::On
         } else {
             Colour::Off
         }
     }
 
+    /// A state word in its colour (others as they are).
     pub(super) fn paint(self, word: &str) -> String {
         let code = match word {
-            "present" | "ok" | "up" | "active" => "32",
-            "missing" | "failed" | "not-found" => "31",
-            "mismatched" | "unselected" | "not-run" | "inactive" | "disabled" => "33",
+            "present" | "ok" | "up" | "active" | "no drift" => "32",
+            "missing" | "failed" | "not-found" | "DRIFT" | "error" | "down" => "31",
+            "mismatched" | "unselected" | "not-run" | "inactive" | "disabled" | "warning" => "33",
             "unknown" | "skipped" | "absent" => "2",
             _ => return word.to_owned(),
         };
@@ -232,159 +278,5 @@ impl Colour {
 
 /// `routewarden check` as text.
 pub fn check(report: &crate::compare::DriftReport, colour: Colour) -> String {
-    let mc = report.machineconfig.as_deref().unwrap_or("(none)");
-    let verdict = if report.drift { "DRIFT" } else { "no drift" };
-    let mut out = format!("MachineConfig: {mc}\n");
-    out.push_str(&file_lines(report));
-    let _ = writeln!(out, "Result: {verdict}");
-    let s = &report.sources;
-    let src = |st: &crate::compare::SourceState| {
-        let text = serde_json::to_value(st)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let (word, rest) = text
-            .split_once(':')
-            .map(|(w, r)| (w.to_owned(), format!(":{r}")))
-            .unwrap_or((text, String::new()));
-        format!("{}{rest}", colour.paint(&word))
-    };
-    let _ = writeln!(
-        out,
-        "Sources: machineconfig {}, netlink {}, systemd {}, networkmanager {}\n",
-        src(&s.machineconfig),
-        src(&s.netlink),
-        src(&s.systemd),
-        src(&s.networkmanager)
-    );
-    out.push_str(&check_routes(report, colour));
-    out.push('\n');
-    out.push_str(&super::rule_text::check_rules(report, colour));
-    out.push('\n');
-    out.push_str(&check_units(report, colour));
-    out.push_str(&check_connections(report, colour));
-    out.push_str(&diagnostics(&report.diagnostics));
-    out
-}
-
-/// `File:` (which file was read, when it was written) and `Image:` (layered
-/// nodes); nothing when no file was read.
-fn file_lines(report: &crate::compare::DriftReport) -> String {
-    let Some(file) = &report.machineconfig_file else {
-        return String::new();
-    };
-    let when = match report.machineconfig_written_after_boot {
-        Some(true) => ", after this boot",
-        Some(false) => ", before this boot",
-        None => "",
-    };
-    let mut out = format!("File: {} (written {}{when})\n", file.path, file.written_at());
-    if let Some(image) = &file.image {
-        let _ = writeln!(out, "Image: {image}");
-    }
-    out
-}
-
-fn check_routes(report: &crate::compare::DriftReport, colour: Colour) -> String {
-    let mut t = Table::new(&[
-        "STATE",
-        "FAMILY",
-        "DESTINATION",
-        "GATEWAY",
-        "DEVICE",
-        "TABLE",
-        "METRIC",
-        "FOUND",
-    ]);
-    for v in &report.routes {
-        let r = &v.expected;
-        let found: Vec<String> = v
-            .observed
-            .iter()
-            .map(|h| {
-                let via = h.gateway.map(|g| format!("via {g} ")).unwrap_or_default();
-                format!(
-                    "{via}dev {} metric {} proto {}",
-                    opt(h.device.as_deref()),
-                    h.metric.unwrap_or(0),
-                    h.protocol
-                )
-            })
-            .collect();
-        t.row(vec![
-            v.state.as_str().to_owned(),
-            r.family.to_string(),
-            r.destination.to_string(),
-            opt(r.gateway),
-            opt(r.device.as_ref()),
-            r.table.to_string(),
-            opt(r.metric),
-            if found.is_empty() {
-                "-".to_owned()
-            } else {
-                found.join("; ")
-            },
-        ]);
-        for declared in &r.sources {
-            t.detail(format!("declared: {}", source_text(declared)));
-        }
-        v.reasons
-            .0
-            .iter()
-            .for_each(|why| t.detail(format!("why: {}", why.text)));
-        if let Some(last) = v.remediation.as_ref().and_then(|m| m.last_attempt.as_ref()) {
-            let error = last
-                .error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default();
-            t.detail(format!(
-                "last remediation: {} {} {} at {}{error}",
-                last.action, last.owner, last.result, last.at
-            ));
-        }
-    }
-    let mut out = format!("Routes: {}\n", report.routes.len());
-    out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));
-    out
-}
-
-/// The NetworkManager profiles whose routes or rules are expected (empty when none).
-fn check_connections(report: &crate::compare::DriftReport, colour: Colour) -> String {
-    if report.connections.is_empty() {
-        return String::new();
-    }
-    let mut t = Table::new(&["STATE", "CONNECTION", "DEVICE"]);
-    for c in &report.connections {
-        let state = match c.active {
-            Some(true) => "active",
-            Some(false) => "inactive",
-            None => "unknown",
-        };
-        t.row(vec![state.to_owned(), c.connection.clone(), c.device.to_string()]);
-    }
-    let mut out = format!("\nConnections: {}\n", report.connections.len());
-    out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));
-    out
-}
-
-fn check_units(report: &crate::compare::DriftReport, colour: Colour) -> String {
-    let mut t = Table::new(&["STATE", "UNIT", "ACTIVE", "SUB", "RESULT", "STATUS", "FILE"]);
-    for u in &report.units {
-        t.row(vec![
-            u.state.as_str().to_owned(),
-            u.name.to_string(),
-            opt(u.active_state.as_ref().map(|a| a.as_str())),
-            opt(u.sub_state.as_deref()),
-            opt(u.result.as_deref()),
-            opt(u.exec_main_status),
-            opt(u.unit_file_state.as_deref().filter(|s| !s.is_empty())),
-        ]);
-        if let Some(why) = &u.unknown_reason {
-            t.detail(format!("why: {why}"));
-        }
-    }
-    let mut out = format!("Units: {}\n", report.units.len());
-    out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));
-    out
+    super::check_text::check(report, colour)
 }

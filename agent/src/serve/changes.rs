@@ -1,52 +1,11 @@
-//! Daemon: what changed between two views, in pure functions: the drift worth a
-//! log line, the links that flipped, the events worth replaying after a dump.
+//! Daemon: what changed between two views, in pure functions: the links that
+//! flipped, the events worth replaying after a dump (the drift worth a log line
+//! is `report_log.rs`).
 
 use std::collections::HashSet;
 
-use crate::compare::{DriftReport, RouteState, RuleState, UnitState};
 use crate::model::{Link, RouteKey};
 use crate::observe::routes::Event;
-
-/// The routes, rules and units in drift, one line each.
-pub(super) fn drift_items(report: &DriftReport) -> Vec<String> {
-    let routes = report
-        .routes
-        .iter()
-        .filter(|r| r.state != RouteState::Present)
-        .map(|r| {
-            let codes: Vec<&str> = r.reasons.0.iter().map(|x| x.kind.code()).collect();
-            format!(
-                "{} table {} {} ({})",
-                r.expected.destination,
-                r.expected.table,
-                r.state.as_str(),
-                codes.join(",")
-            )
-        });
-    let units = report
-        .units
-        .iter()
-        .filter(|u| !matches!(u.state, UnitState::Ok | UnitState::Unknown))
-        .map(|u| format!("{} {}", u.name, u.state.as_str()));
-    let rules = report
-        .rules
-        .iter()
-        .filter(|r| r.state != RuleState::Present)
-        .map(|r| {
-            let codes: Vec<&str> = r.reasons.0.iter().map(|x| x.kind.code()).collect();
-            let e = &r.expected;
-            let priority = e.priority.map(|p| format!("{p}: ")).unwrap_or_default();
-            format!(
-                "{} rule {priority}{} {} {} ({})",
-                e.family,
-                e.selector,
-                e.action,
-                r.state.as_str(),
-                codes.join(",")
-            )
-        });
-    routes.chain(rules).chain(units).collect()
-}
 
 /// Events worth replaying on top of a dump: wanted routes, and next-hop
 /// objects (which wanted routes may use).

@@ -16,13 +16,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::changes::{drift_items, keeps, link_flips};
+use super::changes::{keeps, link_flips};
 use super::index::{self, Applied, Insert};
 use super::networkmanager::{NmState, NmUpdate};
+use super::report_log::ReportLog;
 use super::rules::RuleView;
 use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
-use crate::compare::{compare, DriftReport, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
+use crate::compare::{compare, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::intent::networkmanager as nm_intent;
 use crate::model::{Boot, Intent, Link, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Wanted, Watcher};
@@ -74,7 +75,8 @@ pub(super) struct Daemon {
     last_overrun: Option<Instant>,
     /// A re-read for an overrun, held back while overruns go on.
     storm_dump: Option<Instant>,
-    drift: Vec<String>,
+    /// What was last logged of the sources and the drift.
+    log: ReportLog,
     remediation: remediation::Remediation,
 }
 
@@ -92,7 +94,7 @@ impl Daemon {
         let (units, systemd) = if config.no_units {
             (UnitsSeen::Skipped, SourceState::Skipped)
         } else {
-            let why = "not connected yet".to_owned();
+            let why = super::report_log::NOT_CONNECTED.to_owned();
             (UnitsSeen::Unavailable(why.clone()), SourceState::Down(why))
         };
         let nm = NmState::start(&config);
@@ -121,7 +123,7 @@ impl Daemon {
             queued: None,
             last_overrun: None,
             storm_dump: None,
-            drift: Vec::new(),
+            log: ReportLog::default(),
             remediation: remediation::Remediation::new(&config.remediation),
             config,
             metrics,
@@ -296,13 +298,6 @@ impl Daemon {
     }
 
     fn on_units(&mut self, update: UnitsUpdate) {
-        match (&self.systemd, &update.source) {
-            (SourceState::Up, SourceState::Down(why)) => {
-                tracing::warn!(reason = %why, "systemd source down; units unknown until it is back")
-            }
-            (SourceState::Down(_), SourceState::Up) => tracing::info!("systemd source up"),
-            _ => {}
-        }
         self.units = update.seen;
         self.systemd = update.source;
         self.boot = update.boot;
@@ -396,7 +391,7 @@ impl Daemon {
                 self.netlink = SourceState::Up;
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, kind = e.kind(), "reading the routing table failed");
+                tracing::debug!(error = %e, kind = e.kind(), "reading the routing table failed");
                 self.netlink = SourceState::Down(e.to_string());
             }
             Err(e) => self.netlink = SourceState::Down(format!("route dump task: {e}")),
@@ -472,7 +467,7 @@ impl Daemon {
             networkmanager: self.nm.view.as_ref(),
         };
         let mut report = compare(&self.intent, seen, sources);
-        self.log_drift(&report);
+        self.log.report(&report);
         self.plan_remediation(&mut report);
         self.snapshots.send_replace(Some(Arc::new(Snapshot {
             report,
@@ -482,20 +477,6 @@ impl Daemon {
         self.metrics
             .evaluation_duration
             .observe((read + started.elapsed()).as_secs_f64());
-    }
-
-    /// One log line when the set of drifting routes and units changes.
-    fn log_drift(&mut self, report: &DriftReport) {
-        let now = drift_items(report);
-        if now == self.drift {
-            return;
-        }
-        if now.is_empty() {
-            tracing::info!("drift cleared");
-        } else {
-            tracing::warn!(items = now.len(), drift = %now.join("; "), "drift");
-        }
-        self.drift = now;
     }
 }
 

@@ -8,6 +8,7 @@ mod daemon;
 pub mod index;
 pub mod mcwatch;
 pub mod networkmanager;
+mod report_log;
 mod rules;
 pub mod systemd;
 
@@ -60,9 +61,8 @@ pub struct Config {
 
 /// Run until SIGTERM or SIGINT; SIGHUP re-reads the MachineConfig.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
+    let listener = bind(config.listen).await?;
+    let bound = listener.local_addr().unwrap_or(config.listen);
     let (snap_tx, snap_rx) = watch::channel(None);
     let metrics = Arc::new(Metrics::new(snap_rx.clone()));
     for cause in RESYNC_CAUSES {
@@ -73,12 +73,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         snapshots: snap_rx,
         alive: alive.clone(),
+        node: config.options.node_name.clone(),
     };
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = tokio::spawn(http::serve(listener, http::router(state), async move {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     }));
-    tracing::info!(listen = %config.listen, machineconfig = %config.machineconfig, "serving");
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %bound,
+        machineconfig = %config.machineconfig,
+        node = config.options.node_name.as_deref().unwrap_or(""),
+        "serving"
+    );
     let result = daemon::Daemon::start(config, metrics, snap_tx)
         .await?
         .run(shutdown_signal())
@@ -87,6 +94,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
     result
+}
+
+/// Listen on `addr`; every IPv6 address (`:PORT`) falls back to every IPv4
+/// address on a node where IPv6 is off.
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Err(e) if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED => {
+            let v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, addr.port()));
+            tracing::debug!(error = %e, "every IPv6 address refused; listening on every IPv4 address");
+            TcpListener::bind(v4)
+                .await
+                .with_context(|| format!("listening on {addr} and on {v4}"))
+        }
+        bound => bound.with_context(|| format!("listening on {addr}")),
+    }
 }
 
 /// SIGTERM or SIGINT.

@@ -44,7 +44,7 @@ impl NmState {
         let (tx, rx) = mpsc::channel(16);
         let task = (!config.no_networkmanager).then(|| tokio::spawn(run(config.dbus_address.clone(), tx)));
         let source = match task {
-            Some(_) => SourceState::Down("not connected yet".into()),
+            Some(_) => SourceState::Down(super::report_log::NOT_CONNECTED.into()),
             None => SourceState::Skipped,
         };
         NmState {
@@ -75,16 +75,6 @@ impl NmState {
 
     /// Take an update; true when the routes NetworkManager declares changed.
     pub(super) fn update(&mut self, update: NmUpdate, declares: bool) -> bool {
-        match (&self.source, &update.source) {
-            (SourceState::Up, SourceState::Down(why)) => {
-                tracing::warn!(reason = %why, "networkmanager source down; its last routes stay expected")
-            }
-            (SourceState::Down(_), SourceState::Up) => tracing::info!("networkmanager source up"),
-            (old, SourceState::Absent) if *old != SourceState::Absent => {
-                tracing::info!("NetworkManager is not installed on this node: its source is absent")
-            }
-            _ => {}
-        }
         self.source = update.source;
         self.view = update.view;
         let Some(view) = self.view.as_ref().filter(|_| declares) else {

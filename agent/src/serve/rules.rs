@@ -25,7 +25,7 @@ impl RuleView {
     pub(super) async fn refresh(&mut self) -> bool {
         let read = match tokio::task::spawn_blocking(routes::dump_rules).await {
             Ok(read) => read.map_err(|e| {
-                tracing::warn!(error = %e, kind = e.kind(), "reading the routing rules failed");
+                tracing::debug!(error = %e, kind = e.kind(), "reading the routing rules failed");
                 e.to_string()
             }),
             Err(e) => Err(format!("rule dump task: {e}")),

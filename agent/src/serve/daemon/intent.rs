@@ -10,7 +10,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use super::Daemon;
 use crate::compare::SourceState;
 use crate::input::{self, Loaded};
-use crate::model::Intent;
+use crate::model::{Intent, Severity};
 use crate::serve::mcwatch::FileWatch;
 
 /// Wait after a MachineConfig change before reading it (writers settle).
@@ -49,10 +49,13 @@ impl Daemon {
         self.evaluate();
     }
 
-    /// SIGHUP: watch again, read the MachineConfig, say what was read.
+    /// SIGHUP: watch again, read the MachineConfig, say what was read (its
+    /// diagnostics too, also when nothing changed).
     pub(super) fn on_hangup(&mut self) {
         self.watch_file();
-        self.reload_intent();
+        if !self.reload_intent() && self.machineconfig == SourceState::Up {
+            log_diagnostics(&self.mc_intent);
+        }
         let file = self.intent.file.as_ref();
         tracing::info!(
             machineconfig = %source_words(&self.machineconfig),
@@ -79,23 +82,21 @@ impl Daemon {
 
     /// Read the MachineConfig; on failure keep the last good intent. A node
     /// without one has an empty intent. Not when `--intent` leaves it out.
-    pub(super) fn reload_intent(&mut self) {
+    /// True when a new intent was read (and logged, with its diagnostics).
+    pub(super) fn reload_intent(&mut self) -> bool {
         if !self.config.intent_machineconfig {
-            return;
+            return false;
         }
         match input::read_intent(&self.config.machineconfig, &self.config.options) {
             Ok(Loaded::Found(found)) => {
                 let intent = *found;
-                if self.machineconfig != SourceState::Up || self.mc_intent != intent {
-                    tracing::info!(
-                        name = intent.machineconfig.as_deref().unwrap_or(""),
-                        path = intent.file.as_ref().map(|f| f.path.as_str()).unwrap_or(""),
-                        routes = intent.routes.len(),
-                        "intent read"
-                    );
+                let new = self.machineconfig != SourceState::Up || self.mc_intent != intent;
+                if new {
+                    log_read(&intent);
                 }
                 self.machineconfig = SourceState::Up;
                 self.set_intent(intent);
+                return new;
             }
             Ok(Loaded::Absent) => {
                 if self.machineconfig != SourceState::Absent {
@@ -106,11 +107,43 @@ impl Daemon {
             }
             Err(e) => {
                 if !matches!(&self.machineconfig, SourceState::Down(old) if *old == e.to_string()) {
-                    tracing::warn!(error = %e, kind = e.kind(), "cannot read the MachineConfig; keeping the last good intent");
+                    // A good intent was read before when it came from a file
+                    // (serve never reads stdin).
+                    let effect = match self.mc_intent.file {
+                        Some(_) => "keeping the last good intent",
+                        None => "no intent was read yet: the MachineConfig's routes are not watched until it can be read",
+                    };
+                    tracing::warn!(source = "machineconfig", error = %e, kind = e.kind(), effect, "cannot read the MachineConfig");
                 }
                 self.machineconfig = SourceState::Down(e.to_string());
             }
         }
+        false
+    }
+}
+
+/// `intent read` and, at WARN, each of its diagnostics: where (a unit, a file
+/// and line, never their contents) and what.
+fn log_read(intent: &Intent) {
+    tracing::info!(
+        name = intent.machineconfig.as_deref().unwrap_or(""),
+        path = intent.file.as_ref().map(|f| f.path.as_str()).unwrap_or(""),
+        routes = intent.routes.len(),
+        rules = intent.rules.len(),
+        units = intent.units.len(),
+        diagnostics = intent.diagnostics.len(),
+        "intent read"
+    );
+    log_diagnostics(intent);
+}
+
+fn log_diagnostics(intent: &Intent) {
+    for d in &intent.diagnostics {
+        let severity = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        tracing::warn!(severity, origin = %d.origin, what = %d.message, "intent diagnostic");
     }
 }
 
