@@ -13,6 +13,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::EnvFilter;
 
+use crate::publish::text::Colour;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
@@ -48,7 +50,7 @@ pub fn init(format: LogFormat, level: Option<&str>, default: &str) {
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .with_ansi(ansi_on_stderr())
             .fmt_fields(QuotedFields)
             .try_init(),
         LogFormat::Json => builder
@@ -58,6 +60,16 @@ pub fn init(format: LogFormat, level: Option<&str>, default: &str) {
             .with_span_list(false)
             .try_init(),
     };
+}
+
+/// Colours in the log as in `check`'s text: only on a terminal, without a
+/// non-empty `NO_COLOR`, and not for `TERM=dumb`.
+fn ansi_on_stderr() -> bool {
+    Colour::choose(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    ) == Colour::On
 }
 
 /// `key=value` fields, the value quoted when it holds a space, a quote, an
