@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::text::{diagnostics_in, opt, source_text, table_name, Colour, Table};
+use super::text::{diagnostics_in, opt, table_name, Colour, Table};
 use crate::compare::{DriftReport, SourceState};
 use crate::model::Severity;
 
@@ -112,14 +112,7 @@ fn routes(report: &DriftReport, colour: Colour) -> String {
                 found.join("; ")
             },
         ]);
-        for declared in &r.sources {
-            t.detail(format!("declared: {}", source_text(declared)));
-        }
-        r.notes.iter().for_each(|n| t.detail(format!("note: {n}")));
-        v.reasons
-            .0
-            .iter()
-            .for_each(|why| t.detail(format!("why: {}", why.text)));
+        t.explain(&r.sources, &r.notes, &v.reasons);
         if let Some(last) = v.remediation.as_ref().and_then(|m| m.last_attempt.as_ref()) {
             let error = last
                 .error

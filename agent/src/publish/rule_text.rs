@@ -2,7 +2,7 @@
 //! like the routes' section: one row per expected rule, where it was declared
 //! and why it is not present under it.
 
-use super::text::{opt, source_text, table_name, Colour, Table};
+use super::text::{opt, table_name, Colour, Table};
 use crate::compare::DriftReport;
 
 /// `Rules: N` and its table (only the count when the intent declares none, as
@@ -30,14 +30,7 @@ pub(super) fn check_rules(report: &DriftReport, colour: Colour) -> String {
                 found.join("; ")
             },
         ]);
-        for declared in &r.sources {
-            t.detail(format!("declared: {}", source_text(declared)));
-        }
-        r.notes.iter().for_each(|n| t.detail(format!("note: {n}")));
-        v.reasons
-            .0
-            .iter()
-            .for_each(|why| t.detail(format!("why: {}", why.text)));
+        t.explain(&r.sources, &r.notes, &v.reasons);
     }
     let mut out = format!("Rules: {}\n", report.rules.len());
     out.push_str(&t.render(&|c, s| if c == 0 { colour.paint(s) } else { s.to_owned() }));

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use crate::compare::Reasons;
 use crate::model::{Diagnostic, ExpectedRoute, ExpectedRule, Intent, Severity, Source};
 
 /// A table with aligned columns; the last column is never padded.
@@ -30,6 +31,18 @@ impl Table {
     pub fn detail(&mut self, line: String) {
         if let Some(d) = self.details.last_mut() {
             d.push(line);
+        }
+    }
+
+    /// Under the last row, what `check` says of a route or rule: who declared it,
+    /// the intent's notes, and why it drifts.
+    pub fn explain(&mut self, sources: &[Source], notes: &[String], reasons: &Reasons) {
+        for declared in sources {
+            self.detail(format!("declared: {}", source_text(declared)));
+        }
+        notes.iter().for_each(|n| self.detail(format!("note: {n}")));
+        for why in &reasons.0 {
+            self.detail(format!("why: {}", why.text));
         }
     }
 
