@@ -8,15 +8,22 @@
   defaults, `autoconnect-slaves`, and its `[user]` marker.
 - `write_keyfile(node, ...)`: a keyfile written into the running node (0600) and loaded.
 - `no_auto_default(root)`: no "Wired connection N" profiles (set before boot).
+- `autoconnect_profile(node, ...)`: a device and an autoconnect keyfile profile bound
+  to it, active, its route in the kernel; both deleted after.
+- `device_connection(node, device)`: NetworkManager's state of a device and the
+  connection active on it.
 """
 
 from __future__ import annotations
 
 import uuid as uuidlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import mcd
+from agent import Route
 from common import run, wait_for
+from nodeops import wait_kernel_route
 
 KEYFILE_DIR = "/etc/NetworkManager/system-connections"
 
@@ -85,3 +92,32 @@ def no_auto_default(root: Path) -> None:
     """NetworkManager configuration: no automatic "Wired connection N" profiles."""
     mcd.write_atomic(root, "/etc/NetworkManager/conf.d/90-rwe2e-no-auto-default.conf",
                      b"[main]\nno-auto-default=*\n", 0o644)
+
+
+@contextmanager
+def autoconnect_profile(node, profile: str, route: Route, address: str):
+    """A veth `route.device` and `profile`, a keyfile as kubernetes-nmstate writes it
+    (no autoconnect key: NetworkManager's default, yes) bound to it with `address`
+    and `route` (metric 150); active, the route in the kernel. Deleted after, the
+    device with it. Without automatic profiles (`no_auto_default`), the device stays
+    disconnected while `profile` is not active."""
+    try:
+        add_veth(node, route.device)
+        write_keyfile(node, f"{profile}.nmconnection",
+                      nmstate_keyfile(profile, route.device, address,
+                                      [(route.destination, route.gateway, 150, int(route.table))]))
+        autoconnect = node.run("nmcli", "-g", "connection.autoconnect", "connection", "show", profile).stdout.strip()
+        assert autoconnect == "yes", f"{profile}: connection.autoconnect {autoconnect!r}"
+        node.run("nmcli", "--wait", "20", "connection", "up", profile, timeout=30)
+        wait_kernel_route(node, route, present=True)
+        yield
+    finally:
+        node.run("nmcli", "connection", "delete", profile, check=False)
+        node.run("ip", "link", "del", route.device, check=False)
+
+
+def device_connection(node, device: str) -> dict:
+    """NetworkManager's state of `device` and the connection active on it ('' when none)."""
+    lines = node.run("nmcli", "-g", "GENERAL.STATE,GENERAL.CONNECTION", "device", "show", device).stdout.splitlines()
+    state, connection = (lines + ["", ""])[:2]
+    return {"state": state, "connection": connection}

@@ -12,11 +12,12 @@ MachineConfig must all still be read.
 The remediation scenarios (issue 15) share the same node, in file order, each
 setting up its own preconditions: the seed's boot race healed, `ip route del` of
 the seed's route and of a profile route put back, a unit that always fails given
-up on, dry-run changing nothing, UID 65534 failing without the privilege, and the
-component's MachineConfig (installed the way the MCO installs it: the agent's user
-routewarden, UID 65532, and its polkit rule) letting that user restart units and
-re-apply connections, and nothing more. Timings: the agent acts after 2 s of absence,
-backoff 1, 2, 4 s.
+up on, an autoconnect profile left inactive on its device (`nmcli connection down`,
+`nmcli device disconnect`) activated again, dry-run changing nothing, UID 65534
+failing without the privilege, and the component's MachineConfig (installed the way
+the MCO installs it: the agent's user routewarden, UID 65532, and its polkit rule)
+letting that user restart units, re-apply and activate connections, and nothing
+more. Timings: the agent acts after 2 s of absence, backoff 1, 2, 4 s.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import yaml
 
 import mcd
 from conftest import SEED_MC
+from nmprofiles import autoconnect_profile, device_connection, no_auto_default
 from node import Node
 from agent import NM_UNIT, REPO, SEED_ROUTE, SEED_UNIT, Agent, Route, check, route_complaints, unit_complaints
 from nodeops import delete_route, ensure_network, run_seed_unit, seed_route_fine, since, stop_networkmanager, \
@@ -45,10 +47,18 @@ def use_dbus_broker(root: Path) -> None:
     (root / "etc/systemd/system/dbus.service").symlink_to("/lib/systemd/system/dbus-broker.service")
 
 
+def prepare_node(root: Path) -> None:
+    """RHCOS's bus, and no automatic "Wired connection N" profiles: the device the
+    activation scenarios add stays disconnected when its profile is brought down,
+    rather than activating one NetworkManager made for it."""
+    use_dbus_broker(root)
+    no_auto_default(root)
+
+
 @pytest.fixture(scope="module")
 def seed_node(base_rootfs, facts):
     """This module's node: the seed's, with RHCOS's bus (dbus-broker) and polkit."""
-    with Node(machineconfig=SEED_MC, prepare=use_dbus_broker) as node:
+    with Node(machineconfig=SEED_MC, prepare=prepare_node) as node:
         bus = node.run("systemctl", "show", "-p", "Id", "dbus.service").stdout.strip()
         assert bus == "Id=dbus-broker.service", bus
         facts["privileges_node_bus"] = bus
@@ -79,6 +89,11 @@ def test_unprivileged_agent_reads_routes_units_and_signals(seed_node, facts):
 COMPONENT = REPO / "manifests" / "components" / "remediation"
 AGENT_UID = 65532  # the runAsUser the component gives the agent: its user routewarden
 PROFILE_ROUTE = Route("10.77.0.0/16", "172.18.0.1", "ens5")
+ACTIVATE_PROFILE = "rw-autoconnect"
+ACTIVATE_OWNER = f"connection/{ACTIVATE_PROFILE}"
+ACTIVATE_ROUTE = Route("10.79.0.0/16", "172.19.0.1", "ens6")
+# What the agent's log says it activates for (decide.rs): the device and the reason.
+ACTIVATE_WHY = f"on {ACTIVATE_ROUTE.device}, as nmcli connection up does (connection-inactive)"
 FAILING_UNIT = "rw-always-fails.service"
 FAILING_ROUTE = Route("10.78.0.0/16", "172.18.0.1", "ens5")
 
@@ -188,6 +203,69 @@ def test_remediation_reapplies_a_profile_route_deleted_by_hand(seed_node, facts)
         facts["remediation_reapply_healed_seconds"] = profile_route_reapplied(seed_node, a)
 
 
+def activate_route_ok(s) -> list[str]:
+    """ACTIVATE_ROUTE present without reasons, its connection active by the agent's metric."""
+    active = s.metrics.value("routewarden_connection_active", connection=ACTIVATE_PROFILE,
+                             device=ACTIVATE_ROUTE.device)
+    return route_complaints(s, ACTIVATE_ROUTE, present=True, codes=set()) + (
+        [] if active == 1.0 else [f"routewarden_connection_active{{{ACTIVATE_PROFILE}}} = {active}, want 1"])
+
+
+def activated(node, a, n: int, what: str) -> None:
+    """The agent activated ACTIVATE_PROFILE (its n-th success on it) for
+    connection-inactive: active on its device again, its route back."""
+    a.converge(f"{what}: the agent activates {ACTIVATE_PROFILE}, its route back, success counted",
+               lambda s: activate_route_ok(s) + at_least("success", n, ACTIVATE_OWNER, "activate")(s), timeout=30)
+    on_device = device_connection(node, ACTIVATE_ROUTE.device)
+    assert on_device["connection"] == ACTIVATE_PROFILE, on_device
+    acting = [line for line in a.log_path.read_text().splitlines()
+              if "remediation: acting" in line and "action=activate" in line]
+    assert len(acting) >= n and all(ACTIVATE_WHY in line and ACTIVATE_OWNER in line for line in acting), \
+        a.log_tail()
+
+
+def profile_activated(node, a, *down: str, n: int) -> float:
+    """`nmcli DOWN...` leaves ACTIVATE_PROFILE inactive on its device (NetworkManager
+    blocks autoconnect after it), its route gone; the agent activates it again (its
+    n-th success on it). Returns how long that took."""
+    a.converge("the autoconnect profile active, its route present", activate_route_ok, timeout=30)
+    node.run("nmcli", *down)
+    t0 = time.monotonic()
+    wait_kernel_route(node, ACTIVATE_ROUTE, present=False)
+    activated(node, a, n, f"nmcli {' '.join(down)}")
+    return since(t0)
+
+
+def test_remediation_activates_an_autoconnect_profile_left_inactive(seed_node, facts):
+    ensure_network(seed_node)
+    run_seed_unit(seed_node)
+    with autoconnect_profile(seed_node, ACTIVATE_PROFILE, ACTIVATE_ROUTE, "172.19.0.2/16"):
+        # Nothing acts yet: after a manual down NetworkManager does not autoconnect
+        # the profile again, and check says why the route is missing and what the
+        # agent would do.
+        seed_node.run("nmcli", "connection", "down", ACTIVATE_PROFILE)
+        wait_kernel_route(seed_node, ACTIVATE_ROUTE, present=False)
+        rc, report = check(seed_node)
+        route = next((r for r in report["routes"] if r["destination"] == ACTIVATE_ROUTE.destination), None)
+        assert rc == 1 and route is not None and route["state"] == "missing", json.dumps(report, indent=1)
+        assert route["reason_codes"] == ["connection-inactive"], route
+        remediation = route["remediation"]
+        assert (remediation["action"], remediation["owner"]) == ("activate", ACTIVATE_OWNER), remediation
+        facts["remediation_activate_after_connection_down"] = {
+            "reason": route["reasons"][0], "device": device_connection(seed_node, ACTIVATE_ROUTE.device)}
+        with Agent.start(seed_node, port=9819, remediate="on") as a:
+            t0 = time.monotonic()
+            activated(seed_node, a, 1, "nmcli connection down")
+            facts["remediation_activate_connection_down_healed_seconds"] = since(t0)
+            facts["remediation_activate_device_disconnect_healed_seconds"] = profile_activated(
+                seed_node, a, "device", "disconnect", ACTIVATE_ROUTE.device, n=2)
+            facts["remediation_activate_successes_for_two_downs"] = counted(
+                a.snapshot(), "success", ACTIVATE_OWNER, "activate")
+            record = json.loads(a.remediation_state.read_text())
+            last = record["owners"][ACTIVATE_OWNER]["last_attempt"]
+            assert (last["action"], last["result"]) == ("activate", "success"), record
+
+
 def failing_unit_config(node) -> dict:
     unit = {"name": FAILING_UNIT, "enabled": True, "contents": (
         "[Unit]\nAfter=NetworkManager.service\n[Service]\nType=oneshot\nExecStart=/bin/false\n"
@@ -274,7 +352,7 @@ def as_agent_uid(node, *argv: str):
                     "--inh-caps=-all", "--bounding-set=-all", *argv, check=False)
 
 
-def test_the_components_machineconfig_lets_the_agent_restart_reapply_and_nothing_more(seed_node, facts):
+def test_the_components_machineconfig_lets_the_agent_restart_reapply_activate_and_nothing_more(seed_node, facts):
     node_config = seed_node.machineconfig
     report = seed_node.apply_config(mcd.merge(node_config, component_machineconfig()))
     for name, path in (("80-routewarden-remediation.rules", "etc/polkit-1/rules.d/80-routewarden-remediation.rules"),
@@ -298,6 +376,9 @@ def test_the_components_machineconfig_lets_the_agent_restart_reapply_and_nothing
                        lambda s: seed_route_ok(s) + at_least("success", 1)(s), timeout=30)
             facts["remediation_polkit_healed_seconds"] = since(t0)
             facts["remediation_polkit_reapply_seconds"] = profile_route_reapplied(seed_node, a)
+            with autoconnect_profile(seed_node, ACTIVATE_PROFILE, ACTIVATE_ROUTE, "172.19.0.2/16"):
+                facts["remediation_polkit_activate_seconds"] = profile_activated(
+                    seed_node, a, "connection", "down", ACTIVATE_PROFILE, n=1)
     finally:
         seed_node.apply_config(node_config)
         run_seed_unit(seed_node)
