@@ -1,6 +1,8 @@
 //! Remediation, acting: one action on one owner over the system bus, and how
 //! it ended. A restart waits for systemd's job to end (a oneshot's job ends
-//! when its commands have run), so `success` means the unit's commands ran.
+//! when its commands have run), so `success` means the unit's commands ran; an
+//! activation waits until NetworkManager says the connection is activated (or
+//! is not); a re-apply is done when NetworkManager answers.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,13 +12,23 @@ use zbus::Connection;
 use zbus::ObjectPath;
 
 use super::decide::{Action, Target};
-use super::proxy::{DeviceProxy, NetworkManagerProxy, SettingsProxy, SystemdManagerProxy};
+use super::proxy::{
+    ActiveConnectionProxy, DeviceProxy, NetworkManagerProxy, SettingsProxy, SystemdManagerProxy,
+};
 use crate::model::{IfName, UnitName};
 use crate::observe::bus::{connect, ConnectFailure, CONNECT_TIMEOUT};
 
 /// How long a restart job may run before the attempt counts as failed (the job
 /// itself goes on in systemd).
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long an activation may take before the attempt counts as failed (as long
+/// as `nmcli connection up` waits by default).
+pub const ACTIVATION_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// `NM_ACTIVE_CONNECTION_STATE_ACTIVATED` and `_DEACTIVATED`.
+const ACTIVATED: u32 = 2;
+const DEACTIVATED: u32 = 4;
 
 /// Why an action failed.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +71,14 @@ pub enum ActError {
         /// systemd's job result.
         result: String,
     },
+    /// NetworkManager began the activation and it did not end activated.
+    #[error("the activation of {target} {how} (journalctl -b -u NetworkManager says why)")]
+    Activation {
+        /// The profile and device.
+        target: String,
+        /// How it ended.
+        how: String,
+    },
     /// The restart job did not end in time.
     #[error("the restart job of {unit} did not end within {} s", JOB_TIMEOUT.as_secs())]
     JobTimeout {
@@ -76,6 +96,7 @@ impl ActError {
             ActError::Call { .. } => "call",
             ActError::Job { .. } => "job",
             ActError::JobTimeout { .. } => "timeout",
+            ActError::Activation { .. } => "activation",
         }
     }
 }
@@ -162,10 +183,73 @@ async fn activate(conn: &Connection, uuid: &str, device: &IfName) -> Result<(), 
         .await
         .map_err(fail("ActivateConnection"))?;
     let none = ObjectPath::from_static_str_unchecked("/");
-    nm.activate_connection(&profile, &device, &none)
+    let active = nm
+        .activate_connection(&profile, &device, &none)
         .await
-        .map(drop)
-        .map_err(fail("ActivateConnection"))
+        .map_err(fail("ActivateConnection"))?;
+    activated(conn, active, target).await
+}
+
+/// Follow the active connection at `path` until it is activated (Ok), is
+/// deactivated or gone, or [`ACTIVATION_TIMEOUT`] passes.
+async fn activated(conn: &Connection, path: zbus::OwnedObjectPath, target: String) -> Result<(), ActError> {
+    let fail = |call| failure(call, target.clone(), NETWORK_CONTROL);
+    let proxy = ActiveConnectionProxy::builder(conn)
+        .path(path)
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()
+        .await
+        .map_err(fail("StateChanged"))?;
+    let mut changes = proxy.receive_activation().await.map_err(fail("StateChanged"))?;
+    let ended = async {
+        // Read after subscribing, so that no change falls between the two.
+        match proxy.state().await {
+            Ok(ACTIVATED) => return Ok(()),
+            Ok(DEACTIVATED) => return Err("was deactivated at once".to_owned()),
+            Ok(_) => {}
+            Err(_) => {
+                return Err("ended before it could be followed (the active connection is gone)".to_owned())
+            }
+        }
+        while let Some(change) = changes.next().await {
+            match change.args() {
+                Ok(args) => match activation_end(args.state, args.reason) {
+                    Some(end) => return end,
+                    None => continue,
+                },
+                Err(_) => continue,
+            }
+        }
+        Err("was not followed to its end: the bus connection closed".to_owned())
+    };
+    let how = match tokio::time::timeout(ACTIVATION_TIMEOUT, ended).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(how)) => how,
+        Err(_) => format!("did not end within {} s", ACTIVATION_TIMEOUT.as_secs()),
+    };
+    Err(ActError::Activation { target, how })
+}
+
+/// What a `StateChanged(state, reason)` of an active connection says of the
+/// activation: ended well, ended badly (how), or not ended yet (None).
+fn activation_end(state: u32, reason: u32) -> Option<Result<(), String>> {
+    match state {
+        ACTIVATED => Some(Ok(())),
+        DEACTIVATED => Some(Err(format!(
+            "ended deactivated: {}",
+            match reason {
+                2 => "disconnected by a user".to_owned(),
+                3 => "the device disconnected".to_owned(),
+                5 => "its IP configuration was invalid".to_owned(),
+                6 => "it timed out connecting".to_owned(),
+                11 => "the profile was removed".to_owned(),
+                12 => "a connection it depends on failed".to_owned(),
+                14 => "the device was removed".to_owned(),
+                n => format!("NetworkManager's reason {n}"),
+            }
+        ))),
+        _ => None,
+    }
 }
 
 async fn device_path(conn: &Connection, device: &IfName) -> Result<zbus::OwnedObjectPath, ActError> {
@@ -217,6 +301,31 @@ fn is_denied(e: &zbus::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_activation_ends_activated_or_deactivated() {
+        assert_eq!(activation_end(1, 0), None, "activating");
+        assert_eq!(activation_end(3, 0), None, "deactivating is not the end yet");
+        assert_eq!(activation_end(ACTIVATED, 1), Some(Ok(())));
+        assert_eq!(
+            activation_end(DEACTIVATED, 5),
+            Some(Err(
+                "ended deactivated: its IP configuration was invalid".to_owned()
+            ))
+        );
+        assert_eq!(
+            activation_end(DEACTIVATED, 42),
+            Some(Err("ended deactivated: NetworkManager's reason 42".to_owned()))
+        );
+        let e = ActError::Activation {
+            target: "connection u on ens6".into(),
+            how: "did not end within 90 s".into(),
+        };
+        assert_eq!(e.kind(), "activation");
+        assert!(e
+            .to_string()
+            .starts_with("the activation of connection u on ens6 did not end within 90 s"));
+    }
 
     #[test]
     fn refusals_are_told_apart() {

@@ -75,3 +75,20 @@ pub(crate) trait Device {
         flags: u32,
     ) -> zbus::Result<()>;
 }
+
+/// `org.freedesktop.NetworkManager.Connection.Active`, how an activation ends.
+#[proxy(
+    interface = "org.freedesktop.NetworkManager.Connection.Active",
+    default_service = "org.freedesktop.NetworkManager",
+    assume_defaults = false
+)]
+pub(crate) trait ActiveConnection {
+    /// 0 unknown, 1 activating, 2 activated, 3 deactivating, 4 deactivated.
+    #[zbus(property)]
+    fn state(&self) -> zbus::Result<u32>;
+
+    /// The state changed: the new state and NetworkManager's reason
+    /// (`StateChanged`; the name `state_changed` is the property's).
+    #[zbus(signal, name = "StateChanged")]
+    fn activation(&self, state: u32, reason: u32) -> zbus::Result<()>;
+}
