@@ -38,10 +38,7 @@ fn assert_no_periodic_resync(ns: &NetNs, agent: &Agent) {
 
 /// The verdict on the route to `dest` in table main.
 fn verdict<'a>(report: &'a Value, dest: &str) -> &'a Value {
-    report["routes"]
-        .as_array()
-        .and_then(|rs| rs.iter().find(|r| r["destination"] == dest && r["table"] == 254))
-        .unwrap_or_else(|| panic!("{dest} not in {report}"))
+    support::verdicts::verdict(report, dest, 254)
 }
 
 /// The `gateway dev device` of each observed hop, sorted.

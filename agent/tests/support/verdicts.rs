@@ -44,6 +44,18 @@ pub fn verdicts(report: &Value) -> Value {
     serde_json::json!({"drift": report["drift"], "routes": routes, "rules": rules})
 }
 
+/// The verdict on the route to `dest` in `table` of a report (`check`'s or
+/// `/drift`'s JSON).
+pub fn verdict<'a>(report: &'a Value, dest: &str, table: u64) -> &'a Value {
+    report["routes"]
+        .as_array()
+        .and_then(|rs| {
+            rs.iter()
+                .find(|r| r["destination"] == dest && r["table"] == table)
+        })
+        .unwrap_or_else(|| panic!("{dest} table {table} not in {report}"))
+}
+
 /// `/drift`'s verdicts; None when it does not answer.
 pub fn drift(ns: &NetNs, agent: &Agent) -> Option<Value> {
     let (status, body) = ns.http_get(agent.port, "/drift")?;
