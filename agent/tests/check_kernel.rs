@@ -5,20 +5,10 @@
 
 mod support;
 
-use serde_json::Value;
+use support::verdicts::verdict;
 use support::NetNs;
 
 use support::{check_json as check, ip_machineconfig as machineconfig};
-
-fn verdict<'a>(report: &'a Value, dest: &str, table: u64) -> &'a Value {
-    report["routes"]
-        .as_array()
-        .and_then(|rs| {
-            rs.iter()
-                .find(|r| r["destination"] == dest && r["table"] == table)
-        })
-        .unwrap_or_else(|| panic!("{dest} table {table} not in {report}"))
-}
 
 #[test]
 fn states_tables_multipath_ipv6_moved_device() {

@@ -17,9 +17,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use support::verdicts::await_agreement;
 use support::{Agent, NetNs, TempDir};
 
 /// splitmix64: a small, seeded, reproducible generator.
@@ -188,49 +186,6 @@ fn nexthop_op(rng: &mut Rng) -> String {
     format!("nexthop {verb} id {id} {what}")
 }
 
-/// What must agree: the verdict on every route and rule, and the drift flag.
-fn verdicts(report: &Value) -> Value {
-    let routes: Vec<Value> = report["routes"]
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "route": format!("{} {} table {} via {} dev {} metric {}",
-                            r["type"], r["destination"], r["table"], r["gateway"], r["device"], r["metric"]),
-                        "state": r["state"], "observed": r["observed"],
-                        "reasons": r["reasons"], "reason_codes": r["reason_codes"],
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let rules: Vec<Value> = report["rules"]
-        .as_array()
-        .map(|rs| {
-            rs.iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "route": format!("{} rule {}: {} {}", r["family"], r["priority"], r["selector"], r["action"]),
-                        "state": r["state"], "observed": r["observed"],
-                        "reasons": r["reasons"], "reason_codes": r["reason_codes"],
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    serde_json::json!({"drift": report["drift"], "routes": routes, "rules": rules})
-}
-
-fn check(ns: &NetNs, mc: &str) -> Value {
-    verdicts(&support::check_json(ns, mc).1)
-}
-
-fn drift(ns: &NetNs, agent: &Agent) -> Option<Value> {
-    let (status, body) = ns.http_get(agent.port, "/drift")?;
-    (status == 200).then(|| serde_json::from_str(&body).ok().map(|v| verdicts(&v)))?
-}
-
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -257,50 +212,17 @@ fn serve_agrees_with_a_fresh_check_after_every_batch() {
     for batch in 0..batches {
         let ops: Vec<String> = (0..per_batch).map(|_| operation(&mut rng)).collect();
         ns.ip_batch_force(&ops.join("\n"));
-        let started = Instant::now();
-        let (want, got) = loop {
-            let want = check(&ns, &mc_text);
-            let got = drift(&ns, &agent);
-            if got.as_ref() == Some(&want) {
-                agreed += 1;
-                break (want, got);
-            }
-            if started.elapsed() > Duration::from_secs(5) {
-                break (want, got);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(
-            got.as_ref() == Some(&want),
-            "seed {seed} batch {batch}: /drift differs from check after\n{}\n{}\nthe kernel's routes and rules:\n{}\nagent log:\n{}",
-            ops.join("\n"),
-            differences(got.as_ref(), &want),
-            kernel_routes(&ns),
-            agent.logs()
-        );
+        if let Err(differences) = await_agreement(&ns, &agent, &mc_text) {
+            panic!(
+                "seed {seed} batch {batch}: /drift differs from check after\n{}\n{differences}\nthe kernel's routes and rules:\n{}\nagent log:\n{}",
+                ops.join("\n"),
+                kernel_routes(&ns),
+                agent.logs()
+            );
+        }
+        agreed += 1;
     }
     println!("seed {seed}: {agreed} batches of {per_batch} operations, /drift agreed with check after each");
-}
-
-/// The routes whose verdicts differ, each side by side.
-fn differences(got: Option<&Value>, want: &Value) -> String {
-    let Some(got) = got else {
-        return "/drift did not answer".to_owned();
-    };
-    let empty = Vec::new();
-    let mut out = format!("drift: /drift {} check {}\n", got["drift"], want["drift"]);
-    for section in ["routes", "rules"] {
-        let (g, w) = (
-            got[section].as_array().unwrap_or(&empty),
-            want[section].as_array().unwrap_or(&empty),
-        );
-        for (a, b) in g.iter().zip(w) {
-            if a != b {
-                out.push_str(&format!("{}\n  /drift: {a}\n  check:  {b}\n", b["route"]));
-            }
-        }
-    }
-    out
 }
 
 fn kernel_routes(ns: &NetNs) -> String {

@@ -1,8 +1,9 @@
 //! The daemon's inputs: the MachineConfig behind a symbolic link whose target is
 //! rewritten, in a ConfigMap volume whose `..data` link is swapped, changed where
 //! inotify cannot see it (re-read by the periodic resync and on SIGHUP), and the
-//! node's own files (HyperShift's empty `currentconfig`, no MachineConfig at all),
-//! for `serve` and `check`. In network namespaces the tests make; run as root.
+//! node's own files (HyperShift's empty `currentconfig` with the MCO daemon's
+//! config or the one the node was provisioned with, no MachineConfig at all), for
+//! `serve` and `check`. In network namespaces the tests make; run as root.
 
 mod support;
 
@@ -17,7 +18,12 @@ const MC_SOURCE: &str = "source=\"machineconfig\"";
 
 /// A MachineConfig named `name` whose one unit adds `10.77.0.0/16`.
 fn config(name: &str) -> String {
-    let unit = "[Service]\nType=oneshot\nExecStart=/usr/sbin/ip route add 10.77.0.0/16 via 172.18.0.1 dev ens5\n[Install]\nWantedBy=multi-user.target\n";
+    config_routing(name, "10.77.0.0/16")
+}
+
+/// A MachineConfig named `name` whose one unit adds a route to `dest`.
+fn config_routing(name: &str, dest: &str) -> String {
+    let unit = format!("[Service]\nType=oneshot\nExecStart=/usr/sbin/ip route add {dest} via 172.18.0.1 dev ens5\n[Install]\nWantedBy=multi-user.target\n");
     serde_json::json!({
         "kind": "MachineConfig", "metadata": {"name": name},
         "spec": {"config": {"ignition": {"version": "3.2.0"},
@@ -171,6 +177,49 @@ fn hypershift_files_then_none_then_currentconfig() {
     agent.wait_metric(&ns, INFO, &["name=\"rendered-back\"", path], Some(1.0));
     agent.wait_metric(&ns, ABSENT, &[MC_SOURCE], Some(0.0));
     agent.wait_metric(&ns, UP, &[MC_SOURCE], Some(1.0));
+}
+
+#[test]
+fn hypershift_provisioned_config_followed_without_a_restart() {
+    const PRESENT: &str = "routewarden_route_present";
+    let (first, second) = ("destination=\"10.77.0.0/16\"", "destination=\"10.78.0.0/16\"");
+    let ns = NetNs::new();
+    ns.ip("route add 10.77.0.0/16 via 172.18.0.1 dev ens5");
+    let root = node_root("mcs");
+    std::fs::write(root.path.join("etc/machine-config-daemon/currentconfig"), "").expect("write");
+    let mcs = root.path.join("etc/mcs-machine-config-content.json");
+    // No periodic re-read during the test: only the file's events can move it.
+    let flags = ["--no-units", "--resync-interval", "1h"];
+    let mut agent = Agent::start_node(&ns, &root.path, &flags);
+    agent.wait_metric(&ns, ABSENT, &[MC_SOURCE], Some(1.0));
+    let path = "path=\"/etc/mcs-machine-config-content.json\"";
+    write_atomic(&mcs, &config_routing("rendered-provisioned", "10.77.0.0/16"));
+    agent.wait_metric(&ns, INFO, &["name=\"rendered-provisioned\"", path], Some(1.0));
+    agent.wait_metric(&ns, PRESENT, &[first], Some(1.0));
+    agent.wait_metric(&ns, ABSENT, &[MC_SOURCE], Some(0.0));
+    write_atomic(&mcs, &config_routing("rendered-provisioned-2", "10.78.0.0/16"));
+    agent.wait_metric(&ns, INFO, &["name=\"rendered-provisioned-2\"", path], Some(1.0));
+    agent.wait_metric(&ns, PRESENT, &[second], Some(0.0));
+    let body = agent.metrics(&ns);
+    assert_eq!(metric_value(&body, PRESENT, &[first]), None, "{body}");
+    assert_eq!(
+        metric_value(&body, "routewarden_expected_routes", &[]),
+        Some(1.0),
+        "{body}"
+    );
+    std::fs::write(&mcs, config_routing("rendered-provisioned-3", "10.77.0.0/16")).expect("rewrite in place");
+    agent.wait_metric(&ns, INFO, &["name=\"rendered-provisioned-3\"", path], Some(1.0));
+    agent.wait_metric(&ns, PRESENT, &[first], Some(1.0));
+    let (_, drift) = ns.http_get(agent.port, "/drift").expect("/drift answers");
+    let drift: serde_json::Value = serde_json::from_str(&drift).expect("JSON");
+    let file = "/etc/mcs-machine-config-content.json";
+    assert_eq!(drift["machineconfig_file"]["path"], file, "{drift}");
+    let (code, out, err) = check(&ns, &root.path, "json");
+    assert_eq!(code, Some(0), "the route is there\n{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["machineconfig"], "rendered-provisioned-3", "{v}");
+    assert_eq!(v["machineconfig_file"]["path"], file, "{v}");
+    agent.assert_running();
 }
 
 #[test]

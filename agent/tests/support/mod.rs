@@ -1,8 +1,11 @@
 //! Test support: network namespaces made by the test (veth, no dummy module here),
 //! code, the agent and HTTP requests run inside one. Everything is
-//! removed on drop, also when a test fails.
+//! removed on drop, also when a test fails. [`verdicts`]: `serve`'s `/drift`
+//! against a fresh `check`.
 
 #![allow(dead_code)]
+
+pub mod verdicts;
 
 use std::future::Future;
 use std::io::{Read, Write};
