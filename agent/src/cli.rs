@@ -87,11 +87,15 @@ pub struct LintArgs {
     /// Exit 1 when a finding is at or above this level.
     #[arg(long, value_enum, default_value = "error")]
     pub fail_on: FailOn,
-    /// The node's name, for per-host nmstate files.
+    /// Lint as on the node NAME: its per-host nmstate file
+    /// (/etc/nmstate/openshift/<short name>.yml) applies, and NAME is its
+    /// `kubernetes.io/hostname` label: an NNCP whose nodeSelector names another
+    /// hostname does not apply (with or without --node-labels).
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
     /// The node's labels (`k=v,k2=v2`): NNCPs apply when their nodeSelector
-    /// matches (all apply when not given).
+    /// matches (all apply when not given; --node-name adds
+    /// `kubernetes.io/hostname=NAME`).
     #[arg(long, value_name = "K=V,...", value_parser = parse_labels)]
     pub node_labels: Option<BTreeMap<String, String>>,
 }

@@ -1,8 +1,9 @@
 //! What a new administrator meets first: the JSON's identifying fields, the
 //! exit code when units cannot be read, `--no-units` in text, the command
 //! line's short forms, and the daemon's log lines (a source down from
-//! startup, the intent's diagnostics, drift as it starts and ends, JSON
-//! lines). In network namespaces the tests make; run as root.
+//! startup, the intent's diagnostics, a MachineConfig not readable before
+//! any was, drift as it starts and ends, JSON lines). In network namespaces
+//! the tests make; run as root.
 
 mod support;
 
@@ -247,6 +248,42 @@ fn serve_logs_a_source_down_from_startup_and_drift_as_it_changes() {
         started[0]
     );
     assert_eq!(log.matches("source down").count(), 1, "said once: {log}");
+}
+
+#[test]
+fn serve_without_a_good_intent_yet_never_says_it_keeps_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let ns = NetNs::new();
+    let dir = TempDir::new("no-intent-yet");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    let invalid = dir.path.join("invalid.json");
+    std::fs::write(&invalid, "{ this is not a machineconfig").expect("write");
+    let unreadable = dir.path.join("unreadable.json");
+    std::fs::write(&unreadable, ip_machineconfig(&[ROUTE])).expect("write");
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let args = ["--no-units", "--no-networkmanager"];
+    let broken = Agent::start(&ns, &invalid, &args);
+    // As nobody, so that mode 000 really denies it (root would read it).
+    let denied = Agent::start_as(&ns, &unreadable, &args, Some("65534"));
+    let cannot = |l: &str| l.contains("cannot read the MachineConfig");
+    for (agent, why) in [(&broken, "kind=syntax"), (&denied, "kind=permission")] {
+        wait_log(agent, "cannot read the MachineConfig", cannot);
+        let log = agent.logs();
+        let line = log.lines().find(|l| cannot(l)).unwrap_or_default();
+        assert!(line.contains("WARN") && line.contains(why), "{line}");
+        assert!(
+            line.contains("effect=\"no intent was read yet: the MachineConfig's routes are not watched until it can be read\""),
+            "{line}"
+        );
+        assert!(!log.contains("keeping the last good intent"), "{log}");
+    }
+
+    std::fs::write(&invalid, ip_machineconfig(&[ROUTE])).expect("write a good config");
+    wait_log(&broken, "intent read", |l| l.contains("intent read"));
+    std::fs::write(&invalid, "{ broken again").expect("break it");
+    wait_log(&broken, "the last good intent kept", |l| {
+        cannot(l) && l.contains("effect=\"keeping the last good intent\"")
+    });
 }
 
 #[test]

@@ -239,11 +239,7 @@ impl<'a> Builder<'a> {
     }
 
     fn read_nmstate(&mut self) {
-        let host = self
-            .options
-            .node_name
-            .as_deref()
-            .map(|n| n.split('.').next().unwrap_or(n).to_owned());
+        let host = self.options.short_host().map(str::to_owned);
         let mut per_host = Vec::new();
         for path in self.paths_under(nmstate::DIR) {
             let applies = nmstate::applies(&path, host.as_deref());

@@ -88,7 +88,7 @@ pub fn declarations(configs: &[Config], states: &[NetworkState], options: &Optio
             mode_given: f.mode.is_some(),
         })
         .collect();
-    let mut addresses = file_addresses(&merged.files);
+    let mut addresses = file_addresses(&merged.files, options.short_host());
     let chosen: Vec<NetworkState> = states
         .iter()
         .filter(|s| s.selects(options.node_labels.as_ref()))
@@ -132,11 +132,13 @@ fn masked_declaring(merged: &super::Merged, options: &Options) -> Vec<String> {
     out
 }
 
-fn file_addresses(files: &files::FileMap) -> Vec<DeclaredAddress> {
+/// The addresses of the keyfiles and of the nmstate files applied on the node
+/// (its per-host file too, when its name is known).
+fn file_addresses(files: &files::FileMap, short_host: Option<&str>) -> Vec<DeclaredAddress> {
     let mut out = Vec::new();
     for f in files.values() {
         let keyfile = KEYFILE_DIRS.iter().any(|d| f.path.starts_with(d));
-        let nmstate = nmstate::applies(&f.path, None) == nmstate::Applies::Yes;
+        let nmstate = nmstate::applies(&f.path, short_host) == nmstate::Applies::Yes;
         if !keyfile && !nmstate {
             continue;
         }

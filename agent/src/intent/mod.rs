@@ -53,6 +53,15 @@ pub struct Options {
     pub node_labels: Option<BTreeMap<String, String>>,
 }
 
+impl Options {
+    /// The node's short host name (`worker-0` of `worker-0.example.com`), which
+    /// names its per-host nmstate file.
+    pub fn short_host(&self) -> Option<&str> {
+        let name = self.node_name.as_deref()?;
+        name.split('.').next()
+    }
+}
+
 /// Derive the intent from the bytes of a MachineConfig file (or of
 /// NodeNetworkConfigurationPolicies and nmstate documents).
 pub fn from_bytes(input: &[u8], options: &Options) -> Result<Intent, DocumentError> {

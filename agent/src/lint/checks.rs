@@ -13,6 +13,7 @@ use crate::model::{
     Concern, ExpectedRoute, Family, Manager, RuleAction, Source, SourceKind, TABLE_DEFAULT, TABLE_LOCAL,
     TABLE_MAIN,
 };
+use crate::publish::text::table_name;
 
 use super::locate::Anchor;
 
@@ -70,9 +71,11 @@ pub fn check(pool: &Pool) -> Vec<Found> {
     out
 }
 
+/// `route DEST via GW table T`, the table named as `check` and `ip route` name
+/// it (`main`, `local`, `default`, else its number).
 fn route_text(r: &ExpectedRoute) -> String {
     let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-    format!("route {}{via} table {}", r.destination, r.table)
+    format!("route {}{via} table {}", r.destination, table_name(r.table))
 }
 
 /// Every route and rule with its words and source.
@@ -228,7 +231,7 @@ fn rw006_conflicts(pool: &Pool) -> Vec<Found> {
         out.push(found(
             "RW006",
             Anchor::Origin(d.origin.clone()),
-            format!("{}: {}", d.origin, d.message),
+            format!("{}: {}; keep one declaration", d.origin, d.message),
         ));
     }
     out
@@ -297,7 +300,7 @@ fn rw007_unselected_tables(pool: &Pool) -> Vec<Found> {
             found(
                 "RW007",
                 Anchor::Origin(r.source.origin.clone()),
-                format!("{} is in table {} but no declared {} rule looks that table up: the route carries no traffic; declare a routing rule (`routing-ruleN=`, NNCP `route-rules`, `ip rule add ... table {}`)", route_text(r), r.table, r.family, r.table),
+                format!("{}: no declared {} rule looks that table up, so the route carries no traffic; declare a routing rule (`routing-ruleN=`, NNCP `route-rules`, `ip rule add ... table {}`)", route_text(r), r.family, table_name(r.table)),
             )
         })
         .collect()

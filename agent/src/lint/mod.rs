@@ -2,9 +2,10 @@
 //! A command on top of the intent stage: files ([`inputs`]) -> documents -> one
 //! [`declarations`](crate::intent::declarations::declarations) per pool (the
 //! MachineConfigs of one `machineconfiguration.openshift.io/role`, merged as the
-//! MCO merges them, plus the network states `--node-labels` selects) -> the ten
-//! rules ([`checks`]) -> findings named by file, line ([`locate`]) and pool ->
-//! text, JSON, GitHub annotations or SARIF ([`output`]).
+//! MCO merges them, or one rendered MachineConfig, plus the network states
+//! `--node-labels` and `--node-name` select: [`select`]) -> the ten rules
+//! ([`checks`]) -> findings named by file, line ([`locate`]) and pool -> text,
+//! JSON, GitHub annotations or SARIF ([`output`]).
 //!
 //! Rule IDs are a contract; each has a page in `docs/lint/`.
 
@@ -12,6 +13,7 @@ pub mod checks;
 pub mod inputs;
 pub mod locate;
 pub mod output;
+pub mod select;
 
 use std::collections::BTreeMap;
 
@@ -19,9 +21,10 @@ use serde::Serialize;
 
 use crate::intent::declarations::declarations;
 use crate::intent::document::{Config, NetworkState};
-use crate::intent::Options;
 
 pub use inputs::{Input, InputError};
+use select::Group;
+pub use select::HOSTNAME_LABEL;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -99,7 +102,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Files read.
     pub files: usize,
-    /// Pools evaluated.
+    /// Pools evaluated (`worker`; `worker (rendered-worker-HASH)` for a rendered
+    /// MachineConfig; `-` for configs without a pool).
     pub pools: Vec<String>,
     /// Documents skipped (neither MachineConfig, Ignition nor network state).
     pub skipped: usize,
@@ -113,35 +117,42 @@ impl Report {
 }
 
 /// Lint the inputs. `labels` selects NodeNetworkConfigurationPolicies (all when
-/// None); `node_name` picks per-host nmstate files.
+/// None); `node_name` picks per-host nmstate files and is the node's
+/// [`HOSTNAME_LABEL`]: a policy whose `nodeSelector` names another host never
+/// applies, with or without `labels` (a hostname in `labels` wins).
 pub fn run(inputs: &[Input], labels: Option<BTreeMap<String, String>>, node_name: Option<String>) -> Report {
-    let options = Options {
-        node_name,
-        node_labels: labels,
-    };
+    let (options, hostname) = select::node_options(labels, node_name);
     let mut report = Report {
         files: inputs.len(),
         skipped: inputs.iter().map(|i| i.docs.skipped).sum(),
         ..Report::default()
     };
-    let mut pools: BTreeMap<Option<String>, Vec<(usize, Config)>> = BTreeMap::new();
+    let mut pools: BTreeMap<Group, Vec<(usize, Config)>> = BTreeMap::new();
     let mut states: Vec<(usize, NetworkState)> = Vec::new();
     for (f, input) in inputs.iter().enumerate() {
         for c in &input.docs.configs {
-            pools.entry(c.role.clone()).or_default().push((f, c.clone()));
+            pools.entry(Group::of(c)).or_default().push((f, c.clone()));
         }
-        states.extend(input.docs.states.iter().map(|s| (f, s.clone())));
+        let on_this_host = |s: &&NetworkState| select::names_host(s, hostname.as_deref());
+        states.extend(
+            input
+                .docs
+                .states
+                .iter()
+                .filter(on_this_host)
+                .map(|s| (f, s.clone())),
+        );
     }
     if pools.is_empty() {
-        pools.insert(None, Vec::new());
+        pools.insert(Group::default(), Vec::new());
     }
     let plain_states: Vec<NetworkState> = states.iter().map(|(_, s)| s.clone()).collect();
-    for (role, configs) in pools {
+    for (group, configs) in pools {
         let plain: Vec<Config> = configs.iter().map(|(_, c)| c.clone()).collect();
         let decl = declarations(&plain, &plain_states, &options);
         let locator = locate::Locator::new(inputs, &configs, &states, &decl.writers);
         let pool = checks::Pool {
-            name: role.clone(),
+            name: group.pool.clone(),
             decl: &decl,
             configs: &plain,
             options: &options,
@@ -154,11 +165,11 @@ pub fn run(inputs: &[Input], labels: Option<BTreeMap<String, String>>, node_name
                 line,
                 rule: found.rule,
                 level: rule,
-                pool: if in_pool { role.clone() } else { None },
+                pool: if in_pool { group.pool.clone() } else { None },
                 message: found.message,
             });
         }
-        report.pools.push(role.unwrap_or_else(|| "-".to_owned()));
+        report.pools.push(group.label());
     }
     report.findings.sort();
     report.findings.dedup();
