@@ -165,6 +165,11 @@ def resyncs(body: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
+def last_resync_duration(body: str) -> float | None:
+    m = re.search(r"^routewarden_last_resync_duration_seconds (\S+)$", body, re.M)
+    return float(m.group(1)) if m else None
+
+
 def next_resync(scraper, agent: subprocess.Popen, after: float, timeout: float, what: str) -> str:
     """The /metrics body once the periodic resync count exceeds `after`."""
     deadline = time.time() + timeout
@@ -188,12 +193,18 @@ def daemon_figures(t: Table, port: int) -> dict:
         out["serve_rss_kib"] = peak_rss(proc.pid)
         delays, _ = time_deletions(t.ns, scraper, EXPECTED_DESTS)
         out["event_ms"] = [d * 1000 for d in delays]
-        # Idle: the 3 s that follow a periodic resync (the next one is 5 s away).
-        body = next_resync(scraper, proc, resyncs(scraper.get()), 60, "the resync after the deletions")
-        m = re.search(r"^routewarden_last_resync_duration_seconds (\S+)$", body, re.M)
-        if not m:
-            raise SystemExit("no routewarden_last_resync_duration_seconds in /metrics after a resync")
-        out["resync_s"] = float(m.group(1))
+        # Idle: the 3 s that follow the end of a periodic resync (the next one is 5 s
+        # away). The counter counts a resync when it starts; its duration is set
+        # when it ends.
+        body = scraper.get()
+        previous = last_resync_duration(body)
+        next_resync(scraper, proc, resyncs(body), 60, "the resync after the deletions")
+        deadline = time.time() + 60
+        while (duration := last_resync_duration(scraper.get())) == previous:
+            if time.time() > deadline:
+                raise SystemExit("routewarden_last_resync_duration_seconds unchanged 60 s after a resync began")
+            time.sleep(0.01)
+        out["resync_s"] = duration
         time.sleep(0.3)
         before = cpu_ticks(proc.pid)
         time.sleep(3)
@@ -308,7 +319,7 @@ def report(rows: list[dict], render_ms: float, runs: int) -> str:
         f"`serve` (`--resync-interval {RESYNC_INTERVAL_S}s`): one process per size; resync is "
         f"`routewarden_last_resync_duration_seconds` after a periodic resync, RSS its peak (VmHWM) after the first "
         f"periodic resync, event to /metrics the median / max over {EXPECTED} expected routes deleted one by one, "
-        f"idle CPU the user+system ticks (1/{os.sysconf('SC_CLK_TCK')} s) in the 3 s after a periodic resync.",
+        f"idle CPU the user+system ticks (1/{os.sysconf('SC_CLK_TCK')} s) in the 3 s after a periodic resync has ended.",
         f"`check` reads every table of both families and keeps the {EXPECTED} expected routes.",
         "",
         "| routes | `ip route show` | `routewarden check` | check / ip | `ip` peak RSS | `check` peak RSS "
