@@ -1,8 +1,8 @@
 //! The kernel's own semantics, one deterministic case per class of issue 20 that
 //! the random walk of `differential.rs` only reaches by chance: an IPv6 gateway
 //! on another link and a link renamed under a route, an IPv6 route replaced by
-//! one of another type, a next-hop group losing members, `prepend` then
-//! `replace`. Each step is judged twice, by a fresh `check` and by `serve`'s
+//! one of another type, a next-hop group losing members, a multipath route
+//! losing a hop, `prepend` then `replace`. Each step is judged twice, by a fresh `check` and by `serve`'s
 //! `/drift` (and `/metrics`), which must agree. `serve` runs with a periodic
 //! re-read an hour away, so only its notifications can move it. In network
 //! namespaces the tests make; run as root.
@@ -195,10 +195,16 @@ fn a_next_hop_group_losing_its_members() {
     ns.ip("nexthop del id 2");
     let r = agreed(&ns, &agent, &mc, "nexthop del id 2, a member of group 10");
     for dest in [BOTH, OBJECT] {
-        let v = verdict(&r, dest);
-        assert_eq!(v["state"], "present", "{v}");
-        assert_eq!(hops(v), ["172.18.0.1 dev ens5"], "{v}");
+        assert_eq!(hops(verdict(&r, dest)), ["172.18.0.1 dev ens5"], "{r}");
     }
+    let object = verdict(&r, OBJECT);
+    assert_eq!(
+        object["state"], "present",
+        "the group is what was declared: {object}"
+    );
+    let both = verdict(&r, BOTH);
+    assert_eq!(both["state"], "mismatched", "a declared hop left: {both}");
+    wait_present(&ns, &agent, BOTH, 0.0);
     let second = verdict(&r, SECOND);
     assert_ne!(second["state"], "present", "its hop left the group: {second}");
     wait_present(&ns, &agent, SECOND, 0.0);
@@ -254,4 +260,49 @@ fn prepend_then_replace_replaces_the_first_route_of_the_slot() {
         wait_present(&ns, &agent, DEST, if present { 1.0 } else { 0.0 });
     }
     assert_no_periodic_resync(&ns, &agent);
+}
+
+#[test]
+fn a_multipath_route_losing_a_hop_is_mismatched() {
+    const DEST: &str = "10.90.0.0/16";
+    const BOTH: &str =
+        "route replace 10.90.0.0/16 nexthop via 172.19.0.1 dev ens6 nexthop via 172.18.0.1 dev ens5";
+    let ns = NetNs::new();
+    ns.veth("ens6", "gw1", &["172.19.0.2/16"]);
+    let mc = ip_machineconfig(&[
+        "route add 10.90.0.0/16 nexthop via 172.18.0.1 dev ens5 weight 2 nexthop via 172.19.0.1 dev ens6",
+    ]);
+    ns.ip("route add 10.90.0.0/16 nexthop via 172.18.0.1 dev ens5 weight 2 nexthop via 172.19.0.1 dev ens6");
+    let (_dir, agent) = serve(&ns, &mc);
+    let r = agreed(&ns, &agent, &mc, "the start");
+    let v = verdict(&r, DEST);
+    assert_eq!(v["state"], "present", "{v}");
+    wait_present(&ns, &agent, DEST, 1.0);
+    let one = "route replace 10.90.0.0/16 via 172.18.0.1 dev ens5";
+    ns.ip(one);
+    let r = agreed(&ns, &agent, &mc, one);
+    let v = verdict(&r, DEST);
+    assert_eq!(hops(v), ["172.18.0.1 dev ens5"], "{v}");
+    assert_eq!(v["state"], "mismatched", "half the paths are gone: {v}");
+    assert_eq!(v["reason_codes"], serde_json::json!(["different-route"]), "{v}");
+    let why = v["reasons"][0].as_str().unwrap_or_default();
+    assert!(why.ends_with("missing via 172.19.0.1 dev ens6"), "{v}");
+    wait_present(&ns, &agent, DEST, 0.0);
+    agent.wait_metric(
+        &ns,
+        REASON,
+        &[&destination(DEST), "reason=\"different-route\""],
+        Some(1.0),
+    );
+    // Both hops again, the other way round: the order is not compared.
+    ns.ip(BOTH);
+    let r = agreed(&ns, &agent, &mc, BOTH);
+    let v = verdict(&r, DEST);
+    assert_eq!(hops(v), ["172.18.0.1 dev ens5", "172.19.0.1 dev ens6"], "{v}");
+    assert_eq!(v["state"], "present", "{v}");
+    wait_present(&ns, &agent, DEST, 1.0);
+    assert_no_periodic_resync(&ns, &agent);
+    // The declared hops, in the JSON beside the first one's gateway and device.
+    assert_eq!(v["next_hops"][0]["weight"], 2, "{v}");
+    assert_eq!(v["next_hops"][1]["device"], "ens6", "{v}");
 }
