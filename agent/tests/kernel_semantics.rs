@@ -262,47 +262,76 @@ fn prepend_then_replace_replaces_the_first_route_of_the_slot() {
     assert_no_periodic_resync(&ns, &agent);
 }
 
+/// A multipath route of each family: where, as declared (and first
+/// installed), with its first hop only, and with both hops the other way round.
+struct Multipath {
+    dest: &'static str,
+    declared: &'static str,
+    first_only: &'static str,
+    swapped: &'static str,
+    hops: [&'static str; 2],
+}
+
+const MULTIPATH: [Multipath; 2] = [
+    Multipath {
+        dest: "10.90.0.0/16",
+        declared:
+            "route add 10.90.0.0/16 nexthop via 172.18.0.1 dev ens5 weight 2 nexthop via 172.19.0.1 dev ens6",
+        first_only: "route replace 10.90.0.0/16 via 172.18.0.1 dev ens5",
+        swapped: "route replace 10.90.0.0/16 nexthop via 172.19.0.1 dev ens6 nexthop via 172.18.0.1 dev ens5",
+        hops: ["172.18.0.1 dev ens5", "172.19.0.1 dev ens6"],
+    },
+    Multipath {
+        dest: "2001:db8:90::/64",
+        declared:
+            "-6 route add 2001:db8:90::/64 nexthop via fe80::1 dev ens5 weight 2 nexthop via fe80::2 dev ens6",
+        first_only: "-6 route replace 2001:db8:90::/64 via fe80::1 dev ens5",
+        swapped:
+            "-6 route replace 2001:db8:90::/64 nexthop via fe80::2 dev ens6 nexthop via fe80::1 dev ens5",
+        hops: ["fe80::1 dev ens5", "fe80::2 dev ens6"],
+    },
+];
+
 #[test]
 fn a_multipath_route_losing_a_hop_is_mismatched() {
-    const DEST: &str = "10.90.0.0/16";
-    const BOTH: &str =
-        "route replace 10.90.0.0/16 nexthop via 172.19.0.1 dev ens6 nexthop via 172.18.0.1 dev ens5";
     let ns = NetNs::new();
     ns.veth("ens6", "gw1", &["172.19.0.2/16"]);
-    let mc = ip_machineconfig(&[
-        "route add 10.90.0.0/16 nexthop via 172.18.0.1 dev ens5 weight 2 nexthop via 172.19.0.1 dev ens6",
-    ]);
-    ns.ip("route add 10.90.0.0/16 nexthop via 172.18.0.1 dev ens5 weight 2 nexthop via 172.19.0.1 dev ens6");
+    let declared: Vec<&str> = MULTIPATH.iter().map(|m| m.declared).collect();
+    let mc = ip_machineconfig(&declared);
+    declared.iter().for_each(|d| ns.ip(d));
     let (_dir, agent) = serve(&ns, &mc);
     let r = agreed(&ns, &agent, &mc, "the start");
-    let v = verdict(&r, DEST);
-    assert_eq!(v["state"], "present", "{v}");
-    wait_present(&ns, &agent, DEST, 1.0);
-    let one = "route replace 10.90.0.0/16 via 172.18.0.1 dev ens5";
-    ns.ip(one);
-    let r = agreed(&ns, &agent, &mc, one);
-    let v = verdict(&r, DEST);
-    assert_eq!(hops(v), ["172.18.0.1 dev ens5"], "{v}");
-    assert_eq!(v["state"], "mismatched", "half the paths are gone: {v}");
-    assert_eq!(v["reason_codes"], serde_json::json!(["different-route"]), "{v}");
-    let why = v["reasons"][0].as_str().unwrap_or_default();
-    assert!(why.ends_with("missing via 172.19.0.1 dev ens6"), "{v}");
-    wait_present(&ns, &agent, DEST, 0.0);
-    agent.wait_metric(
-        &ns,
-        REASON,
-        &[&destination(DEST), "reason=\"different-route\""],
-        Some(1.0),
-    );
+    for m in &MULTIPATH {
+        let v = verdict(&r, m.dest);
+        assert_eq!(hops(v), m.hops, "{v}");
+        assert_eq!(v["state"], "present", "{v}");
+        wait_present(&ns, &agent, m.dest, 1.0);
+    }
+    for m in &MULTIPATH {
+        ns.ip(m.first_only);
+        let r = agreed(&ns, &agent, &mc, m.first_only);
+        let v = verdict(&r, m.dest);
+        assert_eq!(hops(v), [m.hops[0]], "{v}");
+        assert_eq!(v["state"], "mismatched", "half the paths are gone: {v}");
+        assert_eq!(v["reason_codes"], serde_json::json!(["different-route"]), "{v}");
+        let why = v["reasons"][0].as_str().unwrap_or_default();
+        assert!(why.ends_with(&format!("missing via {}", m.hops[1])), "{v}");
+        wait_present(&ns, &agent, m.dest, 0.0);
+        let reason = [destination(m.dest), "reason=\"different-route\"".to_owned()];
+        let needles: Vec<&str> = reason.iter().map(String::as_str).collect();
+        agent.wait_metric(&ns, REASON, &needles, Some(1.0));
+    }
     // Both hops again, the other way round: the order is not compared.
-    ns.ip(BOTH);
-    let r = agreed(&ns, &agent, &mc, BOTH);
-    let v = verdict(&r, DEST);
-    assert_eq!(hops(v), ["172.18.0.1 dev ens5", "172.19.0.1 dev ens6"], "{v}");
-    assert_eq!(v["state"], "present", "{v}");
-    wait_present(&ns, &agent, DEST, 1.0);
+    for m in &MULTIPATH {
+        ns.ip(m.swapped);
+        let r = agreed(&ns, &agent, &mc, m.swapped);
+        let v = verdict(&r, m.dest);
+        assert_eq!(hops(v), m.hops, "{v}");
+        assert_eq!(v["state"], "present", "{v}");
+        // The declared hops, in the JSON beside the first one's gateway and device.
+        assert_eq!(v["next_hops"][0]["weight"], 2, "{v}");
+        assert_eq!(v["next_hops"][1]["device"], "ens6", "{v}");
+        wait_present(&ns, &agent, m.dest, 1.0);
+    }
     assert_no_periodic_resync(&ns, &agent);
-    // The declared hops, in the JSON beside the first one's gateway and device.
-    assert_eq!(v["next_hops"][0]["weight"], 2, "{v}");
-    assert_eq!(v["next_hops"][1]["device"], "ens6", "{v}");
 }

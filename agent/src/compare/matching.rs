@@ -8,14 +8,15 @@
 //! - A route declared through a next-hop object (`nhid`) is that object's.
 //! - For unicast routes, one next hop with the expected gateway (none when the
 //!   intent names none: a device route is not a gateway route) and the expected
-//!   device. A declared multipath route needs each declared hop among the
-//!   kernel route's hops, and no hop the intent does not declare, in any order
-//!   (weights are not compared, nor the kernel's dead/linkdown hop flags, which
-//!   the observation does not read). The device is compared by name, strictly, except in one shape: the
+//!   device. The device is compared by name, strictly, except in one shape: the
 //!   declared device became a port (of a bridge, a bond, or `ovs-system` as
 //!   OVN-Kubernetes does with `br-ex`) and the route is on the device that now
 //!   carries its addresses: the master itself, or an Open vSwitch device with an
 //!   address on the gateway's subnet.
+//! - A declared multipath route needs each declared hop (compared as above)
+//!   among the kernel route's hops, and no hop the intent does not declare, in
+//!   any order. Weights are not compared, nor the kernel's dead/linkdown hop
+//!   flags, which the observation does not read.
 //! - A matching route carries the traffic unless a route that drops it
 //!   (`blackhole`, `unreachable`, `prohibit`, `throw`) of the same TOS/source has
 //!   a lower metric, or the same metric and comes first.
@@ -326,7 +327,8 @@ mod tests {
         );
     }
 
-    /// A route to 10.90.0.0/16 declared with hops via .1 on ens5 and via .1 on ens6.
+    /// A route to 10.90.0.0/16 declared with hops via 172.18.0.1 dev ens5 and
+    /// via 172.19.0.1 dev ens6.
     fn multipath() -> ExpectedRoute {
         let mut e = expected("10.90.0.0/16", Some("172.18.0.1"), Some("ens5"));
         let hop = |gw: &str, dev: &str| ExpectedHop {
