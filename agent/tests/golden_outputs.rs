@@ -21,6 +21,7 @@ use routewarden::publish::text::{self, Colour};
 const SEED: &[u8] = include_bytes!("../../examples/seed-machineconfig.yaml");
 const UNITS: &[u8] = include_bytes!("../../tests/fixtures/intent/units.yaml");
 const RULES: &[u8] = include_bytes!("../../tests/fixtures/intent/rules.yaml");
+const MULTIPATH: &[u8] = include_bytes!("../../tests/fixtures/intent/multipath.yaml");
 
 fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -428,6 +429,65 @@ fn metrics_exposition_rules() {
 #[test]
 fn check_text_boot_race() {
     golden("check-boot-race.txt", &text::check(&boot_race(), Colour::Off));
+}
+
+/// tests/fixtures/intent/multipath.yaml against a kernel where 10.90.0.0/16 lost
+/// its second hop, 10.91.0.0/16 has both (in the other order) and
+/// 2001:db8:90::/64 has one hop more than declared.
+fn multipath_states() -> DriftReport {
+    let intent = intent::from_bytes(MULTIPATH, &Options::default()).expect("multipath fixture");
+    let multipath = |dest: &str, hops: &[(&str, u32)]| {
+        let mut r = route(254, dest, hops[0].0, hops[0].1, None);
+        r.next_hops = hops
+            .iter()
+            .map(|(gw, i)| NextHop {
+                gateway: Some(gw.parse().expect("ip")),
+                ifindex: Some(*i),
+            })
+            .collect();
+        r
+    };
+    let index = RouteIndex::from_routes(vec![
+        multipath("10.90.0.0/16", &[("172.18.0.1", 2)]),
+        multipath("10.91.0.0/16", &[("172.18.0.1", 2), ("172.19.0.1", 3)]),
+        multipath(
+            "2001:db8:90::/64",
+            &[("fe80::1", 2), ("fe80::2", 2), ("fe80::3", 2)],
+        ),
+    ]);
+    let units = UnitsSeen::Seen(vec![status(
+        "multipath-routes.service",
+        "inactive",
+        "dead",
+        "success",
+        1,
+        0,
+    )]);
+    let mut links = links();
+    links[2].up = true;
+    links[2].carrier = true;
+    compare(
+        &intent,
+        Observed {
+            routes: &index,
+            rules: &[],
+            links: Some(&links),
+            units: &units,
+            boot: None,
+            networkmanager: None,
+        },
+        sources(),
+    )
+}
+
+#[test]
+fn check_text_and_json_of_multipath_routes() {
+    let report = multipath_states();
+    golden("check-multipath.txt", &text::check(&report, Colour::Off));
+    let routes = serde_json::to_string_pretty(&report.routes).expect("json") + "\n";
+    golden("check-multipath-routes.json", &routes);
+    let intent = intent::from_bytes(MULTIPATH, &Options::default()).expect("multipath fixture");
+    golden("expected-multipath.txt", &text::expected(&intent));
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The kernel's own semantics, one deterministic case per class of issue 20 that
 //! the random walk of `differential.rs` only reaches by chance: an IPv6 gateway
 //! on another link and a link renamed under a route, an IPv6 route replaced by
-//! one of another type, a next-hop group losing members, `prepend` then
-//! `replace`. Each step is judged twice, by a fresh `check` and by `serve`'s
+//! one of another type, a next-hop group losing members, a multipath route
+//! losing a hop, `prepend` then `replace`. Each step is judged twice, by a fresh `check` and by `serve`'s
 //! `/drift` (and `/metrics`), which must agree. `serve` runs with a periodic
 //! re-read an hour away, so only its notifications can move it. In network
 //! namespaces the tests make; run as root.
@@ -195,10 +195,16 @@ fn a_next_hop_group_losing_its_members() {
     ns.ip("nexthop del id 2");
     let r = agreed(&ns, &agent, &mc, "nexthop del id 2, a member of group 10");
     for dest in [BOTH, OBJECT] {
-        let v = verdict(&r, dest);
-        assert_eq!(v["state"], "present", "{v}");
-        assert_eq!(hops(v), ["172.18.0.1 dev ens5"], "{v}");
+        assert_eq!(hops(verdict(&r, dest)), ["172.18.0.1 dev ens5"], "{r}");
     }
+    let object = verdict(&r, OBJECT);
+    assert_eq!(
+        object["state"], "present",
+        "the group is what was declared: {object}"
+    );
+    let both = verdict(&r, BOTH);
+    assert_eq!(both["state"], "mismatched", "a declared hop left: {both}");
+    wait_present(&ns, &agent, BOTH, 0.0);
     let second = verdict(&r, SECOND);
     assert_ne!(second["state"], "present", "its hop left the group: {second}");
     wait_present(&ns, &agent, SECOND, 0.0);
@@ -252,6 +258,80 @@ fn prepend_then_replace_replaces_the_first_route_of_the_slot() {
         let present = gateways.contains(&"172.18.0.1");
         assert_eq!(v["state"] == "present", present, "after {step}: {v}");
         wait_present(&ns, &agent, DEST, if present { 1.0 } else { 0.0 });
+    }
+    assert_no_periodic_resync(&ns, &agent);
+}
+
+/// A multipath route of each family: where, as declared (and first
+/// installed), with its first hop only, and with both hops the other way round.
+struct Multipath {
+    dest: &'static str,
+    declared: &'static str,
+    first_only: &'static str,
+    swapped: &'static str,
+    hops: [&'static str; 2],
+}
+
+const MULTIPATH: [Multipath; 2] = [
+    Multipath {
+        dest: "10.90.0.0/16",
+        declared:
+            "route add 10.90.0.0/16 nexthop via 172.18.0.1 dev ens5 weight 2 nexthop via 172.19.0.1 dev ens6",
+        first_only: "route replace 10.90.0.0/16 via 172.18.0.1 dev ens5",
+        swapped: "route replace 10.90.0.0/16 nexthop via 172.19.0.1 dev ens6 nexthop via 172.18.0.1 dev ens5",
+        hops: ["172.18.0.1 dev ens5", "172.19.0.1 dev ens6"],
+    },
+    Multipath {
+        dest: "2001:db8:90::/64",
+        declared:
+            "-6 route add 2001:db8:90::/64 nexthop via fe80::1 dev ens5 weight 2 nexthop via fe80::2 dev ens6",
+        first_only: "-6 route replace 2001:db8:90::/64 via fe80::1 dev ens5",
+        swapped:
+            "-6 route replace 2001:db8:90::/64 nexthop via fe80::2 dev ens6 nexthop via fe80::1 dev ens5",
+        hops: ["fe80::1 dev ens5", "fe80::2 dev ens6"],
+    },
+];
+
+#[test]
+fn a_multipath_route_losing_a_hop_is_mismatched() {
+    let ns = NetNs::new();
+    ns.veth("ens6", "gw1", &["172.19.0.2/16"]);
+    let declared: Vec<&str> = MULTIPATH.iter().map(|m| m.declared).collect();
+    let mc = ip_machineconfig(&declared);
+    declared.iter().for_each(|d| ns.ip(d));
+    let (_dir, agent) = serve(&ns, &mc);
+    let r = agreed(&ns, &agent, &mc, "the start");
+    for m in &MULTIPATH {
+        let v = verdict(&r, m.dest);
+        assert_eq!(hops(v), m.hops, "{v}");
+        assert_eq!(v["state"], "present", "{v}");
+        wait_present(&ns, &agent, m.dest, 1.0);
+    }
+    for m in &MULTIPATH {
+        ns.ip(m.first_only);
+        let r = agreed(&ns, &agent, &mc, m.first_only);
+        let v = verdict(&r, m.dest);
+        assert_eq!(hops(v), [m.hops[0]], "{v}");
+        assert_eq!(v["state"], "mismatched", "half the paths are gone: {v}");
+        assert_eq!(v["reason_codes"], serde_json::json!(["different-route"]), "{v}");
+        let why = v["reasons"][0].as_str().unwrap_or_default();
+        assert!(why.ends_with(&format!("missing via {}", m.hops[1])), "{v}");
+        wait_present(&ns, &agent, m.dest, 0.0);
+        let reason = [destination(m.dest), "reason=\"different-route\"".to_owned()];
+        let needles: Vec<&str> = reason.iter().map(String::as_str).collect();
+        agent.wait_metric(&ns, REASON, &needles, Some(1.0));
+    }
+    // Both hops again, the other way round: the order is not compared.
+    for m in &MULTIPATH {
+        ns.ip(m.swapped);
+        let r = agreed(&ns, &agent, &mc, m.swapped);
+        let v = verdict(&r, m.dest);
+        assert_eq!(hops(v), m.hops, "{v}");
+        assert_eq!(v["state"], "present", "{v}");
+        // The declared hops, in the JSON beside the first one's gateway and device.
+        assert_eq!(v["next_hops"][0]["weight"], 2, "{v}");
+        assert_eq!(v["next_hops"][1]["device"], "ens6", "{v}");
+        wait_present(&ns, &agent, m.dest, 1.0);
     }
     assert_no_periodic_resync(&ns, &agent);
 }

@@ -13,13 +13,17 @@
 //!   OVN-Kubernetes does with `br-ex`) and the route is on the device that now
 //!   carries its addresses: the master itself, or an Open vSwitch device with an
 //!   address on the gateway's subnet.
+//! - A declared multipath route needs each declared hop (compared as above)
+//!   among the kernel route's hops, and no hop the intent does not declare, in
+//!   any order. Weights are not compared, nor the kernel's dead/linkdown hop
+//!   flags, which the observation does not read.
 //! - A matching route carries the traffic unless a route that drops it
 //!   (`blackhole`, `unreachable`, `prohibit`, `throw`) of the same TOS/source has
 //!   a lower metric, or the same metric and comes first.
 
 use std::net::IpAddr;
 
-use crate::model::{ExpectedRoute, IfName, Link, NextHop, ObservedRoute, RouteType};
+use crate::model::{ExpectedHop, ExpectedRoute, IfName, Link, NextHop, ObservedRoute, RouteType};
 
 /// What the kernel holds for an expected route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,23 +87,78 @@ fn shadow<'a>(
 
 /// The kernel route is the expected one.
 fn matches(expected: &ExpectedRoute, c: &ObservedRoute, links: Option<&[Link]>) -> bool {
-    let selects_same = c.kind == expected.kind && c.tos == expected.tos && c.source == expected.source_prefix;
-    let metric_ok = expected.metric.is_none_or(|m| c.kernel_metric() == m);
     let hops_ok = match expected.nhid {
         Some(id) => c.nhid == Some(id),
-        None => {
-            expected.kind != RouteType::Unicast || c.next_hops.iter().any(|h| hop_matches(expected, h, links))
-        }
+        None if expected.kind != RouteType::Unicast => true,
+        None if expected.next_hops.is_empty() => c
+            .next_hops
+            .iter()
+            .any(|h| hop_matches(expected.gateway, expected.device.as_ref(), h, links)),
+        None => hop_difference(expected, c, links).is_none(),
     };
-    selects_same && metric_ok && hops_ok
+    same_place(expected, c) && hops_ok
 }
 
-fn hop_matches(expected: &ExpectedRoute, hop: &NextHop, links: Option<&[Link]>) -> bool {
-    hop.gateway == expected.gateway
-        && expected
-            .device
-            .as_ref()
-            .is_none_or(|dev| device_matches(dev, hop.ifindex, expected.gateway, links))
+/// The kernel route selects the same traffic at the same metric.
+fn same_place(expected: &ExpectedRoute, c: &ObservedRoute) -> bool {
+    let selects_same = c.kind == expected.kind && c.tos == expected.tos && c.source == expected.source_prefix;
+    selects_same && expected.metric.is_none_or(|m| c.kernel_metric() == m)
+}
+
+fn hop_matches(
+    gateway: Option<IpAddr>,
+    device: Option<&IfName>,
+    hop: &NextHop,
+    links: Option<&[Link]>,
+) -> bool {
+    hop.gateway == gateway && device.is_none_or(|dev| device_matches(dev, hop.ifindex, gateway, links))
+}
+
+/// How a kernel route's hops differ from a declared multipath route's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HopDifference<'a> {
+    /// Declared hops the kernel route lacks.
+    pub missing: Vec<&'a ExpectedHop>,
+    /// The kernel route's hops the intent does not declare.
+    pub extra: Vec<&'a NextHop>,
+}
+
+/// The hops of `c` against the declared ones, order aside; None when they are
+/// the same.
+fn hop_difference<'a>(
+    expected: &'a ExpectedRoute,
+    c: &'a ObservedRoute,
+    links: Option<&[Link]>,
+) -> Option<HopDifference<'a>> {
+    let same = |e: &ExpectedHop, h: &NextHop| hop_matches(e.gateway, e.device.as_ref(), h, links);
+    let missing: Vec<&ExpectedHop> = expected
+        .next_hops
+        .iter()
+        .filter(|e| !c.next_hops.iter().any(|h| same(e, h)))
+        .collect();
+    let extra: Vec<&NextHop> = c
+        .next_hops
+        .iter()
+        .filter(|h| !expected.next_hops.iter().any(|e| same(e, h)))
+        .collect();
+    (!missing.is_empty() || !extra.is_empty()).then_some(HopDifference { missing, extra })
+}
+
+/// For a declared multipath route that no kernel route matches: how the hops
+/// of the first kernel route in its place (same type, selectors and metric)
+/// differ.
+pub(crate) fn other_hops<'a>(
+    expected: &'a ExpectedRoute,
+    candidates: &'a [ObservedRoute],
+    links: Option<&[Link]>,
+) -> Option<HopDifference<'a>> {
+    if expected.next_hops.is_empty() || expected.nhid.is_some() || expected.kind != RouteType::Unicast {
+        return None;
+    }
+    candidates
+        .iter()
+        .filter(|c| same_place(expected, c))
+        .find_map(|c| hop_difference(expected, c, links))
 }
 
 /// The hop leaves through the declared device, or through the device that took
@@ -154,6 +213,7 @@ mod tests {
             tos: 0,
             source_prefix: None,
             nhid: None,
+            next_hops: Vec::new(),
             source: Source {
                 kind: SourceKind::IpRoute,
                 origin: "test".into(),
@@ -265,6 +325,70 @@ mod tests {
             !found(&e, &[observed("10.60.0.0/16", Some("172.18.0.1"), 5)], &links()),
             "not when the declared device is no port"
         );
+    }
+
+    /// A route to 10.90.0.0/16 declared with hops via 172.18.0.1 dev ens5 and
+    /// via 172.19.0.1 dev ens6.
+    fn multipath() -> ExpectedRoute {
+        let mut e = expected("10.90.0.0/16", Some("172.18.0.1"), Some("ens5"));
+        let hop = |gw: &str, dev: &str| ExpectedHop {
+            gateway: Some(gw.parse().expect("ip")),
+            device: Some(IfName::new(dev).expect("name")),
+            weight: None,
+        };
+        e.next_hops = vec![hop("172.18.0.1", "ens5"), hop("172.19.0.1", "ens6")];
+        e
+    }
+
+    /// A kernel route to 10.90.0.0/16 with `(gateway, ifindex)` hops.
+    fn kernel(hops: &[(&str, u32)]) -> ObservedRoute {
+        let hops = hops
+            .iter()
+            .map(|(gw, i)| NextHop {
+                gateway: Some(gw.parse().expect("ip")),
+                ifindex: Some(*i),
+            })
+            .collect();
+        ObservedRoute::unicast(
+            RouteKey::new(254, "10.90.0.0/16".parse().expect("net")),
+            hops,
+            None,
+            Protocol(4),
+        )
+    }
+
+    #[test]
+    fn a_multipath_route_needs_every_declared_hop_and_no_other() {
+        let e = multipath();
+        let both = kernel(&[("172.18.0.1", 2), ("172.19.0.1", 3)]);
+        assert!(found(&e, &[both], &links()), "every hop");
+        let swapped = kernel(&[("172.19.0.1", 3), ("172.18.0.1", 2)]);
+        assert!(
+            found(&e, std::slice::from_ref(&swapped), &links()),
+            "in another order"
+        );
+        assert_eq!(other_hops(&e, &[swapped], Some(&links())), None);
+        let one = kernel(&[("172.18.0.1", 2)]);
+        assert!(
+            !found(&e, std::slice::from_ref(&one), &links()),
+            "one hop missing"
+        );
+        let d = other_hops(&e, std::slice::from_ref(&one), Some(&links())).expect("differs");
+        assert_eq!((d.missing, d.extra.len()), (vec![&e.next_hops[1]], 0));
+        let three = kernel(&[("172.18.0.1", 2), ("172.19.0.1", 3), ("172.19.0.9", 3)]);
+        assert!(!found(&e, std::slice::from_ref(&three), &links()), "one hop more");
+        let d = other_hops(&e, std::slice::from_ref(&three), Some(&links())).expect("differs");
+        assert_eq!((d.missing.len(), d.extra), (0, vec![&three.next_hops[2]]));
+        let moved = kernel(&[("172.18.0.1", 2), ("172.19.0.1", 2)]);
+        assert!(!found(&e, &[moved], &links()), "a hop on another device");
+    }
+
+    #[test]
+    fn a_route_of_one_hop_is_present_on_any_of_the_kernel_s_hops() {
+        let e = expected("10.90.0.0/16", Some("172.18.0.1"), Some("ens5"));
+        let both = kernel(&[("172.19.0.1", 3), ("172.18.0.1", 2)]);
+        assert!(found(&e, std::slice::from_ref(&both), &links()));
+        assert_eq!(other_hops(&e, &[both], Some(&links())), None);
     }
 
     #[test]

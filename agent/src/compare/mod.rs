@@ -342,13 +342,15 @@ fn route_verdict(expected: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerd
     };
     let mut observed: Vec<ObservedHop> = candidates.iter().flat_map(|c| hops(c, seen.links)).collect();
     observed.sort();
+    let instead = match found {
+        Found::Carries => None,
+        Found::Shadowed(by) => Some(reasons::shadowed(&hops(by, seen.links).swap_remove(0))),
+        Found::NoMatch => matching::other_hops(expected, candidates, seen.links)
+            .map(|d| reasons::different_hops(&d, |i| link_name(seen.links, i))),
+    };
     let reasons = match found {
         Found::Carries => Vec::new(),
-        Found::Shadowed(by) => {
-            let shadow = hops(by, seen.links).swap_remove(0);
-            reasons::explain(expected, state, &observed, Some(&shadow), seen, units)
-        }
-        Found::NoMatch => reasons::explain(expected, state, &observed, None, seen, units),
+        _ => reasons::explain(expected, state, &observed, instead, seen, units),
     };
     RouteVerdict {
         expected: expected.clone(),

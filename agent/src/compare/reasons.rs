@@ -5,8 +5,9 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::model::{ExpectedRoute, Manager, UnitName};
+use crate::model::{ExpectedRoute, Manager, NextHop, UnitName};
 
+use super::matching::HopDifference;
 use super::units::{exit_text, UnitState, UnitVerdict};
 use super::{find_link, unit, Observed, ObservedHop, RouteState};
 
@@ -153,13 +154,13 @@ pub fn explain(
     r: &ExpectedRoute,
     state: RouteState,
     observed: &[ObservedHop],
-    shadowed_by: Option<&ObservedHop>,
+    instead: Option<Reason>,
     seen: Observed<'_>,
     units: &[UnitVerdict],
 ) -> Vec<Reason> {
     let mut out = Vec::new();
-    match shadowed_by {
-        Some(by) => out.push(shadowed(by)),
+    match instead {
+        Some(why) => out.push(why),
         None if state == RouteState::Mismatched => out.push(different_route(observed)),
         None => {}
     }
@@ -204,7 +205,41 @@ fn different_route(observed: &[ObservedHop]) -> Reason {
     )
 }
 
-fn shadowed(by: &ObservedHop) -> Reason {
+/// A declared multipath route whose kernel route has other hops: the missing
+/// and the undeclared ones, named (`device` names an interface index).
+pub(super) fn different_hops(d: &HopDifference<'_>, device: impl Fn(u32) -> String) -> Reason {
+    let mut parts = Vec::new();
+    if !d.missing.is_empty() {
+        let missing: Vec<String> = d.missing.iter().map(|h| h.describe()).collect();
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    if !d.extra.is_empty() {
+        let extra: Vec<String> = d.extra.iter().map(|h| kernel_hop(h, &device)).collect();
+        parts.push(format!("not declared {}", extra.join(", ")));
+    }
+    reason(
+        ReasonKind::DifferentRoute,
+        format!(
+            "the multipath route is in the table, but not with the declared next hops: {}",
+            parts.join("; ")
+        ),
+    )
+}
+
+/// `via GW dev DEV` of a kernel hop.
+fn kernel_hop(h: &NextHop, device: impl Fn(u32) -> String) -> String {
+    let mut parts = Vec::new();
+    if let Some(gw) = h.gateway {
+        parts.push(format!("via {gw}"));
+    }
+    if let Some(i) = h.ifindex {
+        parts.push(format!("dev {}", device(i)));
+    }
+    parts.join(" ")
+}
+
+/// Another route comes first and drops the traffic.
+pub(super) fn shadowed(by: &ObservedHop) -> Reason {
     reason(
         ReasonKind::DifferentRoute,
         format!(

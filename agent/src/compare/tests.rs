@@ -357,3 +357,69 @@ fn unexplained_says_what_was_checked_not_that_it_was_installed() {
     assert!(text.contains("may never have been added"), "{text}");
     assert!(!text.contains("after it was installed"), "{text}");
 }
+
+#[test]
+fn a_multipath_route_without_its_declared_hops_names_them() {
+    let mut intent = seed();
+    let r0 = &mut intent.routes[0];
+    let ens6 = IfName::new("ens6").expect("name");
+    r0.next_hops = vec![
+        crate::model::ExpectedHop {
+            gateway: r0.gateway,
+            device: r0.device.clone(),
+            weight: None,
+        },
+        crate::model::ExpectedHop {
+            gateway: Some("172.19.0.1".parse().expect("ip")),
+            device: Some(ens6),
+            weight: Some(2),
+        },
+    ];
+    let (dest, gw, metric) = (r0.destination.to_string(), r0.gateway, r0.metric);
+    let links = vec![link(ENS5, "ens5", true, Some(1)), link(3, "ens6", true, Some(1))];
+    let kernel = |hops: &[(Option<IpAddr>, u32)]| {
+        let mut r = route(&dest, None, ENS5, metric);
+        r.next_hops = hops
+            .iter()
+            .map(|(gateway, i)| NextHop {
+                gateway: *gateway,
+                ifindex: Some(*i),
+            })
+            .collect();
+        r
+    };
+    let other: Option<IpAddr> = Some("172.19.0.1".parse().expect("ip"));
+    let both = run_on(
+        &intent,
+        vec![kernel(&[(other, 3), (gw, ENS5)])],
+        links.clone(),
+        healthy_units(),
+    );
+    assert_eq!(both.routes[0].state, RouteState::Present);
+    let one = run_on(
+        &intent,
+        vec![kernel(&[(gw, ENS5)])],
+        links.clone(),
+        healthy_units(),
+    );
+    assert_eq!(one.routes[0].state, RouteState::Mismatched);
+    assert_eq!(codes(&one), ["different-route"]);
+    assert!(
+        texts(&one)[0].ends_with("not with the declared next hops: missing via 172.19.0.1 dev ens6"),
+        "{:?}",
+        texts(&one)
+    );
+    let extra: Option<IpAddr> = Some("172.19.0.9".parse().expect("ip"));
+    let three = run_on(
+        &intent,
+        vec![kernel(&[(gw, ENS5), (other, 3), (extra, 3)])],
+        links,
+        healthy_units(),
+    );
+    assert_eq!(codes(&three), ["different-route"]);
+    assert!(
+        texts(&three)[0].ends_with("not declared via 172.19.0.9 dev ens6"),
+        "{:?}",
+        texts(&three)
+    );
+}

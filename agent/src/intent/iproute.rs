@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
-use crate::model::{Family, IfName, RouteType, TABLE_LOCAL};
+use crate::model::{ExpectedHop, Family, IfName, RouteType, TABLE_LOCAL};
 
 use super::spec::{RouteSpec, Tables};
 
@@ -290,7 +290,15 @@ struct Parts<'a> {
     tos: u8,
     source_prefix: Option<&'a str>,
     nhid: Option<u32>,
-    hops: usize,
+    hops: Vec<Hop<'a>>,
+}
+
+/// One `nexthop` of a multipath route, as read.
+#[derive(Default)]
+struct Hop<'a> {
+    gateway: Option<(Option<Family>, &'a str)>,
+    device: Option<&'a str>,
+    weight: Option<u32>,
 }
 
 impl<'a> Parts<'a> {
@@ -306,7 +314,7 @@ impl<'a> Parts<'a> {
             tos: 0,
             source_prefix: None,
             nhid: None,
-            hops: 0,
+            hops: Vec::new(),
         };
         let mut it = args.iter().map(String::as_str).peekable();
         while let Some(word) = it.next() {
@@ -348,8 +356,10 @@ impl<'a> Parts<'a> {
                     }
                 }
                 Some(Key::Nexthop) => {
-                    p.hops += 1;
-                    p.nexthop(&mut it)?;
+                    let hop = Parts::nexthop(&mut it)?;
+                    p.gateway = p.gateway.or(hop.gateway);
+                    p.device = p.device.or(hop.device);
+                    p.hops.push(hop);
                 }
                 Some(Key::Encap) => return Err("uses encapsulation (encap); not read".into()),
                 Some(Key::Onlink) => {}
@@ -385,9 +395,10 @@ impl<'a> Parts<'a> {
         Ok(())
     }
 
-    /// One `nexthop` of a multipath route: the first one's gateway and device
-    /// are what is checked.
-    fn nexthop(&mut self, it: &mut std::iter::Peekable<impl Iterator<Item = &'a str>>) -> Result<(), String> {
+    /// One `nexthop` of a multipath route: its gateway, device and weight (the
+    /// first one's gateway and device are the route's).
+    fn nexthop(it: &mut std::iter::Peekable<impl Iterator<Item = &'a str>>) -> Result<Hop<'a>, String> {
+        let mut hop = Hop::default();
         while let Some(word) = it.next_if(|w| *w != "nexthop") {
             let mut value = || it.next().ok_or_else(|| format!("option {word:?} has no value"));
             match word {
@@ -401,19 +412,60 @@ impl<'a> Parts<'a> {
                     if fam.is_some() {
                         v = value()?;
                     }
-                    self.gateway.get_or_insert((fam, v));
+                    hop.gateway.get_or_insert((fam, v));
                 }
                 "dev" => {
                     let v = value()?;
-                    self.device.get_or_insert(v);
+                    hop.device.get_or_insert(v);
                 }
-                "weight" | "as" | "realms" => drop(value()?),
+                "weight" => {
+                    let v = value()?;
+                    hop.weight =
+                        Some(number(v).filter(|w| (1..=256).contains(w)).ok_or_else(|| {
+                            format!("the weight {:?} is not a number from 1 to 256", token(v))
+                        })?);
+                }
+                "as" | "realms" => drop(value()?),
                 "onlink" => {}
                 "encap" => return Err("uses encapsulation (encap); not read".into()),
                 _ => return Err(format!("{:?} is a word a nexthop does not take", token(word))),
             }
         }
-        Ok(())
+        Ok(hop)
+    }
+
+    /// The hops of a multipath route (none for a route of one hop), each
+    /// gateway of the destination's family unless named with `inet`/`inet6`.
+    fn multipath(&self, family: Family) -> Result<Vec<ExpectedHop>, String> {
+        if self.hops.len() < 2 {
+            return Ok(Vec::new());
+        }
+        self.hops
+            .iter()
+            .map(|hop| {
+                let gateway = match hop.gateway {
+                    Some((fam, text)) => {
+                        let gw = address(text, fam.or(Some(family)))
+                            .ok_or_else(|| format!("the gateway {:?} is not an address", token(text)))?;
+                        if fam.is_none() && Family::of(&gw) != family {
+                            return Err(format!("gateway {gw} is not of the destination's family"));
+                        }
+                        Some(gw).filter(|g| !g.is_unspecified())
+                    }
+                    None => None,
+                };
+                let device = hop
+                    .device
+                    .map(IfName::new)
+                    .transpose()
+                    .map_err(|e| e.to_string())?;
+                Ok(ExpectedHop {
+                    gateway,
+                    device,
+                    weight: hop.weight,
+                })
+            })
+            .collect()
     }
 
     fn build(self, verb: Verb) -> Result<Built, String> {
@@ -448,7 +500,7 @@ impl<'a> Parts<'a> {
         };
         route.nhid = self.nhid;
         route.gateway = gateway.filter(|g| !g.is_unspecified());
-        if route.nhid.is_some() && (route.gateway.is_some() || self.hops > 0) {
+        if route.nhid.is_some() && (route.gateway.is_some() || !self.hops.is_empty()) {
             return Err("names both a next-hop object (nhid) and next hops, which iproute2 refuses".into());
         }
         route.device = self
@@ -463,10 +515,11 @@ impl<'a> Parts<'a> {
             _ => None,
         });
         route.metric = self.metric;
-        if self.hops > 1 {
+        route.next_hops = self.multipath(Family::of_net(&net))?;
+        if !route.next_hops.is_empty() {
             route.notes.push(format!(
-                "multipath route with {} next hops: checked by its first",
-                self.hops
+                "multipath route with {} next hops: present when the kernel's route has these hops and no other, in any order (weights and the kernel's dead/linkdown flags are not compared)",
+                route.next_hops.len()
             ));
         }
         if gateway_family.is_none() {

@@ -266,10 +266,63 @@ fn problems() {
     assert!(p("ip route add 10.0.0.0/8 dev eth0 tos lowdelay"));
 }
 
+/// `via GW dev DEV [weight W]` of each declared hop.
+fn hops(r: &RouteSpec) -> Vec<String> {
+    r.next_hops
+        .iter()
+        .map(|h| {
+            let weight = h.weight.map(|w| format!(" weight {w}")).unwrap_or_default();
+            format!("{}{weight}", h.describe())
+        })
+        .collect()
+}
+
 #[test]
-fn multipath_takes_first_hop() {
-    let r = route("ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a weight 1 nexthop via 10.0.0.2 dev b");
+fn multipath_keeps_every_hop_the_first_as_the_route_s() {
+    let r = route(
+        "ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a weight 1 nexthop via 10.0.0.2 dev b weight 3",
+    );
     assert_eq!(r.gateway.map(|g| g.to_string()), Some("10.0.0.1".into()));
     assert_eq!(r.device.as_ref().map(IfName::as_str), Some("a"));
+    assert_eq!(
+        hops(&r),
+        ["via 10.0.0.1 dev a weight 1", "via 10.0.0.2 dev b weight 3"]
+    );
     assert_eq!(r.notes.len(), 1);
+    assert!(r.notes[0].contains("these hops and no other"), "{:?}", r.notes);
+    let r = route("ip -6 route add 2001:db8::/64 nexthop via fe80::1 dev a nexthop dev b nexthop via inet6 fe80::3 dev c");
+    assert_eq!(hops(&r), ["via fe80::1 dev a", "dev b", "via fe80::3 dev c"]);
+    let r = route("ip route add 10.9.0.0/16 nexthop via inet6 fe80::1 dev a nexthop via 10.0.0.2 dev b");
+    assert_eq!(hops(&r), ["via fe80::1 dev a", "via 10.0.0.2 dev b"]);
+}
+
+#[test]
+fn one_nexthop_is_a_route_of_one_hop() {
+    let r = route("ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a weight 2");
+    assert_eq!(r.gateway.map(|g| g.to_string()), Some("10.0.0.1".into()));
+    assert!(r.next_hops.is_empty());
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+}
+
+#[test]
+fn bad_multipath_hops_are_problems() {
+    let p = |line: &str| matches!(parse(line), Outcome::Problem(_));
+    assert!(p(
+        "ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a weight 0 nexthop dev b"
+    ));
+    assert!(p(
+        "ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a weight 257 nexthop dev b"
+    ));
+    assert!(p(
+        "ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a weight x nexthop dev b"
+    ));
+    assert!(p(
+        "ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a nexthop via 10.0.0.x dev b"
+    ));
+    assert!(p(
+        "ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a nexthop via fe80::2 dev b"
+    ));
+    assert!(p(
+        "ip route add 10.9.0.0/16 nexthop via 10.0.0.1 dev a nexthop dev b/c"
+    ));
 }

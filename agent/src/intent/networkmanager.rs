@@ -269,6 +269,7 @@ fn route(
         tos: 0,
         source_prefix: None,
         nhid: None,
+        next_hops: Vec::new(),
         sources: vec![source.clone()],
         source,
         notes: Vec::new(),

@@ -4,14 +4,14 @@
 //! - `ip route add|prepend` go first in their slot (same table, destination,
 //!   TOS, source prefix and metric), `append` last, `replace` takes the place of
 //!   the first route of the slot (or adds), `change` too, and `delete` removes
-//!   the first route matching what it names — among the routes this unit
-//!   declared before (what other units do runs in an order nobody knows).
+//!   the first route matching what it names (every hop, for a multipath
+//!   route) — among the routes this unit declared before (what other units do runs in an order nobody knows).
 //! - `nmcli ... ipvN.routes LIST` (no `+`) makes LIST the routes of that
 //!   profile or device: the routes this unit gave it before go, and so do the
 //!   routes its keyfile declares (a device's: the keyfiles bound to it); `+`
 //!   adds, `-` removes the routes it lists.
 
-use crate::model::{ExpectedRoute, Family, SourceKind, TABLE_MAIN};
+use crate::model::{ExpectedHop, ExpectedRoute, Family, SourceKind, TABLE_MAIN};
 
 use super::build::Builder;
 use super::iproute::{Command, Verb};
@@ -68,9 +68,27 @@ fn deleted_by(r: &ExpectedRoute, cmd: &Command) -> bool {
         && r.tos == spec.tos
         && r.source_prefix == spec.source_prefix
         && metric.is_none_or(|m| slot(r).is_some_and(|s| s.metric == m))
-        && spec.gateway.is_none_or(|g| r.gateway == Some(g))
-        && spec.device.as_ref().is_none_or(|d| r.device.as_ref() == Some(d))
+        && names_hops_of(spec, r)
         && (!cmd.kind_named || r.kind == spec.kind)
+}
+
+/// The hops a `delete` names are `r`'s: its gateway and device when it names
+/// one hop, every hop in any order when it names several.
+fn names_hops_of(spec: &RouteSpec, r: &ExpectedRoute) -> bool {
+    if !spec.next_hops.is_empty() {
+        return same_hops(&spec.next_hops, &r.next_hops);
+    }
+    spec.gateway.is_none_or(|g| r.gateway == Some(g))
+        && spec.device.as_ref().is_none_or(|d| r.device.as_ref() == Some(d))
+}
+
+/// The same declared hops, in any order (weights aside).
+fn same_hops(a: &[ExpectedHop], b: &[ExpectedHop]) -> bool {
+    let within = |x: &[ExpectedHop], y: &[ExpectedHop]| {
+        x.iter()
+            .all(|h| y.iter().any(|o| o.gateway == h.gateway && o.device == h.device))
+    };
+    within(a, b) && within(b, a)
 }
 
 /// Does `r` match a route an `nmcli -ipvN.routes` lists?
@@ -249,6 +267,45 @@ mod tests {
                 "2001:db8::/64 via fd00::1",
             ]
         );
+    }
+
+    #[test]
+    fn a_multipath_route_s_hops_travel_with_it() {
+        let hops = |i: &Intent| -> Vec<usize> { i.routes.iter().map(|r| r.next_hops.len()).collect() };
+        let two = "/usr/sbin/ip route add 10.90.0.0/16 nexthop via 172.18.0.1 dev ens5 nexthop via 172.19.0.1 dev ens6";
+        assert_eq!(hops(&intent(&[two], false)), [0, 2]);
+        let replaced = intent(
+            &[
+                two,
+                "/usr/sbin/ip route replace 10.90.0.0/16 via 172.18.0.1 dev ens5",
+            ],
+            false,
+        );
+        assert_eq!(hops(&replaced), [0, 0]);
+        let back = intent(
+            &[
+                "/usr/sbin/ip route add 10.90.0.0/16 via 172.18.0.1 dev ens5",
+                &two.replace(" add ", " replace "),
+            ],
+            false,
+        );
+        assert_eq!(hops(&back), [0, 2]);
+        let gone = intent(
+            &[
+                two,
+                "/usr/sbin/ip route del 10.90.0.0/16 nexthop via 172.18.0.1 dev ens5 nexthop via 172.19.0.9 dev ens6",
+            ],
+            false,
+        );
+        assert_eq!(hops(&gone), [0, 2], "another hop set is another route");
+        let gone = intent(
+            &[
+                two,
+                "/usr/sbin/ip route del 10.90.0.0/16 nexthop via 172.19.0.1 dev ens6 nexthop via 172.18.0.1 dev ens5",
+            ],
+            false,
+        );
+        assert_eq!(hops(&gone), [0]);
     }
 
     #[test]

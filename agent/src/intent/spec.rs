@@ -8,7 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::model::{
-    ExpectedRoute, Family, IfName, Manager, RouteType, Source, Traits, TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN,
+    ExpectedHop, ExpectedRoute, Family, IfName, Manager, RouteType, Source, Traits, TABLE_DEFAULT,
+    TABLE_LOCAL, TABLE_MAIN,
 };
 
 /// The metric the kernel gives an IPv6 route declared with metric 0 (or none).
@@ -28,7 +29,7 @@ pub struct RouteSpec {
     /// The next-hop object it forwards through (`nhid`), whose hops the
     /// MachineConfig does not say.
     pub nhid: Option<u32>,
-    /// Next hop.
+    /// Next hop (the first, for a multipath route).
     pub gateway: Option<IpAddr>,
     /// Output device.
     pub device: Option<IfName>,
@@ -36,6 +37,9 @@ pub struct RouteSpec {
     pub table: Option<u32>,
     /// Metric, when named.
     pub metric: Option<u32>,
+    /// Every hop of a multipath route, the first being `gateway` and `device`;
+    /// empty for a route of one hop.
+    pub next_hops: Vec<ExpectedHop>,
     /// Remarks.
     pub notes: Vec<String>,
 }
@@ -53,6 +57,7 @@ impl RouteSpec {
             device: None,
             table: None,
             metric: None,
+            next_hops: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -76,6 +81,7 @@ impl RouteSpec {
             tos: self.tos,
             source_prefix: self.source_prefix,
             nhid: self.nhid,
+            next_hops: self.next_hops,
             sources: vec![source.clone()],
             source,
             notes: self.notes,

@@ -234,6 +234,10 @@ pub struct ExpectedRoute {
     /// object's, not compared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nhid: Option<u32>,
+    /// Every declared hop of a multipath route (`nexthop ... nexthop ...`), the
+    /// first being `gateway` and `device`; empty for a route of one hop.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub next_hops: Vec<ExpectedHop>,
     /// Where it was declared (the first of `sources`).
     pub source: Source,
     /// Every declaration of this route, `source` first.
@@ -266,6 +270,43 @@ impl ExpectedRoute {
         }
         out.push_str(&format!(" table {}", self.table));
         out
+    }
+
+    /// `via GW dev DEV [weight W], ...` of a multipath route's declared hops;
+    /// None for a route of one hop.
+    pub fn describe_hops(&self) -> Option<String> {
+        let hop = |h: &ExpectedHop| match h.weight {
+            Some(w) => format!("{} weight {w}", h.describe()),
+            None => h.describe(),
+        };
+        let hops: Vec<String> = self.next_hops.iter().map(hop).collect();
+        (!hops.is_empty()).then(|| hops.join(", "))
+    }
+}
+
+/// One declared next hop of a multipath route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpectedHop {
+    /// Gateway, when the hop names one.
+    pub gateway: Option<IpAddr>,
+    /// Output device, when the hop names one.
+    pub device: Option<IfName>,
+    /// Its `weight`, when declared (not compared: the kernel's is not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+}
+
+impl ExpectedHop {
+    /// `via GW dev DEV`, as `ip route` shows a hop.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(gw) = self.gateway {
+            parts.push(format!("via {gw}"));
+        }
+        if let Some(dev) = &self.device {
+            parts.push(format!("dev {dev}"));
+        }
+        parts.join(" ")
     }
 }
 

@@ -112,6 +112,9 @@ fn routes(report: &DriftReport, colour: Colour) -> String {
                 found.join("; ")
             },
         ]);
+        if let Some(hops) = r.describe_hops() {
+            t.detail(format!("next hops: {hops}"));
+        }
         t.explain(&r.sources, &r.notes, &v.reasons);
         if let Some(last) = v.remediation.as_ref().and_then(|m| m.last_attempt.as_ref()) {
             let error = last

@@ -158,6 +158,9 @@ pub fn expected(intent: &Intent) -> String {
             opt(r.metric),
             source(r),
         ]);
+        if let Some(hops) = r.describe_hops() {
+            t.detail(format!("next hops: {hops}"));
+        }
         for also in r.sources.iter().skip(1) {
             t.detail(format!("also declared: {}", source_text(also)));
         }
