@@ -150,10 +150,6 @@ fn serve(args: ServeArgs) -> ExitCode {
         Lookup::Stdin => return fail(&"serve reads a file it can watch; stdin (-) is not accepted"),
         lookup => lookup,
     };
-    let mode: routewarden::remediate::Mode = match args.remediate.remediate.parse() {
-        Ok(m) => m,
-        Err(e) => return fail(&format!("--remediate: {e}")),
-    };
     let config = serve::Config {
         machineconfig,
         options: options(&args.intent),
@@ -165,7 +161,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         listen: args.listen,
         resync_interval: args.resync_interval,
         remediation: serve::RemediationConfig {
-            mode,
+            mode: args.remediate.remediate,
             after: args.remediate.remediate_after,
             backoff: args.remediate.remediate_backoff,
             state: args.remediate.remediation_state,
