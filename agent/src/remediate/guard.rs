@@ -79,11 +79,6 @@ pub enum Verdict {
 }
 
 impl Guard {
-    /// Whether an action is running.
-    pub fn in_flight(&self) -> bool {
-        self.in_flight
-    }
-
     /// The owner's state.
     pub fn owner(&self, owner: &str) -> Option<&OwnerState> {
         self.owners.get(owner)
