@@ -5,10 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::input::Lookup;
 use crate::paths::HostRoot;
+use crate::remediate::Mode;
 
 /// Checks that the static routes a node's MachineConfig declares are in the
 /// kernel, and explains each one that is not.
@@ -284,9 +286,14 @@ pub struct RemediateArgs {
     /// re-apply or activate its NetworkManager connection. `dry-run` decides and
     /// logs and counts exactly as `on` does, and changes nothing. Given twice,
     /// the last wins (an overlay may turn the component's `on` into `dry-run`).
-    #[arg(long, value_name = "MODE", default_value = "off", value_parser = ["off", "dry-run", "on"],
-          overrides_with = "remediate")]
-    pub remediate: String,
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value = "off",
+        overrides_with = "remediate"
+    )]
+    pub remediate: Mode,
     /// How long a route stays missing before its owner is acted on.
     #[arg(long, value_name = "DUR", default_value = "60s", value_parser = parse_duration)]
     pub remediate_after: Duration,
@@ -297,6 +304,17 @@ pub struct RemediateArgs {
     /// The file the daemon records its attempts in (read back by `check`).
     #[arg(long, value_name = "PATH", default_value = crate::remediate::state::DEFAULT_PATH)]
     pub remediation_state: PathBuf,
+}
+
+/// `--remediate off|dry-run|on`, spelled as [`Mode::as_str`] spells them.
+impl ValueEnum for Mode {
+    fn value_variants<'a>() -> &'a [Mode] {
+        &[Mode::Off, Mode::DryRun, Mode::On]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()))
+    }
 }
 
 /// `serve --machineconfig`: a file it watches, never stdin.
@@ -410,10 +428,14 @@ mod tests {
             Ok(_) => Err("not serve".to_owned()),
             Err(e) => Err(e.to_string()),
         };
-        assert_eq!(mode(&[]), Ok(("off".into(), Duration::from_secs(60))));
+        assert_eq!(mode(&[]), Ok((Mode::Off, Duration::from_secs(60))));
         assert_eq!(
             mode(&["--remediate=on", "--remediate=dry-run", "--remediate-after", "2m"]),
-            Ok(("dry-run".into(), Duration::from_secs(120)))
+            Ok((Mode::DryRun, Duration::from_secs(120)))
+        );
+        assert_eq!(
+            mode(&["--remediate", "on"]),
+            Ok((Mode::On, Duration::from_secs(60)))
         );
         assert!(mode(&["--remediate=yes"]).is_err());
         assert!(mode(&["--remediate-after", "10ms"]).is_err());

@@ -45,13 +45,17 @@ fn options(args: &IntentArgs) -> Options {
 
 /// The MachineConfig's intent and the state of its source: up, absent (an empty
 /// intent, said on stderr), or skipped when it is not a source.
-fn load(args: &IntentArgs, nm: &NetworkManagerArgs) -> Result<(Intent, SourceState), ExitCode> {
+fn load(
+    args: &IntentArgs,
+    options: &Options,
+    nm: &NetworkManagerArgs,
+) -> Result<(Intent, SourceState), ExitCode> {
     nm.validate().map_err(|e| fail(&e))?;
     if !nm.machineconfig() {
         return Ok((Intent::default(), SourceState::Skipped));
     }
     let lookup = args.lookup();
-    match input::read_intent(&lookup, &options(args)) {
+    match input::read_intent(&lookup, options) {
         Ok(Loaded::Found(intent)) => Ok((*intent, SourceState::Up)),
         Ok(Loaded::Absent) => {
             eprintln!(
@@ -79,7 +83,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 fn expected(args: &ExpectedArgs) -> ExitCode {
     let nm = &args.networkmanager;
-    let mut intent = match load(&args.intent, nm) {
+    let mut intent = match load(&args.intent, &options(&args.intent), nm) {
         Ok((i, _)) => i,
         Err(code) => return code,
     };
@@ -103,7 +107,9 @@ fn expected(args: &ExpectedArgs) -> ExitCode {
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
-    let ((intent, machineconfig), rt) = match (load(&args.intent, &args.networkmanager), runtime()) {
+    let options = options(&args.intent);
+    let ((intent, machineconfig), rt) = match (load(&args.intent, &options, &args.networkmanager), runtime())
+    {
         (Ok(i), Ok(rt)) => (i, rt),
         (Err(code), _) | (_, Err(code)) => return code,
     };
@@ -124,9 +130,8 @@ fn check(args: &CheckArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    let node = options(&args.intent).node_name;
     let meta = publish::report_json::Meta {
-        node: node.as_deref(),
+        node: options.node_name.as_deref(),
         evaluated_at: std::time::SystemTime::now(),
     };
     let out = match args.format {
@@ -150,10 +155,6 @@ fn serve(args: ServeArgs) -> ExitCode {
         Lookup::Stdin => return fail(&"serve reads a file it can watch; stdin (-) is not accepted"),
         lookup => lookup,
     };
-    let mode: routewarden::remediate::Mode = match args.remediate.remediate.parse() {
-        Ok(m) => m,
-        Err(e) => return fail(&format!("--remediate: {e}")),
-    };
     let config = serve::Config {
         machineconfig,
         options: options(&args.intent),
@@ -165,7 +166,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         listen: args.listen,
         resync_interval: args.resync_interval,
         remediation: serve::RemediationConfig {
-            mode,
+            mode: args.remediate.remediate,
             after: args.remediate.remediate_after,
             backoff: args.remediate.remediate_backoff,
             state: args.remediate.remediation_state,

@@ -17,6 +17,8 @@
 
 mod support;
 
+use std::collections::BTreeSet;
+
 use support::verdicts::await_agreement;
 use support::{Agent, NetNs, TempDir};
 
@@ -52,25 +54,27 @@ const METRICS: [&str; 4] = ["", " metric 0", " metric 50", " metric 100"];
 const DROPS: [&str; 3] = ["blackhole", "unreachable", "prohibit"];
 const VERBS: [&str; 6] = ["add", "append", "prepend", "replace", "change", "del"];
 
-/// The routes the intent declares: each key, several shapes.
+/// What the intent declares: each route key in several shapes, and rules.
+const DECLARED: [&str; 14] = [
+    "route add 10.1.0.0/24 via 172.18.0.1 dev ens5",
+    "route add 10.1.0.0/24 via 172.19.0.1 dev ens6 table 200 metric 50",
+    "route add 10.2.0.0/24 dev ens6 metric 100",
+    "route add blackhole 10.2.0.0/24 table 200",
+    "route add 192.168.1.0/24 via 172.18.0.1 dev ens5 metric 100",
+    "route add 192.168.1.0/24 via 172.18.0.9 dev ens5 table 200",
+    "-6 route add 2001:db8:1::/64 via fd00::1 dev ens5",
+    "-6 route add 2001:db8:1::/64 dev ens6 table 200 metric 50",
+    "-6 route add 2001:db8:2::/64 via fd01::1 dev ens6 metric 100",
+    "-6 route add unreachable 2001:db8:2::/64 table 200",
+    "rule add pref 100 from 10.1.0.0/16 table 200",
+    "rule add pref 110 fwmark 0x30/0x10 table 200",
+    "rule add iif ens6 table 201",
+    "-6 rule add pref 100 from 2001:db8::/32 table 200",
+];
+
+/// A MachineConfig whose unit runs [`DECLARED`].
 fn machineconfig() -> String {
-    let lines = [
-        "route add 10.1.0.0/24 via 172.18.0.1 dev ens5",
-        "route add 10.1.0.0/24 via 172.19.0.1 dev ens6 table 200 metric 50",
-        "route add 10.2.0.0/24 dev ens6 metric 100",
-        "route add blackhole 10.2.0.0/24 table 200",
-        "route add 192.168.1.0/24 via 172.18.0.1 dev ens5 metric 100",
-        "route add 192.168.1.0/24 via 172.18.0.9 dev ens5 table 200",
-        "-6 route add 2001:db8:1::/64 via fd00::1 dev ens5",
-        "-6 route add 2001:db8:1::/64 dev ens6 table 200 metric 50",
-        "-6 route add 2001:db8:2::/64 via fd01::1 dev ens6 metric 100",
-        "-6 route add unreachable 2001:db8:2::/64 table 200",
-        "rule add pref 100 from 10.1.0.0/16 table 200",
-        "rule add pref 110 fwmark 0x30/0x10 table 200",
-        "rule add iif ens6 table 201",
-        "-6 rule add pref 100 from 2001:db8::/32 table 200",
-    ];
-    support::ip_machineconfig(&lines)
+    support::ip_machineconfig(&DECLARED)
 }
 
 /// One random `ip -batch` line.
@@ -142,12 +146,14 @@ fn route_op(rng: &mut Rng) -> String {
 }
 
 /// An `ip rule add|del`: the declared rules, others in their places, and rules
-/// selecting the routes' tables. IPv6 rules name an address (a batch line takes
-/// no `-6`: the address gives the family).
+/// selecting the routes' tables. IPv6 rules start `-6 ` (`ip rule` does not take
+/// the family from the address): [`apply`] runs them in a batch of their own.
 fn rule_op(rng: &mut Rng) -> String {
     let verb = rng.pick(&["add", "del"]);
     let pref = rng.pick(&["pref 100 ", "pref 110 ", "pref 120 ", ""]);
-    let selector = match rng.chance(30) {
+    let v6 = rng.chance(30);
+    let family = if v6 { "-6 " } else { "" };
+    let selector = match v6 {
         true => rng.pick(&[
             "from 2001:db8::/32",
             "to 2001:db8:1::/64",
@@ -163,7 +169,19 @@ fn rule_op(rng: &mut Rng) -> String {
         ]),
     };
     let table = rng.pick(&["table 200", "table 201", "table main", "blackhole"]);
-    format!("rule {verb} {pref}{selector} {table}")
+    format!("{family}rule {verb} {pref}{selector} {table}")
+}
+
+/// A batch of operations: the IPv6 rules (`-6 ...`) through `ip -6 -batch`,
+/// the rest (whose addresses give the family) through `ip -batch`.
+fn apply(ns: &NetNs, ops: &[String]) {
+    let (v6, rest): (Vec<&str>, Vec<&str>) = ops
+        .iter()
+        .map(String::as_str)
+        .partition(|op| op.starts_with("-6 "));
+    ns.ip_batch_force(&rest.join("\n"));
+    let v6: Vec<&str> = v6.iter().map(|op| op.trim_start_matches("-6 ")).collect();
+    ns.ip6_batch_force(&v6.join("\n"));
 }
 
 /// Objects 1-3 are IPv4 (3 may be a group of 1 and 2), 4-5 IPv6.
@@ -202,6 +220,11 @@ fn serve_agrees_with_a_fresh_check_after_every_batch() {
     ns.veth("ens6", "gw1", &["172.19.0.2/16"]);
     ns.ip("-6 addr add fd00::2/64 dev ens5 nodad");
     ns.ip("-6 addr add fd01::2/64 dev ens6 nodad");
+    // The declared rules start in the kernel, so the walk takes them from
+    // present to missing or mismatched, not only ever missing.
+    for rule in DECLARED.iter().filter(|l| l.contains("rule add")) {
+        ns.ip(rule);
+    }
     let dir = TempDir::new("differential");
     let mc = dir.path.join("mc.json");
     std::fs::write(&mc, machineconfig()).expect("write MachineConfig");
@@ -209,20 +232,46 @@ fn serve_agrees_with_a_fresh_check_after_every_batch() {
     let agent = Agent::start(&ns, &mc, &["--no-units"]);
     let mut rng = Rng(seed);
     let mut agreed = 0;
+    let mut seen = BTreeSet::new();
     for batch in 0..batches {
         let ops: Vec<String> = (0..per_batch).map(|_| operation(&mut rng)).collect();
-        ns.ip_batch_force(&ops.join("\n"));
-        if let Err(differences) = await_agreement(&ns, &agent, &mc_text) {
-            panic!(
+        apply(&ns, &ops);
+        match await_agreement(&ns, &agent, &mc_text) {
+            Ok(report) => seen.extend(states(&report)),
+            Err(differences) => panic!(
                 "seed {seed} batch {batch}: /drift differs from check after\n{}\n{differences}\nthe kernel's routes and rules:\n{}\nagent log:\n{}",
                 ops.join("\n"),
                 kernel_routes(&ns),
                 agent.logs()
-            );
+            ),
         }
         agreed += 1;
     }
+    // Agreement on an empty or unchanging report proves nothing: the walk must
+    // have moved routes and rules in and out of their declared state.
+    for section in ["routes", "rules"] {
+        let present = format!("{section} present");
+        assert!(
+            seen.contains(&present),
+            "seed {seed}: no \"{present}\" in {batches} batches; seen {seen:?}"
+        );
+        assert!(
+            seen.iter().any(|s| s.starts_with(section) && *s != present),
+            "seed {seed}: no {section} other than present in {batches} batches; seen {seen:?}"
+        );
+    }
     println!("seed {seed}: {agreed} batches of {per_batch} operations, /drift agreed with check after each");
+}
+
+/// `routes present`, `rules missing`...: each section and state in a report.
+fn states(report: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for section in ["routes", "rules"] {
+        for v in report[section].as_array().into_iter().flatten() {
+            out.push(format!("{section} {}", v["state"].as_str().unwrap_or("?")));
+        }
+    }
+    out
 }
 
 fn kernel_routes(ns: &NetNs) -> String {

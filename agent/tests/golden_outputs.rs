@@ -94,6 +94,19 @@ fn sources() -> Sources {
     }
 }
 
+/// What the kernel and systemd show: no rules, no boot time, no NetworkManager
+/// view unless the caller sets them.
+fn observed<'a>(routes: &'a RouteIndex, units: &'a UnitsSeen, links: Option<&'a [Link]>) -> Observed<'a> {
+    Observed {
+        routes,
+        rules: &[],
+        links,
+        units,
+        boot: None,
+        networkmanager: None,
+    }
+}
+
 /// ens5 activated with its profile, which has one route of its own (in the kernel).
 fn networkmanager_view() -> NmView {
     let connection = NmConnection {
@@ -147,18 +160,11 @@ fn boot_race() -> DriftReport {
     let links = links();
     let mut s = sources();
     s.networkmanager = SourceState::Up;
-    compare(
-        &intent,
-        Observed {
-            routes: &index,
-            rules: &[],
-            links: Some(&links),
-            units: &units,
-            boot: None,
-            networkmanager: Some(&view),
-        },
-        s,
-    )
+    let seen = Observed {
+        networkmanager: Some(&view),
+        ..observed(&index, &units, Some(&links))
+    };
+    compare(&intent, seen, s)
 }
 
 fn many_states() -> DriftReport {
@@ -173,18 +179,7 @@ fn many_states() -> DriftReport {
     let mut s = sources();
     s.systemd = SourceState::Down("cannot connect to unix:path=/run/dbus/system_bus_socket".into());
     s.networkmanager = SourceState::Down("cannot connect to unix:path=/run/dbus/system_bus_socket".into());
-    compare(
-        &intent,
-        Observed {
-            routes: &index,
-            rules: &[],
-            links: Some(&links),
-            units: &units,
-            boot: None,
-            networkmanager: None,
-        },
-        s,
-    )
+    compare(&intent, observed(&index, &units, Some(&links)), s)
 }
 
 /// The seed's config written after this boot (a layered node); its unit never ran.
@@ -209,18 +204,11 @@ fn pending_reboot() -> DriftReport {
         monotonic_usec: 1_000_000,
         realtime_usec: 1_764_000_000_000_000,
     };
-    compare(
-        &intent,
-        Observed {
-            routes: &index,
-            rules: &[],
-            links: Some(&links),
-            units: &units,
-            boot: Some(boot),
-            networkmanager: None,
-        },
-        sources(),
-    )
+    let seen = Observed {
+        boot: Some(boot),
+        ..observed(&index, &units, Some(&links))
+    };
+    compare(&intent, seen, sources())
 }
 
 /// A kernel rule.
@@ -268,18 +256,11 @@ fn rules_states() -> DriftReport {
     ]);
     let index = RouteIndex::from_routes(vec![route(200, "10.60.0.0/16", "192.0.2.1", 3, None)]);
     let links = links();
-    compare(
-        &intent,
-        Observed {
-            routes: &index,
-            rules: &rules,
-            links: Some(&links),
-            units: &units,
-            boot: None,
-            networkmanager: None,
-        },
-        sources(),
-    )
+    let seen = Observed {
+        rules: &rules,
+        ..observed(&index, &units, Some(&links))
+    };
+    compare(&intent, seen, sources())
 }
 
 /// A node without a MachineConfig.
@@ -287,15 +268,7 @@ fn absent() -> DriftReport {
     let (index, units) = (RouteIndex::default(), UnitsSeen::Seen(Vec::new()));
     let mut s = sources();
     s.machineconfig = SourceState::Absent;
-    let seen = Observed {
-        routes: &index,
-        rules: &[],
-        links: None,
-        units: &units,
-        boot: None,
-        networkmanager: None,
-    };
-    compare(&Intent::default(), seen, s)
+    compare(&Intent::default(), observed(&index, &units, None), s)
 }
 
 #[test]
@@ -311,12 +284,7 @@ fn check_text_pending_reboot() {
 /// out in no set order.)
 fn remediation_exposition() -> String {
     use routewarden::publish::metrics::{OwnerLabels, RemediationLabels};
-    let snapshot = Snapshot {
-        report: boot_race(),
-        at: UNIX_EPOCH + Duration::from_secs(1_764_000_000),
-    };
-    let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(snapshot)));
-    let metrics = Metrics::new(rx);
+    let metrics = metrics_of(boot_race());
     let owner = "nmcli-dev-modify.service".to_owned();
     let labels = RemediationLabels {
         action: "restart-unit",
@@ -328,10 +296,7 @@ fn remediation_exposition() -> String {
         .remediation_next_attempt
         .get_or_create(&OwnerLabels { owner })
         .set(1_764_000_240.0);
-    metrics.render(Format::Prometheus).replace(
-        concat!("version=\"", env!("CARGO_PKG_VERSION"), "\""),
-        "version=\"VERSION\"",
-    )
+    rendered(&metrics, Format::Prometheus)
 }
 
 #[test]
@@ -466,18 +431,7 @@ fn multipath_states() -> DriftReport {
     let mut links = links();
     links[2].up = true;
     links[2].carrier = true;
-    compare(
-        &intent,
-        Observed {
-            routes: &index,
-            rules: &[],
-            links: Some(&links),
-            units: &units,
-            boot: None,
-            networkmanager: None,
-        },
-        sources(),
-    )
+    compare(&intent, observed(&index, &units, Some(&links)), sources())
 }
 
 #[test]
@@ -495,16 +449,26 @@ fn check_text_many_states() {
     golden("check-many-states.txt", &text::check(&many_states(), Colour::Off));
 }
 
-fn exposition(report: DriftReport, format: Format) -> String {
+/// The registry with `report` as its latest snapshot, evaluated at a fixed time.
+fn metrics_of(report: DriftReport) -> Metrics {
     let snapshot = Snapshot {
         report,
         at: UNIX_EPOCH + Duration::from_secs(1_764_000_000),
     };
     let (_tx, rx) = tokio::sync::watch::channel(Some(Arc::new(snapshot)));
-    Metrics::new(rx).render(format).replace(
+    Metrics::new(rx)
+}
+
+/// The exposition, with the build's version replaced by `VERSION`.
+fn rendered(metrics: &Metrics, format: Format) -> String {
+    metrics.render(format).replace(
         concat!("version=\"", env!("CARGO_PKG_VERSION"), "\""),
         "version=\"VERSION\"",
     )
+}
+
+fn exposition(report: DriftReport, format: Format) -> String {
+    rendered(&metrics_of(report), format)
 }
 
 #[test]

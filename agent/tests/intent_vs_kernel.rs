@@ -141,24 +141,7 @@ fn the_intent_expects_what_the_commands_leave_in_the_kernel() {
             let _ = std::process::Command::new("ip").args(&args).output();
         }
     }
-    let dir = support::TempDir::new("intent-vs-kernel");
-    let mc = dir.path.join("mc.json");
-    std::fs::write(&mc, machineconfig()).expect("write MachineConfig");
-    let out = ns
-        .command(support::agent())
-        .args([
-            "check",
-            "--no-units",
-            "--no-networkmanager",
-            "--format",
-            "json",
-            "--machineconfig",
-        ])
-        .arg(&mc)
-        .output()
-        .expect("run check");
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let (_, report) = support::check_json(&ns, &machineconfig());
     let routes = report["routes"].as_array().expect("routes");
     for r in routes {
         // A route in a table no rule looks up is in the kernel all the same

@@ -42,8 +42,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
-from event_latency import (REPO, add_routes, machineconfig, present, route_add, setup_namespace,  # noqa: E402
-                           start_agent, stop, table_dests, wait_ready)
+from event_latency import (REPO, Scraper, add_routes, machineconfig, present, route_add,  # noqa: E402
+                           setup_namespace, start_agent, stop, table_dests, wait_ready)
 from netns import NetNS  # noqa: E402
 from scale import cpu_ticks, machine, peak_rss  # noqa: E402
 
@@ -70,7 +70,6 @@ def resyncs_by_cause(body: str) -> dict[str, int]:
 
 def metrics(ns: NetNS) -> str:
     """/metrics over a new connection (an idle keep-alive one is closed after 10 s)."""
-    from event_latency import Scraper
     scraper = Scraper(ns.name, PORT)
     try:
         return scraper.get()
@@ -101,10 +100,19 @@ def churn_batch(dests: list[str], rounds: int, path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def start_on(ns: NetNS, binary: str, table: list[str], tmp: Path, unprivileged: bool = False) -> subprocess.Popen:
+    """The namespace with the EXPECTED routes and `table` in the kernel, and the
+    agent started in it on PORT (not yet ready)."""
+    setup_namespace(ns)
+    add_routes(ns, EXPECTED + table, tmp)
+    mc = tmp / "mc.json"
+    mc.write_text(json.dumps(machineconfig(EXPECTED)))
+    return start_agent(ns, binary, mc, PORT, unprivileged=unprivileged)
+
+
 def probe(ns: NetNS, port: int, stop_at: threading.Event, delays: list[float]) -> None:
     """While the churn runs: delete one expected route, wait for /metrics to say
     so, put it back and wait again; record the first delay."""
-    from event_latency import Scraper
     scraper = Scraper(ns.name, port)
     try:
         for dest in PROBED:
@@ -128,13 +136,8 @@ def churn(binary: str, routes: int, rounds: int, tmp: Path, perf: str | None = N
     ns = NetNS()
     agent = monitor = None
     try:
-        setup_namespace(ns)
-        add_routes(ns, EXPECTED, tmp)
         table = table_dests(routes)
-        add_routes(ns, table, tmp)
-        mc = tmp / "mc.json"
-        mc.write_text(json.dumps(machineconfig(EXPECTED)))
-        agent = start_agent(ns, binary, mc, PORT)
+        agent = start_on(ns, binary, table, tmp)
         scraper = wait_ready(ns, PORT, EXPECTED[0], value="1", timeout=120, agent=agent)
         monitor = subprocess.Popen(["ip", "-n", ns.name, "monitor", "route"], stdout=subprocess.DEVNULL)
         time.sleep(0.5)
@@ -213,13 +216,8 @@ def overrun(binary: str, size: int, tmp: Path, cpus: float | None) -> dict:
     agent = None
     quota = CpuQuota(cpus)
     try:
-        setup_namespace(ns)
-        add_routes(ns, EXPECTED, tmp)
         table = table_dests(size)
-        add_routes(ns, table, tmp)
-        mc = tmp / "mc.json"
-        mc.write_text(json.dumps(machineconfig(EXPECTED)))
-        agent = start_agent(ns, binary, mc, PORT, unprivileged=True)
+        agent = start_on(ns, binary, table, tmp, unprivileged=True)
         scraper = wait_ready(ns, PORT, EXPECTED[0], value="1", timeout=300, agent=agent)
         quota.add(agent.pid)
         before = resyncs_by_cause(scraper.get())

@@ -9,8 +9,8 @@ connection until the route's series reads 0. Prints p50/p99/max.
 
     sudo tests/bench/event_latency.py [--routes 100] [--table 0] [--binary PATH]
 
-The pieces (namespace, route batch, MachineConfig, agent start, wait until ready,
-timed deletions) are functions that tests/bench/scale.py uses too.
+The pieces (namespace, `ip -batch`, MachineConfig, agent start, wait until ready,
+timed changes) are functions that scale.py, churn.py and rule_latency.py use too.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 from netns import NetNS, connect_in  # noqa: E402
@@ -60,16 +61,21 @@ def setup_namespace(ns: NetNS) -> None:
     ip("addr", "add", "172.18.0.2/16", "dev", DEVICE)
 
 
-def add_routes(ns: NetNS, dests: list[str], tmp: Path) -> float:
-    """Add `dests` with one `ip -batch` file; the seconds `ip -batch` took."""
+def ip_batch(ns: NetNS, lines: list[str], tmp: Path) -> float:
+    """Run `lines` with one `ip -batch` file in the namespace; the seconds it took."""
     batch = tmp / f"batch-{ns.name}"
-    batch.write_text("".join(route_add(d) + "\n" for d in dests))
+    batch.write_text("".join(line + "\n" for line in lines))
     try:
         t0 = time.perf_counter()
         subprocess.run(["ip", "-n", ns.name, "-batch", str(batch)], check=True)
         return time.perf_counter() - t0
     finally:
         batch.unlink()
+
+
+def add_routes(ns: NetNS, dests: list[str], tmp: Path) -> float:
+    """Add `dests` with one `ip -batch` file; the seconds `ip -batch` took."""
+    return ip_batch(ns, [route_add(d) for d in dests], tmp)
 
 
 UNPRIVILEGED = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
@@ -124,25 +130,37 @@ class Scraper:
         self.sock.close()
 
 
-def present(body: str, dest: str) -> str | None:
-    key = f'destination="{dest}"'
+def sample(body: str, metric: str, label: str) -> str | None:
+    """The value of the first `metric` series whose labels hold `label` (`key="value"`)."""
     for line in body.splitlines():
-        if line.startswith("routewarden_route_present{") and key in line:
+        if line.startswith(metric + "{") and label in line:
             return line.rsplit(" ", 1)[1]
     return None
+
+
+def present(body: str, dest: str) -> str | None:
+    return sample(body, "routewarden_route_present", f'destination="{dest}"')
 
 
 def wait_ready(ns: NetNS, port: int, dest: str, value: str | None = None, timeout: float = 60,
                agent: subprocess.Popen | None = None) -> Scraper:
     """A Scraper once /metrics has a routewarden_route_present series for `dest`
     (reading `value`, if given); exits if that takes `timeout` s or `agent` exits."""
+    def ready(body: str) -> bool:
+        v = present(body, dest)
+        return v is not None and (value is None or v == value)
+    return wait_until(ns, port, ready, timeout, agent)
+
+
+def wait_until(ns: NetNS, port: int, ready: Callable[[str], bool], timeout: float = 60,
+               agent: subprocess.Popen | None = None) -> Scraper:
+    """A Scraper once `ready` holds of /metrics; exits if that takes `timeout` s or `agent` exits."""
     deadline = time.time() + timeout
     while True:
         s = None
         try:
             s = Scraper(ns.name, port)
-            v = present(s.get(), dest)
-            if v is not None and (value is None or v == value):
+            if ready(s.get()):
                 return s
         except OSError:
             pass
@@ -156,31 +174,40 @@ def wait_ready(ns: NetNS, port: int, dest: str, value: str | None = None, timeou
 
 
 def time_deletions(ns: NetNS, scraper: Scraper, dests: list[str], timeout: float = 10) -> tuple[list[float], list[float]]:
-    """Delete `dests` one at a time through one `ip -batch -`, each time polling
-    /metrics until its route_present reads 0. Returns the delays (s) and the
-    duration of every scrape made (s)."""
-    deleter = subprocess.Popen(["ip", "-n", ns.name, "-batch", "-"], stdin=subprocess.PIPE, text=True)
+    """Delete `dests` one at a time, each time polling /metrics until its
+    route_present reads 0. Returns the delays (s) and the duration of every
+    scrape made (s)."""
+    changes = [(f"route del {d}", lambda body, d=d: present(body, d) == "0") for d in dests]
+    return time_changes(ns, scraper, changes, timeout)
+
+
+def time_changes(ns: NetNS, scraper: Scraper, changes: list[tuple[str, Callable[[str], bool]]],
+                 timeout: float = 10) -> tuple[list[float], list[float]]:
+    """Send each `ip -batch` line of `changes` in turn through one `ip -batch -`,
+    each time polling /metrics until its check holds. Returns the delays (s) and
+    the duration of every scrape made (s)."""
+    changer = subprocess.Popen(["ip", "-n", ns.name, "-batch", "-"], stdin=subprocess.PIPE, text=True)
     delays: list[float] = []
     scrape_times: list[float] = []
     try:
-        for dest in dests:
+        for line, done in changes:
             t0 = time.perf_counter()
-            deleter.stdin.write(f"route del {dest}\n")
-            deleter.stdin.flush()
+            changer.stdin.write(line + "\n")
+            changer.stdin.flush()
             while True:
                 s0 = time.perf_counter()
                 body = scraper.get()
                 scrape_times.append(time.perf_counter() - s0)
-                if present(body, dest) == "0":
+                if done(body):
                     break
                 if time.perf_counter() - t0 > timeout:
-                    raise SystemExit(f"{dest}: no change in /metrics after {timeout:.0f} s")
+                    raise SystemExit(f"{line}: no change in /metrics after {timeout:.0f} s")
             delays.append(time.perf_counter() - t0)
     finally:
-        deleter.stdin.close()
-        deleter.wait()
-    if deleter.returncode != 0:
-        raise SystemExit(f"ip -batch - (route del) exited with status {deleter.returncode}")
+        changer.stdin.close()
+        changer.wait()
+    if changer.returncode != 0:
+        raise SystemExit(f"ip -batch - exited with status {changer.returncode}")
     return delays, scrape_times
 
 

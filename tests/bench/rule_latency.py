@@ -18,17 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
 sys.path.insert(0, str(HERE))
 from netns import NetNS  # noqa: E402
-from event_latency import REPO, Scraper, add_routes, setup_namespace, start_agent, stop, table_dests  # noqa: E402
+from event_latency import (REPO, add_routes, ip_batch, sample, setup_namespace, start_agent, stop,  # noqa: E402
+                           table_dests, time_changes, wait_until)
 
 
 def rule_add(i: int) -> str:
@@ -46,56 +45,8 @@ def machineconfig(n: int) -> dict:
                                                        "contents": unit}]}}}}
 
 
-def batch(ns: NetNS, lines: list[str], tmp: Path) -> None:
-    """`ip -batch` of `lines` in the namespace."""
-    path = tmp / f"rules-{ns.name}"
-    path.write_text("".join(line + "\n" for line in lines))
-    subprocess.run(["ip", "-n", ns.name, "-batch", str(path)], check=True)
-
-
 def rule_present(body: str, i: int) -> str | None:
-    key = f'selector="from 10.201.{i}.0/24"'
-    for line in body.splitlines():
-        if line.startswith("routewarden_rule_present{") and key in line:
-            return line.rsplit(" ", 1)[1]
-    return None
-
-
-def wait_ready(ns: NetNS, port: int, agent: subprocess.Popen, timeout: float = 60) -> Scraper:
-    """A Scraper once rule 0 reads present on /metrics."""
-    deadline = time.time() + timeout
-    while True:
-        try:
-            s = Scraper(ns.name, port)
-            if rule_present(s.get(), 0) == "1":
-                return s
-            s.close()
-        except OSError:
-            pass
-        if agent.poll() is not None:
-            raise SystemExit(f"agent exited with status {agent.returncode} before it was ready")
-        if time.time() > deadline:
-            raise SystemExit(f"agent not ready in {timeout:.0f} s")
-        time.sleep(0.05)
-
-
-def time_deletions(ns: NetNS, scraper: Scraper, n: int, timeout: float = 10) -> list[float]:
-    """Delete expected rules 0..n-1 one at a time; the delay (s) until each reads 0."""
-    deleter = subprocess.Popen(["ip", "-n", ns.name, "-batch", "-"], stdin=subprocess.PIPE, text=True)
-    delays = []
-    try:
-        for i in range(n):
-            t0 = time.perf_counter()
-            deleter.stdin.write(rule_add(i).replace("rule add", "rule del") + "\n")
-            deleter.stdin.flush()
-            while rule_present(scraper.get(), i) != "0":
-                if time.perf_counter() - t0 > timeout:
-                    raise SystemExit(f"rule {i}: no change in /metrics after {timeout:.0f} s")
-            delays.append(time.perf_counter() - t0)
-    finally:
-        deleter.stdin.close()
-        deleter.wait()
-    return delays
+    return sample(body, "routewarden_rule_present", f'selector="from 10.201.{i}.0/24"')
 
 
 def main() -> int:
@@ -114,15 +65,17 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmpdir:
             tmp = Path(tmpdir)
             others = [f"rule add pref {40000 + i} fwmark {i + 1} table 300" for i in range(args.other_rules)]
-            batch(ns, [rule_add(i) for i in range(args.rules)] + others, tmp)
+            ip_batch(ns, [rule_add(i) for i in range(args.rules)] + others, tmp)
             if args.table:
                 add_routes(ns, table_dests(args.table), tmp)
             mc = tmp / "currentconfig"
             mc.write_text(json.dumps(machineconfig(args.rules)))
             port = 19901
             agent = start_agent(ns, args.binary, mc, port, "--resync-interval", "1h")
-            scraper = wait_ready(ns, port, agent)
-            delays = time_deletions(ns, scraper, args.rules)
+            scraper = wait_until(ns, port, lambda body: rule_present(body, 0) == "1", agent=agent)
+            deletions = [(rule_add(i).replace("rule add", "rule del"), lambda body, i=i: rule_present(body, i) == "0")
+                         for i in range(args.rules)]
+            delays, _ = time_changes(ns, scraper, deletions)
     finally:
         stop(agent)
         ns.delete()

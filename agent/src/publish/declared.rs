@@ -5,7 +5,7 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 
-use super::metrics::{gauge, route_labels, Enc, EncodeLabelSetDyn, RouteLabels};
+use super::metrics::{gauge, route_labels, series, Enc, RouteLabels};
 use crate::compare::DriftReport;
 use crate::model::SourceKind;
 
@@ -22,26 +22,22 @@ struct ConnectionLabels {
 
 /// `routewarden_route_declared` and `routewarden_connection_active`.
 pub(super) fn encode(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
-    let mut declared: Vec<(RouteLabels, SourceLabel)> = Vec::new();
+    let mut declared: Vec<((RouteLabels, SourceLabel), i64)> = Vec::new();
     for r in &report.routes {
         let mut seen: Vec<&'static str> = Vec::new();
         for s in &r.expected.sources {
             let source = source_of_truth(s.kind);
             if !seen.contains(&source) {
                 seen.push(source);
-                declared.push((route_labels(r), SourceLabel { source }));
+                declared.push(((route_labels(r), SourceLabel { source }), 1));
             }
         }
     }
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = declared
-        .iter()
-        .map(|l| (l as &dyn EncodeLabelSetDyn, 1))
-        .collect();
     gauge(
         enc,
         "routewarden_route_declared",
         "1 for each source of truth (machineconfig, networkmanager) that declares the expected route.",
-        &series,
+        &series(&declared),
     )?;
     let connections: Vec<(ConnectionLabels, i64)> = report
         .connections
@@ -54,15 +50,11 @@ pub(super) fn encode(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Resul
             c.active.map(|a| (labels, i64::from(a)))
         })
         .collect();
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = connections
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
     gauge(
         enc,
         "routewarden_connection_active",
         "1 when the NetworkManager profile whose routes or rules are expected is active on its device (absent while NetworkManager cannot be asked).",
-        &series,
+        &series(&connections),
     )
 }
 

@@ -200,8 +200,8 @@ pub(super) struct RouteLabels {
 }
 
 #[derive(Debug, Clone, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: &'static str,
+pub(super) struct ReasonLabel {
+    pub(super) reason: &'static str,
 }
 
 pub(super) type Enc<'a> = DescriptorEncoder<'a>;

@@ -10,7 +10,7 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 
-use super::metrics::{gauge, plain_gauge, Enc, EncodeLabelSetDyn};
+use super::metrics::{gauge, plain_gauge, series, Enc, EncodeLabelSetDyn, ReasonLabel};
 use crate::compare::{DriftReport, RuleState, RuleVerdict};
 
 #[derive(Debug, Clone, PartialEq, Eq, EncodeLabelSet)]
@@ -19,15 +19,6 @@ struct RuleLabels {
     priority: String,
     selector: String,
     table: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, EncodeLabelSet)]
-struct RuleReasonLabels {
-    family: &'static str,
-    priority: String,
-    selector: String,
-    table: String,
-    reason: &'static str,
 }
 
 fn labels(v: &RuleVerdict) -> RuleLabels {
@@ -67,8 +58,8 @@ fn merged(report: &DriftReport) -> Vec<(RuleLabels, i64, Vec<&'static str>)> {
 /// `routewarden_rule_present`, `routewarden_rule_drift_reason`,
 /// `routewarden_rules{state}` and `routewarden_expected_rules`.
 pub(super) fn encode_rules(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
-    let series = merged(report);
-    let present: Vec<(&dyn EncodeLabelSetDyn, i64)> = series
+    let merged = merged(report);
+    let present: Vec<(&dyn EncodeLabelSetDyn, i64)> = merged
         .iter()
         .map(|(l, v, _)| (l as &dyn EncodeLabelSetDyn, *v))
         .collect();
@@ -78,25 +69,19 @@ pub(super) fn encode_rules(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt:
         "1 when the expected policy-routing rule is in the kernel as declared.",
         &present,
     )?;
-    let reasons: Vec<RuleReasonLabels> = series
+    let reasons: Vec<((RuleLabels, ReasonLabel), i64)> = merged
         .iter()
         .flat_map(|(l, _, codes)| {
-            codes.iter().map(|reason| RuleReasonLabels {
-                family: l.family,
-                priority: l.priority.clone(),
-                selector: l.selector.clone(),
-                table: l.table.clone(),
-                reason,
-            })
+            codes
+                .iter()
+                .map(move |&reason| ((l.clone(), ReasonLabel { reason }), 1))
         })
         .collect();
-    let reason_series: Vec<(&dyn EncodeLabelSetDyn, i64)> =
-        reasons.iter().map(|l| (l as &dyn EncodeLabelSetDyn, 1)).collect();
     gauge(
         enc,
         "routewarden_rule_drift_reason",
         "1 for each reason an expected policy-routing rule is not present.",
-        &reason_series,
+        &series(&reasons),
     )?;
     encode_counts(enc, report)
 }
@@ -109,15 +94,11 @@ fn encode_counts(enc: &mut Enc<'_>, report: &DriftReport) -> std::fmt::Result {
             ([("state", s.as_str())], i64::try_from(n).unwrap_or(i64::MAX))
         })
         .collect();
-    let series: Vec<(&dyn EncodeLabelSetDyn, i64)> = counts
-        .iter()
-        .map(|(l, v)| (l as &dyn EncodeLabelSetDyn, *v))
-        .collect();
     gauge(
         enc,
         "routewarden_rules",
         "Expected policy-routing rules by state.",
-        &series,
+        &series(&counts),
     )?;
     plain_gauge(
         enc,

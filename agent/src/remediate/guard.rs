@@ -79,11 +79,6 @@ pub enum Verdict {
 }
 
 impl Guard {
-    /// Whether an action is running.
-    pub fn in_flight(&self) -> bool {
-        self.in_flight
-    }
-
     /// The owner's state.
     pub fn owner(&self, owner: &str) -> Option<&OwnerState> {
         self.owners.get(owner)
@@ -189,6 +184,18 @@ mod tests {
         }
     }
 
+    /// The guard lets `u.service` be acted on for `r` now (attempt `n`), and
+    /// the action runs to its end.
+    fn attempt(g: &mut Guard, t: &Timing, now: Instant, n: u32) {
+        assert_eq!(
+            g.check("u.service", "r", true, t, now),
+            Verdict::Act,
+            "attempt {n}"
+        );
+        g.started("u.service", t, now);
+        g.finished();
+    }
+
     #[test]
     fn backoff_doubles_and_caps() {
         let t = timing();
@@ -225,13 +232,7 @@ mod tests {
         now += MIN;
         let mut waits = Vec::new();
         for n in 1..=GIVE_UP_AFTER {
-            assert_eq!(
-                g.check("u.service", "r", true, &t, now),
-                Verdict::Act,
-                "attempt {n}"
-            );
-            g.started("u.service", &t, now);
-            g.finished();
+            attempt(&mut g, &t, now, n);
             match g.check("u.service", "r", true, &t, now) {
                 Verdict::Wait(at) => {
                     waits.push(at.duration_since(now).as_secs() / 60);
@@ -272,13 +273,7 @@ mod tests {
         g.observe(&["r".into()], &[], now);
         now += MIN;
         for n in 1..=5 {
-            assert_eq!(
-                g.check("u.service", "r", true, &t, now),
-                Verdict::Act,
-                "attempt {n}"
-            );
-            g.started("u.service", &t, now);
-            g.finished();
+            attempt(&mut g, &t, now, n);
             g.observe(&[], &["u.service".to_owned()], now + MIN);
             g.observe(&["r".into()], &[], now + 2 * MIN);
             now = match g.check("u.service", "r", true, &t, now + 2 * MIN) {

@@ -15,7 +15,6 @@ pub mod state;
 mod tests;
 
 use std::fmt;
-use std::str::FromStr;
 
 pub use decide::{decide, owner_of, Action, Context, Decision, Target};
 pub use engine::{Engine, Plan};
@@ -46,18 +45,5 @@ impl Mode {
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Mode, String> {
-        match s {
-            "off" => Ok(Mode::Off),
-            "dry-run" => Ok(Mode::DryRun),
-            "on" => Ok(Mode::On),
-            other => Err(format!("`{other}` is not off, dry-run or on")),
-        }
     }
 }

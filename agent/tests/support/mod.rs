@@ -70,12 +70,18 @@ impl NetNs {
     /// the kernel refuses (a duplicate, a route to delete that is not there) are
     /// skipped.
     pub fn ip_batch_force(&self, lines: &str) {
-        self.batch(lines, true);
+        self.batch(lines, &["-force"]);
+    }
+
+    /// [`NetNs::ip_batch_force`] with `-6`: for `ip rule` lines, which do not
+    /// take the family from their addresses.
+    pub fn ip6_batch_force(&self, lines: &str) {
+        self.batch(lines, &["-6", "-force"]);
     }
 
     /// `ip -n NS -batch FILE` with these lines.
     pub fn ip_batch(&self, lines: &str) {
-        let out = self.batch(lines, false);
+        let out = self.batch(lines, &[]);
         assert!(
             out.status.success(),
             "ip -batch: {}",
@@ -83,7 +89,7 @@ impl NetNs {
         );
     }
 
-    fn batch(&self, lines: &str, force: bool) -> std::process::Output {
+    fn batch(&self, lines: &str, options: &[&str]) -> std::process::Output {
         let path = std::env::temp_dir().join(format!(
             "{}-batch-{}",
             self.name,
@@ -91,10 +97,7 @@ impl NetNs {
         ));
         std::fs::write(&path, lines).expect("write batch file");
         let mut command = Command::new("ip");
-        command.args(["-n", &self.name]);
-        if force {
-            command.arg("-force");
-        }
+        command.args(["-n", &self.name]).args(options);
         let result = command.arg("-batch").arg(&path).output();
         let _ = std::fs::remove_file(&path);
         result.expect("spawn ip")
