@@ -4,8 +4,9 @@
 //! state and reasons, the diagnostics), when the last evaluation finished, and
 //! links to `/metrics` and `/drift`.
 //!
-//! It is rendered from the JSON form of the latest [`Snapshot`]'s report (the
-//! document `/drift` serves), generically: every list of records becomes a table
+//! It is rendered from the JSON form of the latest [`Snapshot`]'s report (what
+//! `/drift` serves without its envelope: the time of the evaluation comes from
+//! the snapshot), generically: every list of records becomes a table
 //! whose columns are the records' fields (the usual ones first, in [`FIRST`]
 //! order, any other after them), every other field a line of the summary. A field
 //! added to the report shows without work here. No script, no asset from
