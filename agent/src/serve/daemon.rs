@@ -258,11 +258,13 @@ impl Daemon {
                 let applied = index::remove(&mut self.routes, &self.wanted, route);
                 self.applied(applied)
             }
-            Event::Nexthop { object, removed } => {
-                let before = self.nexthops.clone();
-                self.nexthops.apply(object.clone(), *removed);
-                index::nexthop_changed(&mut self.routes, &self.wanted, &before, &self.nexthops, object.id)
-            }
+            Event::Nexthop { object, removed } => index::nexthop_changed(
+                &mut self.routes,
+                &self.wanted,
+                &mut self.nexthops,
+                object.clone(),
+                *removed,
+            ),
             _ => false,
         }
     }
