@@ -214,10 +214,15 @@ impl Daemon {
                 }
                 // Removing an IPv4 address flushes the routes it made reachable,
                 // silently (`nmcli connection up` does it to every route of the
-                // device): re-read them.
-                Event::Address { removed: true, .. } => {
+                // device): re-read them. IPv6 announces its removals, and a
+                // pod's veth going takes an IPv6 link-local address with it.
+                Event::Address {
+                    removed: true, ipv4, ..
+                } => {
                     links_dirty = true;
-                    self.start_dump("address");
+                    if *ipv4 {
+                        self.start_dump("address");
+                    }
                 }
                 Event::Overrun => self.on_overrun(),
                 Event::Rule { .. } => rules_dirty = true,
