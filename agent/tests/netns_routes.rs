@@ -285,6 +285,7 @@ fn watcher_sees_route_link_and_address_changes() {
             (*e == Event::Address {
                 index: ens5,
                 removed: false,
+                ipv4: true,
             })
             .then_some(())
         })
@@ -294,6 +295,7 @@ fn watcher_sees_route_link_and_address_changes() {
             (*e == Event::Address {
                 index: ens5,
                 removed: false,
+                ipv4: false,
             })
             .then_some(())
         })

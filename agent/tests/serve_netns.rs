@@ -227,16 +227,21 @@ fn address_removed_flushes_routes_silently() {
     let (_dir, mc) = seed_dir();
     let agent = Agent::start(&ns, &mc, &["--no-units", "--no-networkmanager"]);
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 1.0);
+    // An IPv6 address going (a pod's veth takes its link-local one) flushes
+    // nothing silently: no re-read for it.
+    ns.ip("-6 addr add 2001:db8:9::2/64 dev ens5 nodad");
+    ns.ip("-6 addr del 2001:db8:9::2/64 dev ens5");
     // What `nmcli connection up` does to the device's address: the kernel drops the
     // routes via gateways it made reachable and sends no RTM_DELROUTE for them.
     ns.ip("addr del 172.18.0.2/16 dev ens5");
     ns.ip("addr add 172.18.0.2/16 dev ens5");
     wait_value(&ns, &agent, PRESENT, &[SEED_ROUTE], 0.0);
-    wait_value(
-        &ns,
-        &agent,
-        "routewarden_resyncs_total",
-        &["cause=\"address\""],
-        1.0,
+    let address = ["cause=\"address\""];
+    wait_value(&ns, &agent, "routewarden_resyncs_total", &address, 1.0);
+    let body = agent.metrics(&ns);
+    assert_eq!(
+        metric_value(&body, "routewarden_resyncs_total", &address),
+        Some(1.0),
+        "one re-read, for the IPv4 address only"
     );
 }

@@ -1,5 +1,6 @@
-//! Observe stage, D-Bus: which bus to talk to and one connection to it. The
-//! systemd and NetworkManager sides both start here, each with its own typed error.
+//! Observe stage, D-Bus: which bus to talk to, one connection to it, and the
+//! failures of the bus itself ([`BusError`]). The systemd and NetworkManager
+//! sides both start here, each with its own typed error wrapping [`BusError`].
 
 use std::io;
 use std::time::Duration;
@@ -21,6 +22,77 @@ pub fn bus_address(explicit: Option<&str>, env: Option<String>) -> String {
         (Some(address), _) => address.to_owned(),
         (None, Some(address)) if !address.trim().is_empty() => address,
         _ => DEFAULT_SYSTEM_BUS.to_owned(),
+    }
+}
+
+/// What can go wrong with the bus itself, whichever service is asked. Each
+/// error names the bus address; [`BusError::kind`] gives a fixed string for
+/// metric labels and logs.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The bus could not be reached, or refused the connection.
+    #[error("cannot connect to D-Bus at {address}: {}", connect_cause(source))]
+    Connect {
+        /// The bus address tried.
+        address: String,
+        /// What zbus reported.
+        #[source]
+        source: Box<zbus::Error>,
+    },
+    /// No answer came in time.
+    #[error("{what} on D-Bus at {address} timed out after {after:?}")]
+    Timeout {
+        /// The bus address.
+        address: String,
+        /// What was waited for (`connecting`, `GetAll for a.service`).
+        what: String,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The connection to the bus is gone: reconnect.
+    #[error("the connection to D-Bus at {address} is closed")]
+    Closed {
+        /// The bus address.
+        address: String,
+    },
+}
+
+impl BusError {
+    /// A fixed string naming the kind of error, for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BusError::Connect { .. } => "connect",
+            BusError::Timeout { .. } => "timeout",
+            BusError::Closed { .. } => "closed",
+        }
+    }
+
+    /// A failed call's failure of the bus itself, if it is one: it timed out
+    /// (`what` names the call), or the connection was `closed` when it failed.
+    pub(crate) fn of_call(
+        address: &str,
+        source: &zbus::Error,
+        closed: bool,
+        what: impl FnOnce() -> String,
+        after: Duration,
+    ) -> Option<BusError> {
+        let address = address.to_owned();
+        if is_timeout(source) {
+            return Some(BusError::Timeout {
+                address,
+                what: what(),
+                after,
+            });
+        }
+        closed.then_some(BusError::Closed { address })
+    }
+}
+
+/// What stopped a connection, without the address zbus repeats in its message.
+fn connect_cause(source: &zbus::Error) -> String {
+    match source {
+        zbus::Error::Connection(io, _) => io.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -48,6 +120,20 @@ pub(crate) async fn connect(
         Err(_) => Err(ConnectFailure::TimedOut),
     };
     (address, result)
+}
+
+/// [`connect`] for a source of truth: the connection and the address used, or
+/// the [`BusError`] its error wraps.
+pub(crate) async fn open(address: Option<&str>, timeout: Duration) -> Result<(Connection, String), BusError> {
+    match connect(address, timeout).await {
+        (address, Ok(conn)) => Ok((conn, address)),
+        (address, Err(ConnectFailure::Refused(source))) => Err(BusError::Connect { address, source }),
+        (address, Err(ConnectFailure::TimedOut)) => Err(BusError::Timeout {
+            address,
+            what: "connecting".to_owned(),
+            after: timeout,
+        }),
+    }
 }
 
 /// The D-Bus error name of a failed call: zbus reports D-Bus's own errors
@@ -78,6 +164,30 @@ mod tests {
             Some("org.freedesktop.DBus.Error.NameHasNoOwner")
         );
         assert_eq!(error_name(&zbus::Error::InvalidReply), None);
+    }
+
+    #[test]
+    fn a_call_that_timed_out_or_found_the_connection_closed_is_the_bus() {
+        let address = "unix:path=/run/dbus/system_bus_socket";
+        let after = Duration::from_secs(10);
+        let timed_out = zbus::Error::InputOutput(std::sync::Arc::new(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no answer",
+        )));
+        let err = BusError::of_call(address, &timed_out, true, || "GetAll for a.service".into(), after)
+            .expect("a timeout");
+        assert_eq!(err.kind(), "timeout", "a timeout even on a closed connection");
+        assert_eq!(
+            err.to_string(),
+            "GetAll for a.service on D-Bus at unix:path=/run/dbus/system_bus_socket timed out after 10s"
+        );
+        let closed = BusError::of_call(address, &zbus::Error::InvalidReply, true, String::new, after);
+        assert_eq!(closed.map(|e| e.kind()), Some("closed"));
+        let refused = BusError::of_call(address, &zbus::Error::InvalidReply, false, String::new, after);
+        assert!(
+            refused.is_none(),
+            "the call's own failure, for its source to classify"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ use crate::model::{UnitName, UnitStatus};
 use error::CallSite;
 use proxy::{row_path, ManagerProxy, UnitPropertiesProxy, UnitRow};
 
-use super::bus::{self, ConnectFailure};
+use super::bus::{self, BusError};
 pub use super::bus::{bus_address, CALL_TIMEOUT, CONNECT_TIMEOUT, DEFAULT_SYSTEM_BUS};
 
 /// A connection to the bus systemd is on, reused for every call and watch (clones
@@ -68,15 +68,8 @@ impl Systemd {
 
     /// [`Systemd::connect`] with another timeout.
     pub async fn connect_timeout(address: Option<&str>, timeout: Duration) -> Result<Systemd, UnitsError> {
-        match bus::connect(address, timeout).await {
-            (address, Ok(conn)) => Ok(Systemd { conn, address }),
-            (address, Err(ConnectFailure::Refused(source))) => Err(UnitsError::Connect { address, source }),
-            (address, Err(ConnectFailure::TimedOut)) => Err(UnitsError::Timeout {
-                address,
-                what: "connecting".to_owned(),
-                after: timeout,
-            }),
-        }
+        let (conn, address) = bus::open(address, timeout).await?;
+        Ok(Systemd { conn, address })
     }
 
     /// The bus address this connection went to.
@@ -128,11 +121,11 @@ impl Systemd {
         Ok(watch)
     }
 
-    /// [`UnitsError::Closed`] once the connection is gone, rather than a failed call.
+    /// [`BusError::Closed`] once the connection is gone, rather than a failed call.
     fn check_open(&self) -> Result<(), UnitsError> {
         if self.conn.is_closed() {
             let address = self.address.clone();
-            return Err(UnitsError::Closed { address });
+            return Err(BusError::Closed { address }.into());
         }
         Ok(())
     }

@@ -20,12 +20,12 @@ use super::changes::{keeps, link_flips};
 use super::index::{self, Applied, Insert};
 use super::networkmanager::{NmState, NmUpdate};
 use super::report_log::ReportLog;
-use super::rules::RuleView;
+use super::rules::{self, RuleView};
 use super::systemd::{self, UnitsUpdate};
 use super::{mcwatch::FileWatch, Config};
 use crate::compare::{compare, Observed, RouteIndex, SourceState, Sources, UnitsSeen};
 use crate::intent::networkmanager as nm_intent;
-use crate::model::{Boot, Intent, Link, RouteKey, UnitName};
+use crate::model::{Boot, Intent, Link, ObservedRule, RouteKey, UnitName};
 use crate::observe::routes::{self, Event, NexthopTable, RouteDump, RouteError, Wanted, Watcher};
 use crate::publish::metrics::{CauseLabels, Metrics, Snapshot};
 
@@ -38,7 +38,15 @@ const STORM_QUIET: Duration = Duration::from_millis(250);
 /// The netlink source before the first dump (which the startup does itself).
 const NOT_READ: &str = "not read yet";
 
-type DumpTask = JoinHandle<Result<RouteDump, RouteError>>;
+/// A full re-read: the routing table and, in the same task, the rules.
+struct Reread {
+    routes: Result<RouteDump, RouteError>,
+    rules: Result<Vec<ObservedRule>, String>,
+    /// [`RuleView::mark`] when it began.
+    rules_mark: u64,
+}
+
+type DumpTask = JoinHandle<Reread>;
 
 pub(super) struct Daemon {
     config: Config,
@@ -51,7 +59,7 @@ pub(super) struct Daemon {
     /// Next-hop objects, which routes added with `nhid` forward through.
     nexthops: NexthopTable,
     netlink: SourceState,
-    /// Every policy-routing rule, re-read on rule notifications.
+    /// Every policy-routing rule, re-read on rule notifications and with each dump.
     rules: RuleView,
     links: Option<Vec<Link>>,
     units: UnitsSeen,
@@ -138,7 +146,6 @@ impl Daemon {
         d.first_networkmanager().await;
         d.start_dump("startup");
         d.finish_dump().await;
-        d.rules.refresh().await;
         d.refresh_links().await;
         d.first_units().await;
         d.evaluate();
@@ -168,7 +175,7 @@ impl Daemon {
                     self.remediation.wake = None;
                     self.evaluate();
                 }
-                _ = resync.tick() => self.on_resync().await,
+                _ = resync.tick() => self.on_resync(),
             }
         }
         if self.dump.is_some() {
@@ -189,9 +196,6 @@ impl Daemon {
             Err(e) => {
                 tracing::warn!(error = %e, kind = e.kind(), "reading route notifications failed; re-reading the table");
                 self.start_dump("overrun");
-                if self.rules.refresh().await {
-                    self.evaluate();
-                }
                 return;
             }
         };
@@ -210,15 +214,17 @@ impl Daemon {
                 }
                 // Removing an IPv4 address flushes the routes it made reachable,
                 // silently (`nmcli connection up` does it to every route of the
-                // device): re-read them.
-                Event::Address { removed: true, .. } => {
+                // device): re-read them. IPv6 announces its removals, and a
+                // pod's veth going takes an IPv6 link-local address with it.
+                Event::Address {
+                    removed: true, ipv4, ..
+                } => {
                     links_dirty = true;
-                    self.start_dump("address");
+                    if *ipv4 {
+                        self.start_dump("address");
+                    }
                 }
-                Event::Overrun => {
-                    self.on_overrun();
-                    rules_dirty = true;
-                }
+                Event::Overrun => self.on_overrun(),
                 Event::Rule { .. } => rules_dirty = true,
             }
             if self.dump.is_some() && keeps(&event, &self.wanted) {
@@ -258,11 +264,13 @@ impl Daemon {
                 let applied = index::remove(&mut self.routes, &self.wanted, route);
                 self.applied(applied)
             }
-            Event::Nexthop { object, removed } => {
-                let before = self.nexthops.clone();
-                self.nexthops.apply(object.clone(), *removed);
-                index::nexthop_changed(&mut self.routes, &self.wanted, &before, &self.nexthops, object.id)
-            }
+            Event::Nexthop { object, removed } => index::nexthop_changed(
+                &mut self.routes,
+                &self.wanted,
+                &mut self.nexthops,
+                object.clone(),
+                *removed,
+            ),
             _ => false,
         }
     }
@@ -307,15 +315,12 @@ impl Daemon {
     /// Re-read everything: the MachineConfig too (inotify misses what happens
     /// behind a mount or a link it does not know of yet), then the routing
     /// table and the rules.
-    async fn on_resync(&mut self) {
+    fn on_resync(&mut self) {
         if self.file_watch.is_none() && self.config.intent_machineconfig {
             self.watch_file();
         }
         self.reload_intent();
         self.start_dump("periodic");
-        if self.rules.refresh().await {
-            self.evaluate();
-        }
     }
 
     /// Lost notifications: re-read now, or, while a storm of them lasts, once
@@ -365,7 +370,12 @@ impl Daemon {
         }
         self.metrics.resyncs.get_or_create(&CauseLabels { cause }).inc();
         let wanted = self.wanted.clone();
-        let task = tokio::task::spawn_blocking(move || routes::dump_routes(&wanted));
+        let rules_mark = self.rules.mark();
+        let task = tokio::task::spawn_blocking(move || Reread {
+            routes: routes::dump_routes(&wanted),
+            rules: rules::read(),
+            rules_mark,
+        });
         self.dump = Some((task, Instant::now()));
         self.replay.clear();
     }
@@ -375,24 +385,11 @@ impl Daemon {
         self.on_dump(done);
     }
 
-    fn on_dump(
-        &mut self,
-        (result, started): (
-            Result<Result<RouteDump, RouteError>, tokio::task::JoinError>,
-            Instant,
-        ),
-    ) {
+    fn on_dump(&mut self, (result, started): (Result<Reread, tokio::task::JoinError>, Instant)) {
         match result {
-            Ok(Ok(dump)) => {
-                self.nexthops = dump.nexthops;
-                self.routes =
-                    RouteIndex::from_routes(dump.routes.into_iter().filter(|r| self.wanted.contains(&r.key)));
-                self.replay_after_dump();
-                self.netlink = SourceState::Up;
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, kind = e.kind(), "reading the routing table failed");
-                self.netlink = SourceState::Down(e.to_string());
+            Ok(reread) => {
+                self.rules.reread(reread.rules_mark, reread.rules);
+                self.take_routes(reread.routes);
             }
             Err(e) => self.netlink = SourceState::Down(format!("route dump task: {e}")),
         }
@@ -406,6 +403,22 @@ impl Daemon {
             None => {}
         }
         self.evaluate_after(read);
+    }
+
+    fn take_routes(&mut self, routes: Result<RouteDump, RouteError>) {
+        match routes {
+            Ok(dump) => {
+                self.nexthops = dump.nexthops;
+                self.routes =
+                    RouteIndex::from_routes(dump.routes.into_iter().filter(|r| self.wanted.contains(&r.key)));
+                self.replay_after_dump();
+                self.netlink = SourceState::Up;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, kind = e.kind(), "reading the routing table failed");
+                self.netlink = SourceState::Down(e.to_string());
+            }
+        }
     }
 
     /// Apply the notifications that arrived while the dump ran. Some may be
@@ -516,10 +529,7 @@ async fn file_changed(watch: &mut Option<FileWatch>) -> std::io::Result<()> {
 
 async fn dump_done(
     dump: &mut Option<(DumpTask, Instant)>,
-) -> (
-    Result<Result<RouteDump, RouteError>, tokio::task::JoinError>,
-    Instant,
-) {
+) -> (Result<Reread, tokio::task::JoinError>, Instant) {
     let Some((task, started)) = dump else {
         return std::future::pending().await;
     };

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use crate::compare::RouteIndex;
 use crate::model::{Family, ObservedRoute, RouteKey, RouteType};
-use crate::observe::routes::NexthopTable;
+use crate::observe::routes::{NexthopObject, NexthopTable};
 
 /// How a notified route entered the table (the flags of its `RTM_NEWROUTE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,35 +197,38 @@ pub fn link_down(index: &mut RouteIndex, wanted: &HashSet<RouteKey>, ifindex: u3
     changed
 }
 
-/// What the kernel does, silently for IPv4, when next-hop object `id` changes
-/// or goes: the routes using it (directly or through a group that held it, as
-/// `before` knew the groups) forward through its new hops, or are deleted.
-/// Resolves them again against `after`; true when any was held.
+/// Apply a next-hop notification to `nexthops`, and what the kernel does,
+/// silently for IPv4, when the object changes or goes: the routes using it
+/// (directly or through a group holding it) forward through its new hops, or
+/// are deleted. True when any was held.
+///
+/// Applying an object changes that object's entry only, so which groups hold it
+/// is the same before and after: no copy of the table is needed. Routes through
+/// no object, the usual case, cost a look-up per wanted key and nothing more.
 pub fn nexthop_changed(
     index: &mut RouteIndex,
     wanted: &HashSet<RouteKey>,
-    before: &NexthopTable,
-    after: &NexthopTable,
-    id: u32,
+    nexthops: &mut NexthopTable,
+    object: NexthopObject,
+    removed: bool,
 ) -> bool {
+    let id = object.id;
+    nexthops.apply(object, removed);
+    let nexthops = &*nexthops;
+    let uses = |r: &ObservedRoute| r.nhid.is_some_and(|n| nexthops.depends_on(n, id));
     let mut changed = false;
     for key in wanted {
-        let entries = index.entry(*key);
-        let uses = |r: &ObservedRoute| {
-            r.nhid
-                .is_some_and(|n| before.depends_on(n, id) || after.depends_on(n, id))
-        };
-        if !entries.iter().any(uses) {
-            index.prune(key);
+        if !index.get(key).iter().any(uses) {
             continue;
         }
         changed = true;
+        let entries = index.entry(*key);
         let held = std::mem::take(entries);
         *entries = held
             .into_iter()
             .filter_map(|r| {
                 if uses(&r) {
-                    after.resolve(r, false)
+                    nexthops.resolve(r, false)
                 } else {
                     Some(r)
                 }
@@ -240,7 +243,7 @@ pub fn nexthop_changed(
 mod tests {
     use super::*;
     use crate::model::{NextHop, Protocol};
-    use crate::observe::routes::{Nexthop, NexthopObject};
+    use crate::observe::routes::Nexthop;
 
     fn r(dest: &str, gw: &str, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
         let hop = NextHop {
@@ -445,15 +448,38 @@ mod tests {
         let mut idx =
             RouteIndex::from_routes([a.clone(), b.clone()].map(|r| before.resolve(r, true).expect("known")));
         assert_eq!(idx.get(&b.key)[0].next_hops.len(), 2);
-        let mut after = before.clone();
-        after.apply(object(11, hop("172.18.0.3")), true);
-        after.apply(object(20, Nexthop::Group(vec![10])), false);
-        assert!(nexthop_changed(&mut idx, &w, &before, &after, 20));
+        let mut table = before.clone();
+        let unused = object(30, hop("172.18.0.9"));
+        assert!(
+            !nexthop_changed(&mut idx, &w, &mut table, unused, false),
+            "no held route uses it"
+        );
+        assert!(nexthop_changed(
+            &mut idx,
+            &w,
+            &mut table,
+            object(11, hop("172.18.0.3")),
+            true
+        ));
+        assert!(nexthop_changed(
+            &mut idx,
+            &w,
+            &mut table,
+            object(20, Nexthop::Group(vec![10])),
+            false
+        ));
         assert_eq!(idx.get(&b.key)[0].next_hops.len(), 1, "the group lost a member");
-        let mut gone = after.clone();
-        gone.apply(object(10, hop("172.18.0.1")), true);
-        gone.apply(object(20, Nexthop::Group(vec![])), true);
-        nexthop_changed(&mut idx, &w, &after, &gone, 10);
+        assert_eq!(
+            idx.get(&a.key),
+            std::slice::from_ref(&before.resolve(a.clone(), true).expect("known"))
+        );
+        nexthop_changed(&mut idx, &w, &mut table, object(10, hop("172.18.0.1")), true);
+        assert_eq!(
+            idx.get(&a.key),
+            [],
+            "the route through the deleted object went with it"
+        );
+        nexthop_changed(&mut idx, &w, &mut table, object(20, Nexthop::Group(vec![])), true);
         assert!(idx.is_empty(), "both routes went with their objects: {idx:?}");
     }
 }

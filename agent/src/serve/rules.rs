@@ -1,6 +1,7 @@
 //! Daemon: the view of the kernel's policy-routing rules, kept current by
-//! reading them again when a rule notification (or an overrun, or the periodic
-//! resync) says they may have changed.
+//! reading them again when a rule notification says they may have changed, and
+//! with every full re-read of the routing table (an overrun, the periodic
+//! resync), in the same blocking task and so paced like it.
 //!
 //! A notification re-reads rather than applying the change: the rule table is
 //! small (tens of rules: one request, a datagram or two, well under a
@@ -17,19 +18,45 @@ pub(super) struct RuleView {
     /// Every IPv4 and IPv6 rule, in the kernel's order.
     pub(super) rules: Vec<ObservedRule>,
     error: Option<String>,
+    /// Reads made for notifications: a full re-read that began before the
+    /// last of them may hold older rules than it read.
+    notified_reads: u64,
+}
+
+/// Read every rule (blocking: call it from `spawn_blocking`); the error as the
+/// source's reason.
+pub(super) fn read() -> Result<Vec<ObservedRule>, String> {
+    routes::dump_rules().map_err(|e| {
+        tracing::debug!(error = %e, kind = e.kind(), "reading the routing rules failed");
+        e.to_string()
+    })
 }
 
 impl RuleView {
-    /// Read every rule again; true when the rules, or whether they could be
-    /// read, changed. A failed read keeps the last rules.
+    /// Read every rule again, for a notification; true when the rules, or
+    /// whether they could be read, changed. A failed read keeps the last rules.
     pub(super) async fn refresh(&mut self) -> bool {
-        let read = match tokio::task::spawn_blocking(routes::dump_rules).await {
-            Ok(read) => read.map_err(|e| {
-                tracing::debug!(error = %e, kind = e.kind(), "reading the routing rules failed");
-                e.to_string()
-            }),
+        self.notified_reads += 1;
+        let read = match tokio::task::spawn_blocking(read).await {
+            Ok(read) => read,
             Err(e) => Err(format!("rule dump task: {e}")),
         };
+        self.set(read)
+    }
+
+    /// What a full re-read starting now hands back to [`RuleView::reread`].
+    pub(super) fn mark(&self) -> u64 {
+        self.notified_reads
+    }
+
+    /// The rules a full re-read begun at `mark` read; dropped when a
+    /// notification had them read again meanwhile (that read is the newer).
+    /// True when they changed, as for [`RuleView::refresh`].
+    pub(super) fn reread(&mut self, mark: u64, read: Result<Vec<ObservedRule>, String>) -> bool {
+        mark == self.notified_reads && self.set(read)
+    }
+
+    fn set(&mut self, read: Result<Vec<ObservedRule>, String>) -> bool {
         let before = self.error.take();
         match read {
             Ok(rules) => {
@@ -72,6 +99,26 @@ mod tests {
             view.netlink(&routes_down),
             routes_down,
             "the route dump's reason first"
+        );
+    }
+
+    #[test]
+    fn a_full_reread_older_than_a_notified_read_is_dropped() {
+        let mut view = RuleView::default();
+        let mark = view.mark();
+        assert!(view.reread(mark, Err("cannot receive RTM_GETRULE dump".into())));
+        assert_eq!(
+            view.netlink(&SourceState::Up),
+            SourceState::Down("cannot receive RTM_GETRULE dump".into())
+        );
+        assert!(view.reread(mark, Ok(Vec::new())), "readable again");
+        let mark = view.mark();
+        view.notified_reads += 1; // a notification read the rules meanwhile
+        assert!(!view.reread(mark, Err("stale".into())));
+        assert_eq!(
+            view.netlink(&SourceState::Up),
+            SourceState::Up,
+            "the newer read stands"
         );
     }
 }

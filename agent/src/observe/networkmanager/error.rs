@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::observe::bus::BusError;
+
 /// D-Bus errors that mean "nobody owns that name": NetworkManager is not running.
 const NOT_RUNNING: [&str; 2] = [
     "org.freedesktop.DBus.Error.ServiceUnknown",
@@ -20,31 +22,10 @@ const NOT_ACTIVE: &str = "org.freedesktop.NetworkManager.Device.NotActive";
 /// Why NetworkManager's view could not be read or watched.
 #[derive(Debug, thiserror::Error)]
 pub enum NmError {
-    /// The bus could not be reached, or refused the connection.
-    #[error("cannot connect to D-Bus at {address}: {source}")]
-    Connect {
-        /// The bus address tried.
-        address: String,
-        /// What zbus reported.
-        #[source]
-        source: Box<zbus::Error>,
-    },
-    /// No answer came in time.
-    #[error("{what} on D-Bus at {address} timed out after {after:?}")]
-    Timeout {
-        /// The bus address.
-        address: String,
-        /// What was waited for (`connecting`, `GetSettings for /org/...`).
-        what: String,
-        /// How long it waited.
-        after: Duration,
-    },
-    /// The connection to the bus is gone: reconnect.
-    #[error("the connection to D-Bus at {address} is closed")]
-    Closed {
-        /// The bus address.
-        address: String,
-    },
+    /// The bus failed: it cannot be reached, a call got no answer in time, or
+    /// the connection is gone.
+    #[error(transparent)]
+    Bus(#[from] BusError),
     /// Nobody owns `org.freedesktop.NetworkManager` on the bus.
     #[error(
         "NetworkManager is not running (org.freedesktop.NetworkManager has no owner on D-Bus at {address})"
@@ -80,9 +61,7 @@ impl NmError {
     /// A fixed string naming the kind of error, for metric labels.
     pub fn kind(&self) -> &'static str {
         match self {
-            NmError::Connect { .. } => "connect",
-            NmError::Timeout { .. } => "timeout",
-            NmError::Closed { .. } => "closed",
+            NmError::Bus(e) => e.kind(),
             NmError::NotRunning { .. } => "not-running",
             NmError::Call { .. } => "call",
             NmError::Reply { .. } => "reply",
@@ -91,7 +70,7 @@ impl NmError {
 
     /// True when the connection is gone and only a reconnect helps.
     pub fn is_closed(&self) -> bool {
-        matches!(self, NmError::Closed { .. })
+        matches!(self, NmError::Bus(BusError::Closed { .. }))
     }
 
     /// True when the object the call was made on no longer exists.
@@ -135,18 +114,11 @@ pub(crate) struct CallSite<'a> {
 impl CallSite<'_> {
     /// Classify a failed call: timed out, connection gone, NetworkManager gone, or refused.
     pub(crate) fn error(self, source: zbus::Error) -> NmError {
+        let what = || format!("{} for {}", self.method, self.target);
+        if let Some(bus) = BusError::of_call(self.address, &source, self.closed, what, self.timeout) {
+            return bus.into();
+        }
         let address = self.address.to_owned();
-        if crate::observe::bus::is_timeout(&source) {
-            let what = format!("{} for {}", self.method, self.target);
-            return NmError::Timeout {
-                address,
-                what,
-                after: self.timeout,
-            };
-        }
-        if self.closed {
-            return NmError::Closed { address };
-        }
         if method_error_in(&source, &NOT_RUNNING) {
             return NmError::NotRunning { address };
         }
@@ -213,5 +185,17 @@ mod tests {
         ));
         assert!(err.is_refused() && !err.is_gone());
         assert_eq!(err.kind(), "call");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_address_once_as_on_the_systemd_side() {
+        let address = "unix:path=/nonexistent/routewarden-test-nm-bus";
+        let Err(err) = crate::observe::networkmanager::NetworkManager::connect(Some(address)).await else {
+            panic!("connected to {address}");
+        };
+        assert_eq!(err.kind(), "connect");
+        let text = err.to_string();
+        assert_eq!(text.matches("routewarden-test-nm-bus").count(), 1, "{text}");
+        assert!(text.ends_with("No such file or directory (os error 2)"), "{text}");
     }
 }

@@ -48,7 +48,7 @@ pub use tracker::Tracker;
 pub use watch::{classify, NmEvent, NmWatch};
 
 use crate::model::{DeviceState, NmProfile, NmView};
-use crate::observe::bus::{self, ConnectFailure, CALL_TIMEOUT, CONNECT_TIMEOUT};
+use crate::observe::bus::{self, BusError, CALL_TIMEOUT, CONNECT_TIMEOUT};
 use error::CallSite;
 use proxy::{
     DeviceProxy, ManagerProxy, PropertiesProxy, SettingsConnectionProxy, SettingsProxy, CONNECTION_INTERFACE,
@@ -68,15 +68,8 @@ impl NetworkManager {
     /// Connect to `address`, else to `DBUS_SYSTEM_BUS_ADDRESS`, else to the system
     /// bus (the systemd side's rules), giving up after [`CONNECT_TIMEOUT`].
     pub async fn connect(address: Option<&str>) -> Result<NetworkManager, NmError> {
-        match bus::connect(address, CONNECT_TIMEOUT).await {
-            (address, Ok(conn)) => Ok(NetworkManager { conn, address }),
-            (address, Err(ConnectFailure::Refused(source))) => Err(NmError::Connect { address, source }),
-            (address, Err(ConnectFailure::TimedOut)) => Err(NmError::Timeout {
-                address,
-                what: "connecting".to_owned(),
-                after: CONNECT_TIMEOUT,
-            }),
-        }
+        let (conn, address) = bus::open(address, CONNECT_TIMEOUT).await?;
+        Ok(NetworkManager { conn, address })
     }
 
     /// Use a bus connection made already (the one the systemd side uses).
@@ -203,11 +196,11 @@ impl NetworkManager {
         props.get_all(interface).await.map_err(|e| site().error(e))
     }
 
-    /// [`NmError::Closed`] once the connection is gone, rather than a failed call.
+    /// [`BusError::Closed`] once the connection is gone, rather than a failed call.
     fn check_open(&self) -> Result<(), NmError> {
         if self.conn.is_closed() {
             let address = self.address.clone();
-            return Err(NmError::Closed { address });
+            return Err(BusError::Closed { address }.into());
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! the objects it names (a device, the device an IP configuration belongs to, a
 //! profile), so a signal costs one or two calls, never a full read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 
@@ -57,18 +57,25 @@ impl Tracker {
         Ok(())
     }
 
-    /// Re-read what a batch of events names. [`NmEvent::Started`] and
+    /// Re-read what a batch of events names, each device at most once (one
+    /// activation signals the device's state, its IP configurations and the
+    /// active connections together). [`NmEvent::Started`] and
     /// [`NmEvent::Gone`] are the caller's: it asks whether NetworkManager runs.
     pub async fn apply(&mut self, nm: &NetworkManager, events: &[NmEvent]) -> Result<(), NmError> {
+        let mut read = BTreeSet::new();
         if events.contains(&NmEvent::Devices) {
-            self.reload_devices(nm).await?;
+            read = self.reload_devices(nm).await?;
         }
         for event in events {
             match event {
-                NmEvent::Device(path) => self.refresh_device(nm, path).await?,
+                NmEvent::Device(path) => {
+                    if read.insert(path.clone()) {
+                        self.refresh_device(nm, path).await?
+                    }
+                }
                 NmEvent::IpConfig(config) => {
                     let owner = self.device_of_config(config);
-                    if let Some(path) = owner {
+                    if let Some(path) = owner.filter(|p| read.insert(p.clone())) {
                         self.refresh_device(nm, &path).await?;
                     }
                 }
@@ -99,7 +106,8 @@ impl Tracker {
         }
     }
 
-    async fn reload_devices(&mut self, nm: &NetworkManager) -> Result<(), NmError> {
+    /// Read every device; the paths read.
+    async fn reload_devices(&mut self, nm: &NetworkManager) -> Result<BTreeSet<String>, NmError> {
         let paths = nm.device_paths().await?;
         let reads = paths
             .iter()
@@ -109,7 +117,7 @@ impl Tracker {
         for (path, f) in paths.iter().zip(fetched) {
             self.put_device(path, f);
         }
-        Ok(())
+        Ok(paths.into_iter().collect())
     }
 
     async fn refresh_device(&mut self, nm: &NetworkManager, path: &str) -> Result<(), NmError> {

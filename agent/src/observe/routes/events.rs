@@ -16,6 +16,8 @@ const RTM_DELLINK: u16 = 17;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
 const RTM_DELROUTE: u16 = 25;
+/// `struct ifaddrmsg`'s first byte, `ifa_family`, for IPv4.
+const AF_INET: u8 = 2;
 
 /// A change the kernel announced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,12 +60,15 @@ pub enum Event {
     },
     /// An address was added to or removed from a link (`RTM_NEWADDR`,
     /// `RTM_DELADDR`). Removing an IPv4 address flushes the routes whose gateway
-    /// it made reachable, without any `RTM_DELROUTE`: re-read routes then.
+    /// it made reachable, without any `RTM_DELROUTE`: re-read routes then. IPv6
+    /// announces the routes it removes.
     Address {
         /// Interface index of the link holding the address.
         index: u32,
         /// `RTM_DELADDR`.
         removed: bool,
+        /// An IPv4 address (`AF_INET`).
+        ipv4: bool,
     },
     /// Notifications were lost (`ENOBUFS`): dump again to know the current
     /// state. The watcher has already emptied its queue (stale events), so a
@@ -128,6 +133,7 @@ fn decode(kind: u16, flags: u16, payload: &[u8]) -> Result<Option<Event>, RouteE
         RTM_NEWADDR | RTM_DELADDR => Some(Event::Address {
             index: index(payload, "address message")?,
             removed: kind == RTM_DELADDR,
+            ipv4: payload.first() == Some(&AF_INET),
         }),
         RTM_NEWRULE | RTM_DELRULE => parse_rule(payload, "rule notification")?.map(|rule| Event::Rule {
             rule,

@@ -209,7 +209,9 @@ fn indexed(kind: u16, index: u32) -> Vec<u8> {
 fn link_and_address_notifications_carry_the_index() {
     let mut datagram = indexed(16, 3);
     datagram.extend(indexed(17, 4));
-    datagram.extend(indexed(20, 5));
+    let mut ipv4 = indexed(20, 5);
+    ipv4[16] = 2; // AF_INET
+    datagram.extend(ipv4);
     datagram.extend(indexed(21, 6));
     let expected = vec![
         Event::Link { index: 3 },
@@ -217,10 +219,12 @@ fn link_and_address_notifications_carry_the_index() {
         Event::Address {
             index: 5,
             removed: false,
+            ipv4: true,
         },
         Event::Address {
             index: 6,
             removed: true,
+            ipv4: false,
         },
     ];
     assert_eq!(events(&datagram), expected);

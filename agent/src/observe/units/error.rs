@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::observe::bus::is_timeout;
+use crate::observe::bus::BusError;
 
 /// Name of the error systemd answers a second `Subscribe` from the same client with.
 const ALREADY_SUBSCRIBED: &str = "org.freedesktop.systemd1.AlreadySubscribed";
@@ -13,31 +13,10 @@ const ALREADY_SUBSCRIBED: &str = "org.freedesktop.systemd1.AlreadySubscribed";
 /// Why systemd's unit state could not be read or watched.
 #[derive(Debug, thiserror::Error)]
 pub enum UnitsError {
-    /// The bus could not be reached, or refused the connection.
-    #[error("cannot connect to D-Bus at {address}: {}", connect_cause(source))]
-    Connect {
-        /// The bus address tried.
-        address: String,
-        /// What zbus reported.
-        #[source]
-        source: Box<zbus::Error>,
-    },
-    /// No answer came in time.
-    #[error("{what} on D-Bus at {address} timed out after {after:?}")]
-    Timeout {
-        /// The bus address.
-        address: String,
-        /// What was waited for (`connecting`, `GetAll for a.service`).
-        what: String,
-        /// How long it waited.
-        after: Duration,
-    },
-    /// The connection to the bus is gone: reconnect.
-    #[error("the connection to D-Bus at {address} is closed")]
-    Closed {
-        /// The bus address.
-        address: String,
-    },
+    /// The bus failed: it cannot be reached, a call got no answer in time, or
+    /// the connection is gone.
+    #[error(transparent)]
+    Bus(#[from] BusError),
     /// A method call failed.
     #[error("{method} for {target} on D-Bus at {address} failed: {source}")]
     Call {
@@ -83,9 +62,7 @@ impl UnitsError {
     /// A fixed string naming the kind of error, for metric labels.
     pub fn kind(&self) -> &'static str {
         match self {
-            UnitsError::Connect { .. } => "connect",
-            UnitsError::Timeout { .. } => "timeout",
-            UnitsError::Closed { .. } => "closed",
+            UnitsError::Bus(e) => e.kind(),
             UnitsError::Call { .. } => "call",
             UnitsError::Property { .. } => "property",
             UnitsError::Reply { .. } => "reply",
@@ -94,15 +71,7 @@ impl UnitsError {
 
     /// True when the connection is gone and only a reconnect helps.
     pub fn is_closed(&self) -> bool {
-        matches!(self, UnitsError::Closed { .. })
-    }
-}
-
-/// What stopped a connection, without the address zbus repeats in its message.
-fn connect_cause(source: &zbus::Error) -> String {
-    match source {
-        zbus::Error::Connection(io, _) => io.to_string(),
-        other => other.to_string(),
+        matches!(self, UnitsError::Bus(BusError::Closed { .. }))
     }
 }
 
@@ -123,18 +92,11 @@ pub(crate) struct CallSite<'a> {
 impl CallSite<'_> {
     /// Classify a failed call: timed out, connection gone, or refused.
     pub(crate) fn error(self, source: zbus::Error) -> UnitsError {
+        let what = || format!("{} for {}", self.method, self.target);
+        if let Some(bus) = BusError::of_call(self.address, &source, self.closed, what, self.timeout) {
+            return bus.into();
+        }
         let address = self.address.to_owned();
-        if is_timeout(&source) {
-            let what = format!("{} for {}", self.method, self.target);
-            return UnitsError::Timeout {
-                address,
-                what,
-                after: self.timeout,
-            };
-        }
-        if self.closed {
-            return UnitsError::Closed { address };
-        }
         UnitsError::Call {
             address,
             method: self.method,
