@@ -39,7 +39,10 @@ impl<T> Fetched<T> {
 pub struct Tracker {
     devices: BTreeMap<String, DeviceProps>,
     profiles: BTreeMap<String, NmProfile>,
-    problems: BTreeMap<String, String>,
+    /// What could not be read, by device path and by profile path: kept apart so
+    /// that a reload of the devices forgets the problems of devices now gone.
+    device_problems: BTreeMap<String, String>,
+    profile_problems: BTreeMap<String, String>,
 }
 
 impl Tracker {
@@ -81,7 +84,7 @@ impl Tracker {
                 }
                 NmEvent::DeviceRemoved(path) => {
                     self.devices.remove(path);
-                    self.problems.remove(path);
+                    self.device_problems.remove(path);
                 }
                 NmEvent::Profile(path) => {
                     let fetched = Fetched::from(nm.read_profile(path).await)?;
@@ -89,7 +92,7 @@ impl Tracker {
                 }
                 NmEvent::ProfileRemoved(path) => {
                     self.profiles.remove(path);
-                    self.problems.remove(path);
+                    self.profile_problems.remove(path);
                 }
                 NmEvent::Started | NmEvent::Gone | NmEvent::Devices => {}
             }
@@ -102,7 +105,12 @@ impl Tracker {
         NmView {
             devices: self.devices.values().map(|d| d.device.clone()).collect(),
             profiles: self.profiles.values().cloned().collect(),
-            problems: self.problems.values().cloned().collect(),
+            problems: self
+                .device_problems
+                .values()
+                .chain(self.profile_problems.values())
+                .cloned()
+                .collect(),
         }
     }
 
@@ -113,11 +121,17 @@ impl Tracker {
             .iter()
             .map(|p| async { Fetched::from(nm.read_device(p).await) });
         let fetched = try_join_all(reads).await?;
+        self.replace_devices(&paths, fetched);
+        Ok(paths.into_iter().collect())
+    }
+
+    /// The devices are these, and only these (their problems too).
+    fn replace_devices(&mut self, paths: &[String], fetched: Vec<Fetched<DeviceProps>>) {
         self.devices.clear();
+        self.device_problems.clear();
         for (path, f) in paths.iter().zip(fetched) {
             self.put_device(path, f);
         }
-        Ok(paths.into_iter().collect())
     }
 
     async fn refresh_device(&mut self, nm: &NetworkManager, path: &str) -> Result<(), NmError> {
@@ -134,11 +148,11 @@ impl Tracker {
     }
 
     fn put_device(&mut self, path: &str, fetched: Fetched<DeviceProps>) {
-        put(&mut self.devices, &mut self.problems, path, fetched);
+        put(&mut self.devices, &mut self.device_problems, path, fetched);
     }
 
     fn put_profile(&mut self, path: &str, fetched: Fetched<NmProfile>) {
-        put(&mut self.profiles, &mut self.problems, path, fetched);
+        put(&mut self.profiles, &mut self.profile_problems, path, fetched);
     }
 }
 
@@ -159,5 +173,31 @@ fn put<T>(
             problems.insert(path.to_owned(), problem);
         }
         Fetched::Gone => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_of_the_devices_forgets_the_problems_of_devices_gone() {
+        let mut t = Tracker::default();
+        let dev = |n: u32| format!("/org/freedesktop/NetworkManager/Devices/{n}");
+        t.replace_devices(
+            &[dev(1), dev(2)],
+            vec![Fetched::Bad("d1 unreadable".into()), Fetched::Gone],
+        );
+        t.put_profile(
+            "/org/freedesktop/NetworkManager/Settings/1",
+            Fetched::Bad("p1 unreadable".into()),
+        );
+        assert_eq!(t.view().problems, ["d1 unreadable", "p1 unreadable"]);
+        t.replace_devices(&[dev(2)], vec![Fetched::Gone]);
+        assert_eq!(
+            t.view().problems,
+            ["p1 unreadable"],
+            "device 1 is gone, so is its problem"
+        );
     }
 }
