@@ -13,6 +13,7 @@ use ipnet::IpNet;
 
 use crate::model::{ExpectedHop, Family, IfName, RouteType, TABLE_LOCAL};
 
+use super::ipcmd::{self, abbrev, Invocation};
 use super::spec::{RouteSpec, Tables};
 
 /// What the command does to the routes the unit has declared so far.
@@ -55,84 +56,16 @@ pub enum Outcome {
     Problem(String),
 }
 
-/// iproute2's `matches()`: `word` is a non-empty abbreviation of `full`.
-fn abbrev(word: &str, full: &str) -> bool {
-    !word.is_empty() && full.starts_with(word)
-}
-
-/// The global options of `ip` in the order `ip` tries them, and whether each
-/// takes a value. `matches()` picks the first whose name the word abbreviates.
-const GLOBAL_OPTIONS: &[(&str, bool)] = &[
-    ("-loops", true),
-    ("-family", true),
-    ("-human", false),
-    ("-human-readable", false),
-    ("-iec", false),
-    ("-stats", false),
-    ("-statistics", false),
-    ("-details", false),
-    ("-resolve", false),
-    ("-oneline", false),
-    ("-timestamp", false),
-    ("-tshort", false),
-    ("-Version", false),
-    ("-force", false),
-    ("-batch", true),
-    ("-brief", false),
-    ("-json", false),
-    ("-pretty", false),
-    ("-rcvbuf", true),
-    ("-color", false),
-    ("-help", false),
-    ("-netns", true),
-    ("-Numeric", false),
-    ("-all", false),
-];
-
 /// Read an `ip` command line (`words[0]` is the program).
 pub fn parse_command(words: &[String], tables: &Tables) -> Outcome {
-    let mut family = None;
-    let mut i = 1;
-    while let Some(word) = words.get(i).filter(|w| w.starts_with('-')) {
-        if word == "--" {
-            i += 1;
-            break;
+    let (family, netns, words) = match ipcmd::read(words) {
+        Invocation::Object { family, netns, words } => (family, netns, words),
+        Invocation::Batch => {
+            return Outcome::Problem("reads commands from a batch file (-batch); not read".into())
         }
-        let opt = word
-            .strip_prefix('-')
-            .filter(|o| o.starts_with('-'))
-            .unwrap_or(word);
-        let opt = opt.split_once('=').map_or(opt, |(o, _)| o);
-        match opt {
-            "-4" => family = Some(Family::Ipv4),
-            "-6" => family = Some(Family::Ipv6),
-            "-0" | "-M" | "-B" => return Outcome::NotRoute,
-            _ => match GLOBAL_OPTIONS.iter().find(|(name, _)| abbrev(opt, name)) {
-                Some(("-netns", _)) => {
-                    return Outcome::Problem(
-                        "runs in another network namespace (-netns): not the node's route; not checked"
-                            .into(),
-                    )
-                }
-                Some(("-batch", _)) => {
-                    return Outcome::Problem("reads commands from a batch file (-batch); not read".into())
-                }
-                Some(("-family", _)) => {
-                    i += 1;
-                    match words.get(i).map(String::as_str) {
-                        Some("inet") => family = Some(Family::Ipv4),
-                        Some("inet6") => family = Some(Family::Ipv6),
-                        _ => return Outcome::NotRoute,
-                    }
-                }
-                Some((_, true)) => i += 1,
-                Some((_, false)) => {}
-                None => return Outcome::NotRoute,
-            },
-        }
-        i += 1;
-    }
-    let (Some(object), Some(verb)) = (words.get(i), words.get(i + 1)) else {
+        Invocation::Other => return Outcome::NotRoute,
+    };
+    let (Some(object), Some(verb)) = (words.first(), words.get(1)) else {
         return Outcome::NotRoute;
     };
     if !abbrev(object, "route") {
@@ -141,7 +74,12 @@ pub fn parse_command(words: &[String], tables: &Tables) -> Outcome {
     let Some(verb) = verb_of(verb) else {
         return Outcome::NotRoute;
     };
-    route_command(verb, &words[i + 2..], family, tables)
+    if netns {
+        return Outcome::Problem(
+            "runs in another network namespace (-netns): not the node's route; not checked".into(),
+        );
+    }
+    route_command(verb, &words[2..], family, tables)
 }
 
 /// The verbs of `ip route` in the order iproute2 tries them.
