@@ -221,7 +221,7 @@ struct Parts<'a> {
     family: Option<Family>,
     destination: Option<&'a str>,
     kind: Option<RouteType>,
-    gateway: Option<(Option<Family>, &'a str)>,
+    gateway: Option<Gateway<'a>>,
     device: Option<&'a str>,
     table: Option<u32>,
     metric: Option<u32>,
@@ -234,7 +234,7 @@ struct Parts<'a> {
 /// One `nexthop` of a multipath route, as read.
 #[derive(Default)]
 struct Hop<'a> {
-    gateway: Option<(Option<Family>, &'a str)>,
+    gateway: Option<Gateway<'a>>,
     device: Option<&'a str>,
     weight: Option<u32>,
 }
@@ -259,16 +259,7 @@ impl<'a> Parts<'a> {
             let mut value = || it.next().ok_or_else(|| format!("option {word:?} has no value"));
             match key_of(word) {
                 Some(Key::Via) => {
-                    let mut v = value()?;
-                    let fam = match v {
-                        "inet" => Some(Family::Ipv4),
-                        "inet6" => Some(Family::Ipv6),
-                        _ => None,
-                    };
-                    if fam.is_some() {
-                        v = value()?;
-                    }
-                    if p.gateway.replace((fam, v)).is_some() {
+                    if p.gateway.replace(via(value)?).is_some() {
                         return Err("names two gateways (via) outside a nexthop list".into());
                     }
                 }
@@ -341,16 +332,8 @@ impl<'a> Parts<'a> {
             let mut value = || it.next().ok_or_else(|| format!("option {word:?} has no value"));
             match word {
                 "via" => {
-                    let mut v = value()?;
-                    let fam = match v {
-                        "inet" => Some(Family::Ipv4),
-                        "inet6" => Some(Family::Ipv6),
-                        _ => None,
-                    };
-                    if fam.is_some() {
-                        v = value()?;
-                    }
-                    hop.gateway.get_or_insert((fam, v));
+                    let gateway = via(value)?;
+                    hop.gateway.get_or_insert(gateway);
                 }
                 "dev" => {
                     let v = value()?;
@@ -470,6 +453,21 @@ impl<'a> Parts<'a> {
         }))
     }
 }
+
+/// The words after `via`: `[inet|inet6] ADDRESS` (a family named for a gateway
+/// of another family than the route's, RFC 5549).
+fn via<'a>(mut value: impl FnMut() -> Result<&'a str, String>) -> Result<Gateway<'a>, String> {
+    let word = value()?;
+    let family = match word {
+        "inet" => Family::Ipv4,
+        "inet6" => Family::Ipv6,
+        _ => return Ok((None, word)),
+    };
+    Ok((Some(family), value()?))
+}
+
+/// A gateway as read: the family named with it, and its words.
+type Gateway<'a> = (Option<Family>, &'a str);
 
 enum Built {
     Route(Command),
