@@ -11,13 +11,26 @@ fn seed() -> Intent {
     intent::from_bytes(SEED, &Options::default()).expect("seed parses")
 }
 
-fn route(dest: &str, gw: Option<&str>, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
+/// A kernel route to `dest` in main, via `gw` out of `ifindex`.
+pub(super) fn route(dest: &str, gw: Option<&str>, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
+    kernel_route(254, dest, gw, ifindex, metric)
+}
+
+/// A kernel unicast route of one hop (protocol static), the compare tests' one
+/// builder of them.
+pub(super) fn kernel_route(
+    table: u32,
+    dest: &str,
+    gw: Option<&str>,
+    ifindex: u32,
+    metric: Option<u32>,
+) -> ObservedRoute {
     let hop = NextHop {
         gateway: gw.map(|g| g.parse().expect("ip")),
         ifindex: Some(ifindex),
     };
     ObservedRoute::unicast(
-        RouteKey::new(254, dest.parse().expect("net")),
+        RouteKey::new(table, dest.parse().expect("net")),
         vec![hop],
         metric,
         Protocol(4),
