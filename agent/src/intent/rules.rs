@@ -410,57 +410,29 @@ mod tests {
         format!("{} {prio} {} => {}", r.family, r.selector, r.action)
     }
 
+    /// `ip rule add` arguments, and the rule read (`show`).
+    #[rustfmt::skip]
+    const IPROUTE2_FORMS: &[(&str, &str)] = &[
+        ("from 10.0.0.7/24 lookup 200 pref 100", "ipv4 100 from 10.0.0.0/24 => table 200"),
+        ("pri 5 fwmark 0x30/0x10 lookup main", "ipv4 5 fwmark 0x30/0x10 => table 254"),
+        ("to fd00::/64 iif eth0 oif eth1 order 7 table 10", "ipv6 7 to fd00::/64 iif eth0 oif eth1 => table 10"),
+        ("not fwmark 51820 table 51820", "ipv4 - not fwmark 0xca6c => table 51820"),
+        ("table main suppress_prefixlength 0", "ipv4 - suppress_prefixlength 0 => table 254"),
+        ("from all sup_pl 0 lookup 254", "ipv4 - suppress_prefixlength 0 => table 254"),
+        ("from 10.1.0.0/16 blackhole", "ipv4 - from 10.1.0.0/16 => blackhole"),
+        ("type unreachable to 10.2.0.0/16", "ipv4 - to 10.2.0.0/16 => unreachable"),
+        ("prohibit iif eth0", "ipv4 - iif eth0 => prohibit"),
+        ("iif lo ipproto udp dport 53 goto 5338 priority 5336", "ipv4 5336 iif lo ipproto 17 dport 53 => goto 5338"),
+        ("sport 1000-2000 tos 10 nop", "ipv4 - tos 0x10 sport 1000-2000 => nop"),
+        ("dsfield 0x08 pref 0x10 table 0", "ipv4 16 tos 0x08 => table 254"),
+        ("from 0.0.0.0/0 table 100", "ipv4 - all => table 100"),
+    ];
+
     #[test]
     fn iproute2_forms() {
-        assert_eq!(
-            ip("from 10.0.0.7/24 lookup 200 pref 100"),
-            Ok("ipv4 100 from 10.0.0.0/24 => table 200".into())
-        );
-        assert_eq!(
-            ip("pri 5 fwmark 0x30/0x10 lookup main"),
-            Ok("ipv4 5 fwmark 0x30/0x10 => table 254".into())
-        );
-        assert_eq!(
-            ip("to fd00::/64 iif eth0 oif eth1 order 7 table 10"),
-            Ok("ipv6 7 to fd00::/64 iif eth0 oif eth1 => table 10".into())
-        );
-        assert_eq!(
-            ip("not fwmark 51820 table 51820"),
-            Ok("ipv4 - not fwmark 0xca6c => table 51820".into())
-        );
-        assert_eq!(
-            ip("table main suppress_prefixlength 0"),
-            Ok("ipv4 - suppress_prefixlength 0 => table 254".into())
-        );
-        assert_eq!(
-            ip("from all sup_pl 0 lookup 254"),
-            Ok("ipv4 - suppress_prefixlength 0 => table 254".into())
-        );
-        assert_eq!(
-            ip("from 10.1.0.0/16 blackhole"),
-            Ok("ipv4 - from 10.1.0.0/16 => blackhole".into())
-        );
-        assert_eq!(
-            ip("type unreachable to 10.2.0.0/16"),
-            Ok("ipv4 - to 10.2.0.0/16 => unreachable".into())
-        );
-        assert_eq!(ip("prohibit iif eth0"), Ok("ipv4 - iif eth0 => prohibit".into()));
-        assert_eq!(
-            ip("iif lo ipproto udp dport 53 goto 5338 priority 5336"),
-            Ok("ipv4 5336 iif lo ipproto 17 dport 53 => goto 5338".into())
-        );
-        assert_eq!(
-            ip("sport 1000-2000 tos 10 nop"),
-            Ok("ipv4 - tos 0x10 sport 1000-2000 => nop".into())
-        );
-        assert_eq!(
-            ip("dsfield 0x08 pref 0x10 table 0"),
-            Ok("ipv4 16 tos 0x08 => table 254".into())
-        );
-        assert_eq!(
-            ip("from 0.0.0.0/0 table 100"),
-            Ok("ipv4 - all => table 100".into())
-        );
+        for (text, rule) in IPROUTE2_FORMS {
+            assert_eq!(ip(text).as_deref(), Ok(*rule), "{text}");
+        }
     }
 
     #[test]
