@@ -334,7 +334,7 @@ fn not_run_text(name: &UnitName, v: &UnitVerdict) -> String {
 /// The keyfile that declares it (a route or a rule) has a mode NetworkManager
 /// refuses.
 pub(super) fn keyfile_mode(traits: &Traits) -> Option<Reason> {
-    let (path, mode) = traits.refused_file.as_ref()?;
+    let (path, mode) = (traits.keyfile.as_ref()?, traits.refused_mode?);
     Some(reason(
         ReasonKind::KeyfileMode,
         format!("keyfile {path} has mode {mode:04o}: NetworkManager ignores it (it needs 0600)"),

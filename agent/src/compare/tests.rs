@@ -275,10 +275,8 @@ fn no_dbus_means_unknown_units_and_routes_still_checked() {
 fn refused_keyfile_is_a_reason() {
     let mut intent = seed();
     intent.routes[0].source.unit = None;
-    intent.routes[0].traits.refused_file = Some((
-        "/etc/NetworkManager/system-connections/x.nmconnection".into(),
-        0o644,
-    ));
+    intent.routes[0].traits.keyfile = Some("/etc/NetworkManager/system-connections/x.nmconnection".into());
+    intent.routes[0].traits.refused_mode = Some(0o644);
     let index = RouteIndex::default();
     let units = healthy_units();
     let links = vec![link(ENS5, "ens5", true, Some(1))];

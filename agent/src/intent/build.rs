@@ -191,7 +191,7 @@ impl<'a> Builder<'a> {
             );
         }
         let mut traits = super::spec::traits(Manager::NetworkManager, false);
-        traits.refused_file = refused.then(|| (f.path.clone(), f.mode));
+        traits.refused_mode = refused.then_some(f.mode);
         traits.keyfile = Some(f.path.clone());
         let names = kf.id.iter().chain(kf.uuid.iter()).cloned().collect();
         let basename = f.path.rsplit('/').next().unwrap_or_default();
