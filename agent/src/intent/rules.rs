@@ -12,6 +12,7 @@ use crate::model::{
     ExpectedRule, Family, IfName, RuleAction, RuleSelector, Source, Traits, FWMASK_ALL, TABLE_MAIN,
 };
 
+use super::iproute::number;
 use super::spec::{self, Place, Tables};
 
 /// A rule as a declaration states it, before its source is attached.
@@ -326,20 +327,9 @@ fn prefix(text: &str, what: &str, family: Option<Family>) -> Result<Option<IpNet
     Ok((net.prefix_len() > 0 || !net.addr().is_unspecified()).then_some(net))
 }
 
-/// A number as iproute2's `get_u32(.., 0)` reads it: decimal, `0x` hex, `0` octal.
-fn number(text: &str) -> Option<u32> {
-    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        return u32::from_str_radix(hex, 16).ok();
-    }
-    if text.len() > 1 && text.starts_with('0') {
-        return u32::from_str_radix(&text[1..], 8).ok();
-    }
-    text.parse().ok()
-}
-
 fn table(text: &str, dialect: Dialect, tables: &Tables) -> Result<u32, String> {
     match dialect {
-        Dialect::Iproute2 => tables.lookup(text),
+        Dialect::Iproute2 => tables.lookup_iproute2(text),
         Dialect::NetworkManager => number(text)
             .filter(|t| *t > 0)
             .ok_or_else(|| format!("table {} is not a number from 1 to 4294967295", spec::shown(text))),
@@ -426,6 +416,7 @@ mod tests {
         ("sport 1000-2000 tos 10 nop", "ipv4 - tos 0x10 sport 1000-2000 => nop"),
         ("dsfield 0x08 pref 0x10 table 0", "ipv4 16 tos 0x08 => table 254"),
         ("from 0.0.0.0/0 table 100", "ipv4 - all => table 100"),
+        ("pref 010 lookup 010", "ipv4 8 all => table 8"),
     ];
 
     #[test]
