@@ -226,11 +226,14 @@ fn keyfiles_with_options_and_refused_mode() {
             "ipv4 192.168.20.0/24 via 10.0.0.1 dev ens6 table 254 metric - Keyfile -",
         ]
     );
-    assert_eq!(intent.routes[0].traits.refused_file, None);
-    let refused = &intent.routes[3].traits.refused_file;
+    assert_eq!(intent.routes[0].traits.refused_mode, None);
+    let refused = &intent.routes[3].traits;
     assert_eq!(
-        refused.as_ref().map(|(p, m)| (p.as_str(), *m)),
-        Some(("/etc/NetworkManager/system-connections/ens6.nmconnection", 0o644))
+        (refused.keyfile.as_deref(), refused.refused_mode),
+        (
+            Some("/etc/NetworkManager/system-connections/ens6.nmconnection"),
+            Some(0o644)
+        )
     );
     assert!(has_diag(
         &intent,

@@ -76,8 +76,15 @@ const SEQUENCES: &[&[&str]] = &[
         "route add 10.95.0.0/16 nhid 40",
     ],
     // the rules that look up tables 200 and 0x10 above (a route in a table no
-    // rule looks up carries no traffic: `unselected`, not present)
-    &["rule add pref 100 table 200", "ru a pref 101 lookup 0x10"],
+    // rule looks up carries no traffic: `unselected`, not present), and an IPv6
+    // rule whose family an abbreviated global option names, and a table in octal
+    // (`010` is 8 to iproute2)
+    &[
+        "rule add pref 100 table 200",
+        "ru a pref 101 lookup 0x10",
+        "-fam inet6 rule add pref 102 from fd00:99::/64 table 200",
+        "rule add pref 103 lookup 010",
+    ],
 ];
 
 fn machineconfig() -> String {
@@ -152,7 +159,7 @@ fn the_intent_expects_what_the_commands_leave_in_the_kernel() {
         assert!(found, "expected but not in the kernel: {r}");
     }
     let rules = report["rules"].as_array().expect("rules");
-    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules.len(), 4, "{rules:?}");
     for r in rules {
         assert_eq!(r["state"], "present", "expected but not in the kernel: {r}");
     }

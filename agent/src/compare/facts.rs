@@ -8,8 +8,8 @@
 //! takes those). Where these answer, they replace the inference from timestamps.
 
 use super::reasons::{reason, Reason, ReasonKind};
-use super::unexplained::CLOCK_MARGIN_USEC;
-use super::{find_link, unit, Observed, RouteIndex, UnitVerdict};
+use super::unexplained::{finished_usec, CLOCK_MARGIN_USEC};
+use super::{find_link, Observed, RouteIndex, UnitVerdict};
 use crate::model::{
     DeviceState, ExpectedRoute, ExpectedRule, Family, IfName, Manager, NmConnection, NmDevice, NmProfile,
     NmView, RouteKey, Source, SourceKind, Traits, UnitName,
@@ -238,11 +238,7 @@ fn reactivated_after(
     seen: Observed<'_>,
     units: &[UnitVerdict],
 ) -> Option<u64> {
-    let done = declared_by
-        .and_then(|n| unit(units, n))
-        .and_then(|v| v.status.as_ref()?.service.as_ref())
-        .map(|svc| svc.exec_main_exit_usec)
-        .filter(|t| *t > 0)?;
+    let done = finished_usec(declared_by, units)?;
     let configured = find_link(seen.links, device)?.last_configured_usec?;
     (configured > done + CLOCK_MARGIN_USEC).then(|| (configured - done) / 1_000_000)
 }

@@ -226,16 +226,7 @@ mod tests {
     }
 
     fn observed(dest: &str, gw: Option<&str>, ifindex: u32) -> ObservedRoute {
-        let hop = NextHop {
-            gateway: gw.map(|g| g.parse().expect("ip")),
-            ifindex: Some(ifindex),
-        };
-        ObservedRoute::unicast(
-            RouteKey::new(254, dest.parse().expect("net")),
-            vec![hop],
-            None,
-            Protocol(4),
-        )
+        crate::compare::tests::route(dest, gw, ifindex, None)
     }
 
     fn link(index: u32, name: &str, kind: &str, master: Option<u32>, addrs: &[&str]) -> Link {

@@ -5,7 +5,7 @@
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::model::{ExpectedRoute, Manager, NextHop, UnitName};
+use crate::model::{ExpectedRoute, Manager, NextHop, Traits, UnitName};
 
 use super::matching::HopDifference;
 use super::units::{exit_text, UnitState, UnitVerdict};
@@ -173,12 +173,7 @@ pub fn explain(
         out.extend(networkmanager(units, "route"));
     }
     out.extend(device(r, seen));
-    if let Some((path, mode)) = &r.traits.refused_file {
-        out.push(reason(
-            ReasonKind::KeyfileMode,
-            format!("keyfile {path} has mode {mode:04o}: NetworkManager ignores it (it needs 0600)"),
-        ));
-    }
+    out.extend(keyfile_mode(&r.traits));
     // Facts (NetworkManager's view, the device's subnets) replace the inference
     // below where they answer, unless something above explains it already; a
     // failed command is no explanation of why it failed, so they follow it.
@@ -334,6 +329,16 @@ fn not_run_text(name: &UnitName, v: &UnitVerdict) -> String {
     } else {
         format!("unit {name} has not run since boot")
     }
+}
+
+/// The keyfile that declares it (a route or a rule) has a mode NetworkManager
+/// refuses.
+pub(super) fn keyfile_mode(traits: &Traits) -> Option<Reason> {
+    let (path, mode) = (traits.keyfile.as_ref()?, traits.refused_mode?);
+    Some(reason(
+        ReasonKind::KeyfileMode,
+        format!("keyfile {path} has mode {mode:04o}: NetworkManager ignores it (it needs 0600)"),
+    ))
 }
 
 /// NetworkManager is not active, and it installs this `what` (route, rule).

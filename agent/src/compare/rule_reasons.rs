@@ -7,7 +7,7 @@
 //! inference below; a non-persistent declaration, and `unexplained` when nothing
 //! applies.
 
-use super::reasons::{networkmanager, reason, unit_reason, Reason, ReasonKind};
+use super::reasons::{keyfile_mode, networkmanager, reason, unit_reason, Reason, ReasonKind};
 use super::rules::RuleState;
 use super::{facts, Observed, UnitVerdict, UnitsSeen};
 use crate::model::{ExpectedRule, Manager, ObservedRule, SourceKind};
@@ -31,12 +31,7 @@ pub(super) fn explain(
     if r.traits.manager != Manager::None {
         out.extend(networkmanager(units, "rule"));
     }
-    if let Some((path, mode)) = &r.traits.refused_file {
-        out.push(reason(
-            ReasonKind::KeyfileMode,
-            format!("keyfile {path} has mode {mode:04o}: NetworkManager ignores it (it needs 0600)"),
-        ));
-    }
+    out.extend(keyfile_mode(&r.traits));
     // NetworkManager's view replaces the inference below where it answers,
     // unless something above explains it already (as for routes).
     if out.iter().all(|x| x.kind == ReasonKind::DifferentRule) {

@@ -5,7 +5,7 @@ use super::*;
 use crate::intent::rules::{parse, Dialect};
 use crate::intent::spec::Tables;
 use crate::intent::{self, Options};
-use crate::model::{ActiveState, Family, NextHop, ObservedRule, RuleAction};
+use crate::model::{ActiveState, Family, ObservedRule, RuleAction};
 
 /// One unit `r.service` running `ip LINE` for each line (routes and rules).
 pub(super) fn intent(lines: &[&str]) -> Intent {
@@ -214,16 +214,7 @@ fn default_rules_are_in_the_place_of_an_all_rule_only_by_priority() {
 }
 
 fn route_in(table: u32, dest: &str) -> ObservedRoute {
-    let hop = NextHop {
-        gateway: Some("172.18.0.1".parse().expect("ip")),
-        ifindex: Some(2),
-    };
-    ObservedRoute::unicast(
-        RouteKey::new(table, dest.parse().expect("net")),
-        vec![hop],
-        None,
-        Protocol(4),
-    )
+    super::tests::kernel_route(table, dest, Some("172.18.0.1"), 2, None)
 }
 
 fn route_codes(r: &DriftReport, n: usize) -> Vec<&'static str> {

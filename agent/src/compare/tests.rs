@@ -11,13 +11,26 @@ fn seed() -> Intent {
     intent::from_bytes(SEED, &Options::default()).expect("seed parses")
 }
 
-fn route(dest: &str, gw: Option<&str>, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
+/// A kernel route to `dest` in main, via `gw` out of `ifindex`.
+pub(super) fn route(dest: &str, gw: Option<&str>, ifindex: u32, metric: Option<u32>) -> ObservedRoute {
+    kernel_route(254, dest, gw, ifindex, metric)
+}
+
+/// A kernel unicast route of one hop (protocol static), the compare tests' one
+/// builder of them.
+pub(super) fn kernel_route(
+    table: u32,
+    dest: &str,
+    gw: Option<&str>,
+    ifindex: u32,
+    metric: Option<u32>,
+) -> ObservedRoute {
     let hop = NextHop {
         gateway: gw.map(|g| g.parse().expect("ip")),
         ifindex: Some(ifindex),
     };
     ObservedRoute::unicast(
-        RouteKey::new(254, dest.parse().expect("net")),
+        RouteKey::new(table, dest.parse().expect("net")),
         vec![hop],
         metric,
         Protocol(4),
@@ -262,10 +275,8 @@ fn no_dbus_means_unknown_units_and_routes_still_checked() {
 fn refused_keyfile_is_a_reason() {
     let mut intent = seed();
     intent.routes[0].source.unit = None;
-    intent.routes[0].traits.refused_file = Some((
-        "/etc/NetworkManager/system-connections/x.nmconnection".into(),
-        0o644,
-    ));
+    intent.routes[0].traits.keyfile = Some("/etc/NetworkManager/system-connections/x.nmconnection".into());
+    intent.routes[0].traits.refused_mode = Some(0o644);
     let index = RouteIndex::default();
     let units = healthy_units();
     let links = vec![link(ENS5, "ens5", true, Some(1))];

@@ -4,7 +4,7 @@
 //! which says that no cause was found and what was checked, never that the
 //! route was installed (it may never have been).
 
-use crate::model::ExpectedRoute;
+use crate::model::{ExpectedRoute, UnitName};
 
 use super::reasons::{reason, Reason, ReasonKind};
 use super::units::{UnitState, UnitVerdict};
@@ -19,15 +19,7 @@ pub(super) const CLOCK_MARGIN_USEC: u64 = 1_000_000;
 /// declaration is non-persistent and the device was configured again after the
 /// unit ran, that is the cause.
 pub(super) fn after_unit_ran(r: &ExpectedRoute, seen: Observed<'_>, units: &[UnitVerdict]) -> Reason {
-    let finished = r
-        .source
-        .unit
-        .as_ref()
-        .and_then(|n| unit(units, n))
-        .and_then(|v| v.status.as_ref())
-        .and_then(|s| s.service.as_ref())
-        .map(|svc| svc.exec_main_exit_usec)
-        .filter(|t| *t > 0);
+    let finished = finished_usec(r.source.unit.as_ref(), units);
     let configured = r
         .device
         .as_ref()
@@ -73,6 +65,13 @@ pub(super) fn after_unit_ran(r: &ExpectedRoute, seen: Observed<'_>, units: &[Uni
             ),
         ),
     }
+}
+
+/// When the unit's main process last exited (CLOCK_MONOTONIC), if it has.
+pub(super) fn finished_usec(name: Option<&UnitName>, units: &[UnitVerdict]) -> Option<u64> {
+    let v = unit(units, name?)?;
+    let service = v.status.as_ref()?.service.as_ref()?;
+    Some(service.exec_main_exit_usec).filter(|t| *t > 0)
 }
 
 /// What was looked at before saying that nothing explains a route.

@@ -171,7 +171,7 @@ impl<'a> Builder<'a> {
 
     fn read_keyfiles(&mut self) {
         let paths: Vec<String> = KEYFILE_DIRS.iter().flat_map(|d| self.paths_under(d)).collect();
-        for path in paths.into_iter().filter(|p| !ignored_keyfile_name(p)) {
+        for path in paths.into_iter().filter(|p| !keyfile::ignored_name(p)) {
             if let Some(f) = self.file(&path) {
                 self.read_keyfile(&f);
             }
@@ -191,7 +191,7 @@ impl<'a> Builder<'a> {
             );
         }
         let mut traits = super::spec::traits(Manager::NetworkManager, false);
-        traits.refused_file = refused.then(|| (f.path.clone(), f.mode));
+        traits.refused_mode = refused.then_some(f.mode);
         traits.keyfile = Some(f.path.clone());
         let names = kf.id.iter().chain(kf.uuid.iter()).cloned().collect();
         let basename = f.path.rsplit('/').next().unwrap_or_default();
@@ -373,16 +373,4 @@ fn identity(r: &ExpectedRoute) -> String {
     let gw = r.gateway.map(|g| g.to_string()).unwrap_or_default();
     let dev = r.device.as_ref().map(|d| d.to_string()).unwrap_or_default();
     format!("{}|{}|{gw}|{dev}|{}", r.family, r.destination, r.table)
-}
-
-/// Files NetworkManager's keyfile plugin skips (hidden, editor and package backups).
-fn ignored_keyfile_name(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    const SUFFIXES: [&str; 8] = [
-        "~", ".swp", ".bak", ".orig", ".rej", ".rpmnew", ".rpmsave", ".nmmeta",
-    ];
-    name.is_empty()
-        || name.starts_with('.')
-        || name.contains(".dpkg-")
-        || SUFFIXES.iter().any(|s| name.ends_with(s))
 }

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 
 use crate::model::{ExpectedHop, Family, IfName, RouteType, TABLE_LOCAL};
 
+use super::ipcmd::{self, abbrev, Invocation};
 use super::spec::{RouteSpec, Tables};
 
 /// What the command does to the routes the unit has declared so far.
@@ -55,84 +56,16 @@ pub enum Outcome {
     Problem(String),
 }
 
-/// iproute2's `matches()`: `word` is a non-empty abbreviation of `full`.
-fn abbrev(word: &str, full: &str) -> bool {
-    !word.is_empty() && full.starts_with(word)
-}
-
-/// The global options of `ip` in the order `ip` tries them, and whether each
-/// takes a value. `matches()` picks the first whose name the word abbreviates.
-const GLOBAL_OPTIONS: &[(&str, bool)] = &[
-    ("-loops", true),
-    ("-family", true),
-    ("-human", false),
-    ("-human-readable", false),
-    ("-iec", false),
-    ("-stats", false),
-    ("-statistics", false),
-    ("-details", false),
-    ("-resolve", false),
-    ("-oneline", false),
-    ("-timestamp", false),
-    ("-tshort", false),
-    ("-Version", false),
-    ("-force", false),
-    ("-batch", true),
-    ("-brief", false),
-    ("-json", false),
-    ("-pretty", false),
-    ("-rcvbuf", true),
-    ("-color", false),
-    ("-help", false),
-    ("-netns", true),
-    ("-Numeric", false),
-    ("-all", false),
-];
-
 /// Read an `ip` command line (`words[0]` is the program).
 pub fn parse_command(words: &[String], tables: &Tables) -> Outcome {
-    let mut family = None;
-    let mut i = 1;
-    while let Some(word) = words.get(i).filter(|w| w.starts_with('-')) {
-        if word == "--" {
-            i += 1;
-            break;
+    let (family, netns, words) = match ipcmd::read(words) {
+        Invocation::Object { family, netns, words } => (family, netns, words),
+        Invocation::Batch => {
+            return Outcome::Problem("reads commands from a batch file (-batch); not read".into())
         }
-        let opt = word
-            .strip_prefix('-')
-            .filter(|o| o.starts_with('-'))
-            .unwrap_or(word);
-        let opt = opt.split_once('=').map_or(opt, |(o, _)| o);
-        match opt {
-            "-4" => family = Some(Family::Ipv4),
-            "-6" => family = Some(Family::Ipv6),
-            "-0" | "-M" | "-B" => return Outcome::NotRoute,
-            _ => match GLOBAL_OPTIONS.iter().find(|(name, _)| abbrev(opt, name)) {
-                Some(("-netns", _)) => {
-                    return Outcome::Problem(
-                        "runs in another network namespace (-netns): not the node's route; not checked"
-                            .into(),
-                    )
-                }
-                Some(("-batch", _)) => {
-                    return Outcome::Problem("reads commands from a batch file (-batch); not read".into())
-                }
-                Some(("-family", _)) => {
-                    i += 1;
-                    match words.get(i).map(String::as_str) {
-                        Some("inet") => family = Some(Family::Ipv4),
-                        Some("inet6") => family = Some(Family::Ipv6),
-                        _ => return Outcome::NotRoute,
-                    }
-                }
-                Some((_, true)) => i += 1,
-                Some((_, false)) => {}
-                None => return Outcome::NotRoute,
-            },
-        }
-        i += 1;
-    }
-    let (Some(object), Some(verb)) = (words.get(i), words.get(i + 1)) else {
+        Invocation::Other => return Outcome::NotRoute,
+    };
+    let (Some(object), Some(verb)) = (words.first(), words.get(1)) else {
         return Outcome::NotRoute;
     };
     if !abbrev(object, "route") {
@@ -141,7 +74,12 @@ pub fn parse_command(words: &[String], tables: &Tables) -> Outcome {
     let Some(verb) = verb_of(verb) else {
         return Outcome::NotRoute;
     };
-    route_command(verb, &words[i + 2..], family, tables)
+    if netns {
+        return Outcome::Problem(
+            "runs in another network namespace (-netns): not the node's route; not checked".into(),
+        );
+    }
+    route_command(verb, &words[2..], family, tables)
 }
 
 /// The verbs of `ip route` in the order iproute2 tries them.
@@ -283,7 +221,7 @@ struct Parts<'a> {
     family: Option<Family>,
     destination: Option<&'a str>,
     kind: Option<RouteType>,
-    gateway: Option<(Option<Family>, &'a str)>,
+    gateway: Option<Gateway<'a>>,
     device: Option<&'a str>,
     table: Option<u32>,
     metric: Option<u32>,
@@ -296,7 +234,7 @@ struct Parts<'a> {
 /// One `nexthop` of a multipath route, as read.
 #[derive(Default)]
 struct Hop<'a> {
-    gateway: Option<(Option<Family>, &'a str)>,
+    gateway: Option<Gateway<'a>>,
     device: Option<&'a str>,
     weight: Option<u32>,
 }
@@ -321,16 +259,7 @@ impl<'a> Parts<'a> {
             let mut value = || it.next().ok_or_else(|| format!("option {word:?} has no value"));
             match key_of(word) {
                 Some(Key::Via) => {
-                    let mut v = value()?;
-                    let fam = match v {
-                        "inet" => Some(Family::Ipv4),
-                        "inet6" => Some(Family::Ipv6),
-                        _ => None,
-                    };
-                    if fam.is_some() {
-                        v = value()?;
-                    }
-                    if p.gateway.replace((fam, v)).is_some() {
+                    if p.gateway.replace(via(value)?).is_some() {
                         return Err("names two gateways (via) outside a nexthop list".into());
                     }
                 }
@@ -403,16 +332,8 @@ impl<'a> Parts<'a> {
             let mut value = || it.next().ok_or_else(|| format!("option {word:?} has no value"));
             match word {
                 "via" => {
-                    let mut v = value()?;
-                    let fam = match v {
-                        "inet" => Some(Family::Ipv4),
-                        "inet6" => Some(Family::Ipv6),
-                        _ => None,
-                    };
-                    if fam.is_some() {
-                        v = value()?;
-                    }
-                    hop.gateway.get_or_insert((fam, v));
+                    let gateway = via(value)?;
+                    hop.gateway.get_or_insert(gateway);
                 }
                 "dev" => {
                     let v = value()?;
@@ -532,6 +453,21 @@ impl<'a> Parts<'a> {
         }))
     }
 }
+
+/// The words after `via`: `[inet|inet6] ADDRESS` (a family named for a gateway
+/// of another family than the route's, RFC 5549).
+fn via<'a>(mut value: impl FnMut() -> Result<&'a str, String>) -> Result<Gateway<'a>, String> {
+    let word = value()?;
+    let family = match word {
+        "inet" => Family::Ipv4,
+        "inet6" => Family::Ipv6,
+        _ => return Ok((None, word)),
+    };
+    Ok((Some(family), value()?))
+}
+
+/// A gateway as read: the family named with it, and its words.
+type Gateway<'a> = (Option<Family>, &'a str);
 
 enum Built {
     Route(Command),

@@ -118,6 +118,8 @@ fn global_options() {
         );
     }
     assert!(matches!(parse("ip -b /tmp/f"), Outcome::Problem(_)));
+    assert_eq!(parse("ip -n x link set eth0 up"), Outcome::NotRoute);
+    assert_eq!(parse("ip -n x route show"), Outcome::NotRoute);
     assert_eq!(parse("ip -0 link show"), Outcome::NotRoute);
 }
 

@@ -2,8 +2,7 @@
 //! ACTION` (and iproute2's abbreviations, `ip ru a`), as found in units and
 //! scripts. The words after the verb are read by [`super::rules`].
 
-use crate::model::Family;
-
+use super::ipcmd::{self, abbrev, Invocation};
 use super::rules::{self, Dialect, RuleSpec};
 use super::spec::Tables;
 
@@ -20,54 +19,38 @@ pub enum Outcome {
 
 /// Read an `ip` command line (`words[0]` is the program).
 pub fn parse_command(words: &[String], tables: &Tables) -> Outcome {
-    let mut family = None;
-    let mut i = 1;
-    while let Some(w) = words.get(i).filter(|w| w.starts_with('-')) {
-        match w.trim_start_matches('-') {
-            "4" => family = Some(Family::Ipv4),
-            "6" => family = Some(Family::Ipv6),
-            "f" | "family" => {
-                i += 1;
-                family = match words.get(i).map(String::as_str) {
-                    Some("inet") => Some(Family::Ipv4),
-                    Some("inet6") => Some(Family::Ipv6),
-                    _ => family,
-                };
-            }
-            "n" | "netns" if is_rule_add(words.get(i + 2), words.get(i + 3)) => {
-                return Outcome::Problem("adds a rule in another network namespace (-n); not checked".into())
-            }
-            "b" | "batch" => return Outcome::NotRule,
-            "n" | "netns" | "rc" | "rcvbuf" | "l" | "loops" => i += 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    if !is_rule_add(words.get(i), words.get(i + 1)) {
+    let Invocation::Object { family, netns, words } = ipcmd::read(words) else {
+        return Outcome::NotRule;
+    };
+    if !is_rule_add(words.first(), words.get(1)) {
         return Outcome::NotRule;
     }
-    let args: Vec<&str> = words[i + 2..].iter().map(String::as_str).collect();
+    if netns {
+        return Outcome::Problem("adds a rule in another network namespace (-n); not checked".into());
+    }
+    let args: Vec<&str> = words[2..].iter().map(String::as_str).collect();
     match rules::parse(&args, family, Dialect::Iproute2, tables) {
         Ok(rule) => Outcome::Rule(rule),
         Err(e) => Outcome::Problem(format!("ip rule: {e}")),
     }
 }
 
-/// `rule` (iproute2 takes `ru`, `rul`: a lone `r` is `route`) followed by a verb
-/// that adds.
+/// `rule` (iproute2 tries `route` first: a lone `r` is `route`) followed by a
+/// verb that adds (`a` is `add`; `append`, `prepend` from two letters).
 fn is_rule_add(object: Option<&String>, verb: Option<&String>) -> bool {
     let (Some(object), Some(verb)) = (object, verb) else {
         return false;
     };
-    let abbrev = |word: &str, full: &str, min: usize| word.len() >= min && full.starts_with(word);
-    abbrev(object, "rule", 2)
-        && (abbrev(verb, "add", 1) || abbrev(verb, "append", 2) || abbrev(verb, "prepend", 2))
+    let from_two = |word: &str, full: &str| word.len() >= 2 && abbrev(word, full);
+    abbrev(object, "rule")
+        && !abbrev(object, "route")
+        && (abbrev(verb, "add") || from_two(verb, "append") || from_two(verb, "prepend"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RuleAction;
+    use crate::model::{Family, RuleAction};
 
     fn parse(line: &str) -> Outcome {
         let words: Vec<String> = line.split_whitespace().map(String::from).collect();
@@ -95,6 +78,8 @@ mod tests {
         );
         let r = rule("ip -family inet6 rule append fwmark 1 prohibit");
         assert_eq!((r.family, r.action), (Family::Ipv6, RuleAction::Prohibit));
+        let r = rule("ip -fam inet6 -s rule add iif eth0 lookup 300");
+        assert_eq!(r.family, Family::Ipv6);
         let r = rule("ip rule prepend to 10.9.0.0/16 blackhole");
         assert_eq!(r.action, RuleAction::Blackhole);
     }
@@ -107,6 +92,11 @@ mod tests {
         assert_eq!(parse("ip route add 10.0.0.0/8 dev eth0"), Outcome::NotRule);
         assert_eq!(parse("ip rule"), Outcome::NotRule);
         assert_eq!(parse("ip -n blue link set eth0 up"), Outcome::NotRule);
+        assert_eq!(parse("ip -b /tmp/rules"), Outcome::NotRule);
+        assert_eq!(
+            parse("ip -family link rule add iif eth0 table 1"),
+            Outcome::NotRule
+        );
     }
 
     #[test]
@@ -117,5 +107,6 @@ mod tests {
         assert!(p("ip rule add lookup vpn"));
         assert!(p("ip rule add from"));
         assert!(p("ip -n blue rule add from 10.0.0.0/8 table 1"));
+        assert!(p("ip -net blue rule add from 10.0.0.0/8 table 1"));
     }
 }

@@ -159,6 +159,18 @@ fn route(value: &str, options: Option<&str>, family: Family, tables: &Tables) ->
     Ok(r)
 }
 
+/// Files NetworkManager's keyfile plugin skips (hidden, editor and package backups).
+pub fn ignored_name(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    const SUFFIXES: [&str; 8] = [
+        "~", ".swp", ".bak", ".orig", ".rej", ".rpmnew", ".rpmsave", ".nmmeta",
+    ];
+    name.is_empty()
+        || name.starts_with('.')
+        || name.contains(".dpkg-")
+        || SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

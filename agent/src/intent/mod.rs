@@ -15,6 +15,7 @@ pub mod document;
 pub mod files;
 pub mod ifcfg;
 pub mod ini;
+mod ipcmd;
 pub mod iproute;
 pub mod iprule;
 pub mod keyfile;

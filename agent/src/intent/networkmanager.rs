@@ -27,9 +27,9 @@ use ipnet::IpNet;
 
 use super::rules::{not_checked, RuleSpec};
 use crate::model::{
-    Diagnostic, Expect, ExpectedConnection, ExpectedRoute, ExpectedRule, ExpectedUnit, Family, IfName,
-    Intent, Manager, NmConnection, NmDevice, NmProfile, NmRoute, NmRouteType, NmRule, NmView, NotExpected,
-    RouteType, Source, SourceKind, Traits, UnitName,
+    DeviceState, Diagnostic, Expect, ExpectedConnection, ExpectedRoute, ExpectedRule, ExpectedUnit, Family,
+    IfName, Intent, Manager, NmConnection, NmDevice, NmProfile, NmRoute, NmRouteType, NmRule, NmView,
+    NotExpected, RouteType, Source, SourceKind, Traits, UnitName,
 };
 
 /// What NetworkManager's view says the node must have.
@@ -52,7 +52,11 @@ pub struct NmIntent {
 pub fn expected(view: &NmView) -> NmIntent {
     let mut out = NmIntent::default();
     for device in &view.devices {
-        if let Some(applied) = device.applied.as_ref().filter(|_| device.state.0 == 100) {
+        if let Some(applied) = device
+            .applied
+            .as_ref()
+            .filter(|_| device.state == DeviceState::ACTIVATED)
+        {
             let generated = view
                 .profile(&applied.uuid)
                 .is_some_and(|p| p.flags.nm_generated());

@@ -12,6 +12,7 @@ use crate::model::{
     ExpectedRule, Family, IfName, RuleAction, RuleSelector, Source, Traits, FWMASK_ALL, TABLE_MAIN,
 };
 
+use super::iproute::number;
 use super::spec::{self, Place, Tables};
 
 /// A rule as a declaration states it, before its source is attached.
@@ -326,20 +327,9 @@ fn prefix(text: &str, what: &str, family: Option<Family>) -> Result<Option<IpNet
     Ok((net.prefix_len() > 0 || !net.addr().is_unspecified()).then_some(net))
 }
 
-/// A number as iproute2's `get_u32(.., 0)` reads it: decimal, `0x` hex, `0` octal.
-fn number(text: &str) -> Option<u32> {
-    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        return u32::from_str_radix(hex, 16).ok();
-    }
-    if text.len() > 1 && text.starts_with('0') {
-        return u32::from_str_radix(&text[1..], 8).ok();
-    }
-    text.parse().ok()
-}
-
 fn table(text: &str, dialect: Dialect, tables: &Tables) -> Result<u32, String> {
     match dialect {
-        Dialect::Iproute2 => tables.lookup(text),
+        Dialect::Iproute2 => tables.lookup_iproute2(text),
         Dialect::NetworkManager => number(text)
             .filter(|t| *t > 0)
             .ok_or_else(|| format!("table {} is not a number from 1 to 4294967295", spec::shown(text))),
@@ -410,57 +400,30 @@ mod tests {
         format!("{} {prio} {} => {}", r.family, r.selector, r.action)
     }
 
+    /// `ip rule add` arguments, and the rule read (`show`).
+    #[rustfmt::skip]
+    const IPROUTE2_FORMS: &[(&str, &str)] = &[
+        ("from 10.0.0.7/24 lookup 200 pref 100", "ipv4 100 from 10.0.0.0/24 => table 200"),
+        ("pri 5 fwmark 0x30/0x10 lookup main", "ipv4 5 fwmark 0x30/0x10 => table 254"),
+        ("to fd00::/64 iif eth0 oif eth1 order 7 table 10", "ipv6 7 to fd00::/64 iif eth0 oif eth1 => table 10"),
+        ("not fwmark 51820 table 51820", "ipv4 - not fwmark 0xca6c => table 51820"),
+        ("table main suppress_prefixlength 0", "ipv4 - suppress_prefixlength 0 => table 254"),
+        ("from all sup_pl 0 lookup 254", "ipv4 - suppress_prefixlength 0 => table 254"),
+        ("from 10.1.0.0/16 blackhole", "ipv4 - from 10.1.0.0/16 => blackhole"),
+        ("type unreachable to 10.2.0.0/16", "ipv4 - to 10.2.0.0/16 => unreachable"),
+        ("prohibit iif eth0", "ipv4 - iif eth0 => prohibit"),
+        ("iif lo ipproto udp dport 53 goto 5338 priority 5336", "ipv4 5336 iif lo ipproto 17 dport 53 => goto 5338"),
+        ("sport 1000-2000 tos 10 nop", "ipv4 - tos 0x10 sport 1000-2000 => nop"),
+        ("dsfield 0x08 pref 0x10 table 0", "ipv4 16 tos 0x08 => table 254"),
+        ("from 0.0.0.0/0 table 100", "ipv4 - all => table 100"),
+        ("pref 010 lookup 010", "ipv4 8 all => table 8"),
+    ];
+
     #[test]
     fn iproute2_forms() {
-        assert_eq!(
-            ip("from 10.0.0.7/24 lookup 200 pref 100"),
-            Ok("ipv4 100 from 10.0.0.0/24 => table 200".into())
-        );
-        assert_eq!(
-            ip("pri 5 fwmark 0x30/0x10 lookup main"),
-            Ok("ipv4 5 fwmark 0x30/0x10 => table 254".into())
-        );
-        assert_eq!(
-            ip("to fd00::/64 iif eth0 oif eth1 order 7 table 10"),
-            Ok("ipv6 7 to fd00::/64 iif eth0 oif eth1 => table 10".into())
-        );
-        assert_eq!(
-            ip("not fwmark 51820 table 51820"),
-            Ok("ipv4 - not fwmark 0xca6c => table 51820".into())
-        );
-        assert_eq!(
-            ip("table main suppress_prefixlength 0"),
-            Ok("ipv4 - suppress_prefixlength 0 => table 254".into())
-        );
-        assert_eq!(
-            ip("from all sup_pl 0 lookup 254"),
-            Ok("ipv4 - suppress_prefixlength 0 => table 254".into())
-        );
-        assert_eq!(
-            ip("from 10.1.0.0/16 blackhole"),
-            Ok("ipv4 - from 10.1.0.0/16 => blackhole".into())
-        );
-        assert_eq!(
-            ip("type unreachable to 10.2.0.0/16"),
-            Ok("ipv4 - to 10.2.0.0/16 => unreachable".into())
-        );
-        assert_eq!(ip("prohibit iif eth0"), Ok("ipv4 - iif eth0 => prohibit".into()));
-        assert_eq!(
-            ip("iif lo ipproto udp dport 53 goto 5338 priority 5336"),
-            Ok("ipv4 5336 iif lo ipproto 17 dport 53 => goto 5338".into())
-        );
-        assert_eq!(
-            ip("sport 1000-2000 tos 10 nop"),
-            Ok("ipv4 - tos 0x10 sport 1000-2000 => nop".into())
-        );
-        assert_eq!(
-            ip("dsfield 0x08 pref 0x10 table 0"),
-            Ok("ipv4 16 tos 0x08 => table 254".into())
-        );
-        assert_eq!(
-            ip("from 0.0.0.0/0 table 100"),
-            Ok("ipv4 - all => table 100".into())
-        );
+        for (text, rule) in IPROUTE2_FORMS {
+            assert_eq!(ip(text).as_deref(), Ok(*rule), "{text}");
+        }
     }
 
     #[test]

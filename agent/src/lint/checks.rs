@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::intent::declarations::Declarations;
 use crate::intent::document::Config;
+use crate::intent::keyfile;
 use crate::intent::nmstate::{self, Applies};
 use crate::intent::units::UnitDef;
 use crate::intent::{self, Options};
@@ -144,20 +145,11 @@ fn rw002_ordering(pool: &Pool) -> Vec<Found> {
     out
 }
 
-fn ignored_keyfile(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.starts_with('.')
-        || name.contains(".dpkg-")
-        || name.ends_with('~')
-        || name.ends_with(".bak")
-        || name.ends_with(".rpmnew")
-}
-
 fn rw003_keyfile_mode(pool: &Pool) -> Vec<Found> {
     pool.decl
         .files
         .iter()
-        .filter(|f| KEYFILE_DIRS.iter().any(|d| f.path.starts_with(d)) && !ignored_keyfile(&f.path))
+        .filter(|f| KEYFILE_DIRS.iter().any(|d| f.path.starts_with(d)) && !keyfile::ignored_name(&f.path))
         .filter(|f| f.mode & 0o077 != 0)
         .map(|f| {
             let given = if f.mode_given { "" } else { " (Ignition's default when `mode` is absent)" };

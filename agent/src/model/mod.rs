@@ -173,9 +173,9 @@ pub struct Traits {
     /// Declared with `nmcli device modify` (or `--temporary`): lost when the device
     /// is re-activated.
     pub non_persistent: bool,
-    /// The file that declares it is one NetworkManager refuses (keyfile mode), with
-    /// its path and mode.
-    pub refused_file: Option<(String, u32)>,
+    /// The mode of its [`keyfile`](Traits::keyfile), when NetworkManager refuses
+    /// the file for it (group or others may read or write it).
+    pub refused_mode: Option<u32>,
     /// Which program keeps the route in place.
     pub manager: Manager,
     /// The unit command that runs the declaration (directly or through the
